@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Installs every Debian package vitvk's build, tests and tools need, then configures and builds into build/.
+# Idempotent: re-running only installs what is missing and rebuilds what changed.
+#   scripts/setup.sh            packages + build
+#   scripts/setup.sh --no-build packages only
+#   VITVK_SETUP_TOOLS=1 scripts/setup.sh   also installs the golden/benchmark tools (python3-torch, chromium)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+build=1
+for a in "$@"; do
+  case "$a" in
+    --no-build) build=0 ;;
+    *) echo "setup.sh: unknown option $a" >&2; exit 1 ;;
+  esac
+done
+
+packages=(
+  build-essential cmake ninja-build pkg-config git
+  libopencv-core-dev libopencv-imgproc-dev libopencv-imgcodecs-dev
+  libvulkan-dev vulkan-validationlayers mesa-vulkan-drivers vulkan-tools glslc spirv-tools
+  libvkfft-dev glslang-dev
+  catch2 libopenblas-dev libopenblas0-pthread nlohmann-json3-dev libcli11-dev libfmt-dev
+  python3-numpy python3-pil
+)
+if [[ "${VITVK_SETUP_TOOLS:-0}" == 1 ]]; then
+  packages+=(python3-torch chromium)
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}"
+  sudo_cmd=()
+  [[ $(id -u) -ne 0 ]] && sudo_cmd=(sudo)
+  "${sudo_cmd[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+else
+  echo "setup: all packages present"
+fi
+
+if ((build)); then
+  cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE="${CMAKE_BUILD_TYPE:-Release}"
+  cmake --build build -j"$(nproc)"
+fi

@@ -1,0 +1,32 @@
+#pragma once
+// Subcommand registry: each src/cli/<command>.cpp adds its options and a runner returning the exit code.
+#include <CLI/CLI.hpp>
+#include <functional>
+#include <utility>
+#include <vector>
+
+namespace vitvk::cli {
+
+using Runner = std::function<int()>;
+
+class Registry {
+ public:
+  void add(CLI::App* sub, Runner run) { entries_.emplace_back(sub, std::move(run)); }
+  int run_selected() const {
+    for (const auto& [sub, run] : entries_)
+      if (sub->parsed()) return run();
+    return 1;
+  }
+
+ private:
+  std::vector<std::pair<CLI::App*, Runner>> entries_;
+};
+
+// One per command file.
+void add_info_command(CLI::App& app, Registry& reg);
+
+inline void register_commands(CLI::App& app, Registry& reg) {
+  add_info_command(app, reg);
+}
+
+}  // namespace vitvk::cli

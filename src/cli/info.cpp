@@ -1,0 +1,34 @@
+// `vitvk info --model DIR`: what a checkpoint is, as loaded and checked.
+#include <fmt/core.h>
+
+#include <memory>
+#include <string>
+
+#include "cli/commands.hpp"
+#include "model/model.hpp"
+
+namespace vitvk::cli {
+
+void add_info_command(CLI::App& app, Registry& reg) {
+  auto* sub = app.add_subcommand("info", "Load a model directory and print its architecture and preprocessing");
+  auto dir = std::make_shared<std::string>();
+  sub->add_option("-m,--model", *dir, "Model directory (config.json + model.safetensors)")->required();
+  reg.add(sub, [dir] {
+    const Model m = Model::load(*dir);
+    const ModelDims& d = m.dims;
+    const PreprocessConfig& p = m.config.preprocess;
+    fmt::print("model         {}\n", *dir);
+    fmt::print("architecture  {}\n", m.config.architecture);
+    fmt::print("input         {}x{}x{}, patch {} -> {}x{} grid, {} tokens ({} prefix)\n", d.channels, d.img_h, d.img_w,
+               d.patch, d.grid_h, d.grid_w, d.tokens, d.prefix);
+    fmt::print("transformer   dim {}, depth {}, heads {} (head dim {}), mlp {}\n", d.dim, d.depth, d.heads, d.head_dim,
+               d.mlp_hidden);
+    fmt::print("classes       {}\n", d.num_classes);
+    fmt::print("preprocess    resize {} crop_pct {:.4g}, mean [{:.4g}, {:.4g}, {:.4g}], std [{:.4g}, {:.4g}, {:.4g}]\n",
+               p.interpolation, p.crop_pct, p.mean[0], p.mean[1], p.mean[2], p.std[0], p.std[1], p.std[2]);
+    fmt::print("compute       {:.3f} GFLOP per image\n", d.flops_per_image() / 1e9);
+    return 0;
+  });
+}
+
+}  // namespace vitvk::cli

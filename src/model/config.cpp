@@ -1,0 +1,225 @@
+#include "model/config.hpp"
+
+#include <nlohmann/json.hpp>
+#include <regex>
+
+#include "core/file.hpp"
+#include "vitvk/error.hpp"
+
+namespace vitvk {
+namespace {
+
+using json = nlohmann::json;
+
+[[noreturn]] void bad(const std::string& source, const std::string& what) {
+  throw Error(ErrorCode::ModelFormat, source + ": " + what);
+}
+
+std::optional<int> opt_int(const json& obj, const char* key, const std::string& source, int lo, int hi) {
+  auto it = obj.find(key);
+  if (it == obj.end() || it->is_null()) return std::nullopt;
+  if (!it->is_number_integer()) bad(source, std::string(key) + " is not an integer");
+  auto v = it->get<int64_t>();
+  if (v < lo || v > hi) bad(source, std::string(key) + " = " + std::to_string(v) + " is out of range [" +
+                                        std::to_string(lo) + ", " + std::to_string(hi) + "]");
+  return static_cast<int>(v);
+}
+
+std::optional<double> opt_num(const json& obj, const char* key, const std::string& source) {
+  auto it = obj.find(key);
+  if (it == obj.end() || it->is_null()) return std::nullopt;
+  if (!it->is_number()) bad(source, std::string(key) + " is not a number");
+  return it->get<double>();
+}
+
+std::optional<bool> opt_bool(const json& obj, const char* key, const std::string& source) {
+  auto it = obj.find(key);
+  if (it == obj.end() || it->is_null()) return std::nullopt;
+  if (!it->is_boolean()) bad(source, std::string(key) + " is not a boolean");
+  return it->get<bool>();
+}
+
+std::optional<std::string> opt_str(const json& obj, const char* key, const std::string& source) {
+  auto it = obj.find(key);
+  if (it == obj.end() || it->is_null()) return std::nullopt;
+  if (!it->is_string()) bad(source, std::string(key) + " is not a string");
+  return it->get<std::string>();
+}
+
+std::array<float, 3> triple(const json& obj, const char* key, const std::string& source, std::array<float, 3> dflt,
+                            bool positive) {
+  auto it = obj.find(key);
+  if (it == obj.end() || it->is_null()) return dflt;
+  if (!it->is_array() || it->size() != 3) bad(source, std::string("pretrained_cfg.") + key + " is not a list of 3 numbers");
+  std::array<float, 3> out{};
+  for (int i = 0; i < 3; ++i) {
+    if (!(*it)[i].is_number()) bad(source, std::string("pretrained_cfg.") + key + " holds a non-number");
+    out[i] = (*it)[i].get<float>();
+    if (positive && !(out[i] > 0.f)) bad(source, std::string("pretrained_cfg.") + key + " must be positive");
+  }
+  return out;
+}
+
+}  // namespace
+
+int heads_from_architecture(const std::string& a) {
+  if (a.find("_tiny") != std::string::npos) return 3;
+  if (a.find("_small") != std::string::npos) return 6;
+  if (a.find("_base") != std::string::npos) return 12;
+  if (a.find("_large") != std::string::npos) return 16;
+  if (a.find("_huge") != std::string::npos) return 16;
+  return 0;
+}
+
+ModelConfig parse_model_config(const std::string& text, const std::string& source) {
+  json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) bad(source, "not valid JSON");
+  if (!j.is_object()) bad(source, "top level is not a JSON object");
+
+  ModelConfig c;
+  c.architecture = opt_str(j, "architecture", source).value_or("");
+  if (c.architecture.empty()) {
+    // Hugging Face hub timm configs may spell it "architectures": ["..."].
+    auto it = j.find("architectures");
+    if (it != j.end() && it->is_array() && !it->empty() && (*it)[0].is_string()) c.architecture = (*it)[0];
+  }
+  if (c.architecture.empty()) bad(source, "no 'architecture'");
+  if (!(c.architecture.starts_with("vit_") || c.architecture.starts_with("deit_")))
+    bad(source, "architecture '" + c.architecture + "' is not supported (vit_* and deit_* are)");
+  c.distilled = c.architecture.find("distilled") != std::string::npos;
+
+  json args = json::object();
+  if (auto it = j.find("model_args"); it != j.end() && !it->is_null()) {
+    if (!it->is_object()) bad(source, "model_args is not an object");
+    args = *it;
+  }
+  c.img_size = opt_int(args, "img_size", source, 1, 16384);
+  c.patch_size = opt_int(args, "patch_size", source, 1, 4096);
+  c.embed_dim = opt_int(args, "embed_dim", source, 1, 65536);
+  c.depth = opt_int(args, "depth", source, 1, 1024);
+  c.num_heads = opt_int(args, "num_heads", source, 1, 4096).value_or(heads_from_architecture(c.architecture));
+  if (c.num_heads <= 0)
+    bad(source, "number of attention heads unknown: model_args.num_heads is missing and architecture '" +
+                    c.architecture + "' names no standard size");
+  if (auto v = opt_bool(args, "class_token", source)) c.class_token = *v;
+  if (!c.class_token) bad(source, "models without a class token are not supported");
+  if (auto v = opt_bool(args, "no_embed_class", source); v && *v) bad(source, "no_embed_class models are not supported");
+  if (auto v = opt_num(args, "layer_norm_eps", source)) c.ln_eps = static_cast<float>(*v);
+  if (!(c.ln_eps > 0.f && c.ln_eps < 1.f)) bad(source, "layer_norm_eps out of range");
+  c.global_pool = opt_str(args, "global_pool", source).value_or(opt_str(j, "global_pool", source).value_or("token"));
+  if (c.global_pool != "token") bad(source, "global_pool '" + c.global_pool + "' is not supported (only 'token')");
+  c.num_classes = opt_int(j, "num_classes", source, 1, 1 << 20);
+  if (auto v = opt_int(args, "num_classes", source, 1, 1 << 20)) c.num_classes = v;
+
+  PreprocessConfig& p = c.preprocess;
+  if (auto it = j.find("pretrained_cfg"); it != j.end() && !it->is_null()) {
+    if (!it->is_object()) bad(source, "pretrained_cfg is not an object");
+    const json& pc = *it;
+    if (auto is = pc.find("input_size"); is != pc.end() && !is->is_null()) {
+      if (!is->is_array() || is->size() != 3) bad(source, "pretrained_cfg.input_size is not [C, H, W]");
+      int v[3];
+      for (int i = 0; i < 3; ++i) {
+        if (!(*is)[i].is_number_integer() || (*is)[i].get<int64_t>() < 1 || (*is)[i].get<int64_t>() > 16384)
+          bad(source, "pretrained_cfg.input_size holds an invalid dimension");
+        v[i] = (*is)[i].get<int>();
+      }
+      p.channels = v[0];
+      p.height = v[1];
+      p.width = v[2];
+      if (p.channels != 3) bad(source, "pretrained_cfg.input_size: only 3-channel (RGB) models are supported");
+    } else if (c.img_size) {
+      p.height = p.width = *c.img_size;
+    }
+    p.mean = triple(pc, "mean", source, p.mean, false);
+    p.std = triple(pc, "std", source, p.std, true);
+    if (auto v = opt_num(pc, "crop_pct", source)) {
+      if (!(*v > 0.0 && *v <= 4.0)) bad(source, "pretrained_cfg.crop_pct out of range (0, 4]");
+      p.crop_pct = static_cast<float>(*v);
+    }
+    if (auto v = opt_str(pc, "interpolation", source)) {
+      if (*v != "bicubic" && *v != "bilinear")
+        bad(source, "pretrained_cfg.interpolation '" + *v + "' is not supported (bicubic, bilinear)");
+      p.interpolation = *v;
+    }
+    if (auto v = opt_str(pc, "crop_mode", source)) {
+      if (*v != "center") bad(source, "pretrained_cfg.crop_mode '" + *v + "' is not supported (center)");
+      p.crop_mode = *v;
+    }
+    if (!c.num_classes) c.num_classes = opt_int(pc, "num_classes", source, 1, 1 << 20);
+  } else if (c.img_size) {
+    p.height = p.width = *c.img_size;
+  }
+  if (c.img_size && (*c.img_size != p.height || *c.img_size != p.width))
+    bad(source, "model_args.img_size disagrees with pretrained_cfg.input_size");
+
+  if (auto it = j.find("label_names"); it != j.end() && !it->is_null()) {
+    if (!it->is_array()) bad(source, "label_names is not a list");
+    for (const auto& l : *it) {
+      if (!l.is_string()) bad(source, "label_names holds a non-string");
+      c.labels.push_back(l.get<std::string>());
+    }
+    if (c.num_classes && static_cast<int>(c.labels.size()) != *c.num_classes)
+      bad(source, "label_names has " + std::to_string(c.labels.size()) + " entries but num_classes is " +
+                      std::to_string(*c.num_classes));
+  }
+  return c;
+}
+
+ModelConfig load_model_config(const std::filesystem::path& path) {
+  return parse_model_config(read_text_file(path, 64u << 20), path.string());
+}
+
+ModelConfig config_for_architecture(const std::string& arch) {
+  static const std::regex re(R"(^(vit|deit)_(tiny|small|base|large|huge)(_distilled)?_patch(\d+)_(\d+)$)");
+  std::smatch m;
+  if (!std::regex_match(arch, m, re))
+    throw Error(ErrorCode::InvalidArgument, "unknown architecture '" + arch +
+                                                "' (expected e.g. vit_tiny_patch16_224, vit_base_patch32_384)");
+  ModelConfig c;
+  c.architecture = arch;
+  const std::string size = m[2];
+  const int dims[] = {192, 384, 768, 1024, 1280};
+  const int depths[] = {12, 12, 12, 24, 32};
+  const char* sizes[] = {"tiny", "small", "base", "large", "huge"};
+  for (int i = 0; i < 5; ++i)
+    if (size == sizes[i]) {
+      c.embed_dim = dims[i];
+      c.depth = depths[i];
+    }
+  c.num_heads = heads_from_architecture(arch);
+  c.distilled = m[3].matched;
+  c.patch_size = std::stoi(m[4]);
+  c.img_size = std::stoi(m[5]);
+  c.num_classes = 1000;
+  c.preprocess.height = c.preprocess.width = *c.img_size;
+  if (m[1] == "vit") {
+    c.preprocess.mean = {0.5f, 0.5f, 0.5f};
+    c.preprocess.std = {0.5f, 0.5f, 0.5f};
+    c.preprocess.crop_pct = 0.9f;
+  }
+  return c;
+}
+
+std::string model_config_to_json(const ModelConfig& c) {
+  json args = {{"num_heads", c.num_heads}, {"class_token", c.class_token}, {"global_pool", c.global_pool}};
+  if (c.img_size) args["img_size"] = *c.img_size;
+  if (c.patch_size) args["patch_size"] = *c.patch_size;
+  if (c.embed_dim) args["embed_dim"] = *c.embed_dim;
+  if (c.depth) args["depth"] = *c.depth;
+  args["layer_norm_eps"] = c.ln_eps;
+  const auto& p = c.preprocess;
+  json j = {{"architecture", c.architecture},
+            {"model_args", args},
+            {"pretrained_cfg",
+             {{"input_size", {p.channels, p.height, p.width}},
+              {"mean", p.mean},
+              {"std", p.std},
+              {"crop_pct", p.crop_pct},
+              {"interpolation", p.interpolation},
+              {"crop_mode", p.crop_mode}}}};
+  if (c.num_classes) j["num_classes"] = *c.num_classes;
+  if (!c.labels.empty()) j["label_names"] = c.labels;
+  return j.dump(2);
+}
+
+}  // namespace vitvk

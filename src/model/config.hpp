@@ -1,0 +1,57 @@
+#pragma once
+// config.json (timm / Hugging Face hub layout): architecture, model_args, pretrained_cfg, label_names.
+#include <array>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace vitvk {
+
+// timm's eval transform parameters (pretrained_cfg).
+struct PreprocessConfig {
+  int channels = 3;
+  int height = 224;
+  int width = 224;
+  std::array<float, 3> mean{0.485f, 0.456f, 0.406f};
+  std::array<float, 3> std{0.229f, 0.224f, 0.225f};
+  float crop_pct = 0.875f;
+  std::string interpolation = "bicubic";  // "bicubic" | "bilinear"
+  std::string crop_mode = "center";
+};
+
+enum class ModelFamily { ViT };
+
+// What config.json says; tensor shapes fill in and cross-check the rest (see model.hpp).
+struct ModelConfig {
+  std::string architecture;
+  ModelFamily family = ModelFamily::ViT;
+  std::optional<int> img_size;
+  std::optional<int> patch_size;
+  std::optional<int> embed_dim;
+  std::optional<int> depth;
+  int num_heads = 0;  // from model_args, else from the architecture name
+  std::optional<int> num_classes;
+  bool class_token = true;
+  bool distilled = false;  // from the name; the dist_token tensor also turns it on
+  float ln_eps = 1e-6f;
+  std::string global_pool = "token";
+  PreprocessConfig preprocess;
+  std::vector<std::string> labels;  // empty when the config has none
+};
+
+// Parses config.json text; source names the file in errors (Error(ModelFormat)).
+ModelConfig parse_model_config(const std::string& text, const std::string& source);
+ModelConfig load_model_config(const std::filesystem::path& path);
+
+// Heads for the standard ViT/DeiT sizes by name ("tiny" 3, "small" 6, "base" 12, "large" 16, "huge" 16); 0 if unknown.
+int heads_from_architecture(const std::string& architecture);
+
+// A complete config for a named architecture (vit_tiny_patch16_224, vit_small_patch16_224, vit_base_patch16_224,
+// vit_base_patch32_384, vit_large_patch16_224, deit_*): used for random-weight models. Throws for unknown names.
+ModelConfig config_for_architecture(const std::string& architecture);
+
+// Serialises a config back to timm's config.json layout (used to write random-weight model directories).
+std::string model_config_to_json(const ModelConfig& config);
+
+}  // namespace vitvk

@@ -1,0 +1,85 @@
+#pragma once
+// A loaded ViT/DeiT: config, dimensions derived from tensor shapes, fp32 host weights.
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "model/config.hpp"
+
+namespace vitvk {
+
+class SafeTensors;
+
+struct ModelDims {
+  int channels = 3;
+  int img_h = 0, img_w = 0;
+  int patch = 0;
+  int grid_h = 0, grid_w = 0;
+  int num_patches = 0;  // grid_h * grid_w
+  int prefix = 1;       // class token, plus the distillation token
+  int tokens = 0;       // prefix + num_patches
+  int dim = 0;
+  int depth = 0;
+  int heads = 0;
+  int head_dim = 0;
+  int mlp_hidden = 0;
+  int num_classes = 0;
+  float ln_eps = 1e-6f;
+
+  // Multiply-adds x2 of one image's forward pass (matmuls and attention), for GFLOP/s figures.
+  double flops_per_image() const;
+};
+
+// y = x W^T + b with W stored [out, in] as in PyTorch.
+struct LinearWeights {
+  int out = 0, in = 0;
+  std::vector<float> weight;  // out * in
+  std::vector<float> bias;    // out
+};
+
+struct NormWeights {
+  std::vector<float> weight, bias;  // dim
+};
+
+struct BlockWeights {
+  NormWeights norm1;
+  LinearWeights qkv;   // 3*dim x dim; output laid out [3][heads][head_dim]
+  LinearWeights proj;  // dim x dim
+  NormWeights norm2;
+  LinearWeights fc1;   // mlp_hidden x dim
+  LinearWeights fc2;   // dim x mlp_hidden
+};
+
+struct ViTWeights {
+  LinearWeights patch_embed;  // dim x (channels*patch*patch), the conv kernel flattened [c][ky][kx]
+  std::vector<float> cls_token;   // dim
+  std::vector<float> dist_token;  // dim, distilled models only
+  std::vector<float> pos_embed;   // tokens * dim
+  std::vector<BlockWeights> blocks;
+  NormWeights norm;
+  LinearWeights head;
+  LinearWeights head_dist;  // distilled models only
+};
+
+struct Model {
+  ModelConfig config;
+  ModelDims dims;
+  ViTWeights weights;
+  std::filesystem::path dir;  // empty for generated models
+  std::vector<std::string> labels;  // num_classes entries ("class N" where the config has none)
+
+  // Loads dir/config.json + dir/model.safetensors. Throws Error naming the file, tensor and problem.
+  static Model load(const std::filesystem::path& dir);
+  // Builds a model from a parsed config and tensor file (checks every shape against the architecture).
+  static Model from_tensors(const ModelConfig& config, const SafeTensors& tensors);
+  // Random weights (deterministic for a seed) shaped by the config; for tests and benchmarks.
+  static Model random(const ModelConfig& config, uint32_t seed = 1);
+
+  // The timm-named tensors of this model, e.g. to write a model directory.
+  std::vector<std::pair<std::string, std::vector<int64_t>>> tensor_shapes() const;
+  // Writes config.json + model.safetensors to dir (created if needed).
+  void save(const std::filesystem::path& dir) const;
+};
+
+}  // namespace vitvk

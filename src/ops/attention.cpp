@@ -1,0 +1,50 @@
+#include "ops/attention.hpp"
+
+#include <cblas.h>
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "ops/softmax.hpp"
+
+namespace vitvk::ops {
+
+void attention_cpu(const float* qkv, const AttentionShape& s, float* out, float* fused) {
+  const int N = s.tokens, H = s.heads, hd = s.head_dim, D = s.dim();
+  const long row = 3L * D;  // qkv row stride
+  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  std::vector<float> p(static_cast<std::size_t>(N) * N);
+  const long nn = static_cast<long>(N) * N;
+  for (int b = 0; b < s.batch; ++b) {
+    const float* base = qkv + b * N * row;
+    float* fb = fused ? fused + b * 3 * nn : nullptr;
+    for (int h = 0; h < H; ++h) {
+      const float* q = base + h * hd;
+      const float* k = base + D + h * hd;
+      const float* v = base + 2 * D + h * hd;
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, N, hd, scale, q, row, k, row, 0.f, p.data(), N);
+      softmax_cpu(p.data(), N, N, p.data());
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, hd, N, 1.f, p.data(), N, v, row, 0.f,
+                  out + static_cast<long>(b) * N * D + h * hd, D);
+      if (fb) {
+        for (long i = 0; i < nn; ++i) {
+          const float x = p[i];
+          if (h == 0) {
+            fb[i] = x;
+            fb[nn + i] = x;
+            fb[2 * nn + i] = x;
+          } else {
+            fb[i] += x;
+            fb[nn + i] = std::max(fb[nn + i], x);
+            fb[2 * nn + i] = std::min(fb[2 * nn + i], x);
+          }
+        }
+      }
+    }
+    if (fb)
+      for (long i = 0; i < nn; ++i) fb[i] /= static_cast<float>(H);
+  }
+}
+
+}  // namespace vitvk::ops
