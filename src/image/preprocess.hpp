@@ -1,0 +1,48 @@
+#pragma once
+// timm's eval transform, exactly: resize shorter side to floor(size / crop_pct) with PIL-equivalent
+// antialiased bicubic/bilinear on 8-bit data, centre crop, scale to [0,1], normalise by mean/std, CHW float.
+#include <opencv2/core.hpp>
+
+#include <cstdint>
+#include <filesystem>
+#include <span>
+#include <vector>
+
+#include "model/config.hpp"
+
+namespace vitvk {
+
+// Where the model's crop lies in the original (decoded, orientation-applied) image, for overlays.
+struct CropGeometry {
+  int orig_w = 0, orig_h = 0;      // decoded image size
+  int resized_w = 0, resized_h = 0;  // after the shorter-side resize
+  int crop_x = 0, crop_y = 0;      // crop origin in resized coordinates (may be negative: padding)
+  int crop_w = 0, crop_h = 0;      // = model input size
+  // The crop rectangle mapped back to original-image pixel coordinates (floating point).
+  double src_x0() const;
+  double src_y0() const;
+  double src_x1() const;
+  double src_y1() const;
+};
+
+struct DecodeLimits {
+  uint64_t max_file_bytes = 512ull << 20;
+  uint64_t max_pixels = 100'000'000;  // 100 MP
+};
+
+// Decodes an image file to 8-bit RGB (CV_8UC3, RGB order): EXIF orientation applied, grayscale -> RGB,
+// 16-bit -> 8-bit, alpha dropped as PIL's convert('RGB') does, CMYK handled.
+// Throws Error(ImageDecode or Io) whose message names the file and the reason.
+cv::Mat decode_image_file(const std::filesystem::path& path, const DecodeLimits& limits = {});
+// Same from bytes already in memory; `name` is used in error messages.
+cv::Mat decode_image_bytes(std::span<const uint8_t> bytes, const std::string& name, const DecodeLimits& limits = {});
+
+// PIL-equivalent resize of an 8-bit RGB image (Image.resize with BICUBIC or BILINEAR, i.e. with antialiasing
+// when downscaling, 8-bit rounding between the two passes).
+cv::Mat resize_like_pil(const cv::Mat& rgb8, int out_w, int out_h, const std::string& interpolation);
+
+// The full eval transform. Writes C*H*W floats (model input) into `out` and returns the crop geometry.
+CropGeometry preprocess_into(const cv::Mat& rgb8, const PreprocessConfig& cfg, std::span<float> out);
+std::vector<float> preprocess(const cv::Mat& rgb8, const PreprocessConfig& cfg, CropGeometry* geometry = nullptr);
+
+}  // namespace vitvk
