@@ -1,0 +1,29 @@
+#pragma once
+// Picks and builds a backend from user-facing choices (CLI --backend/--device/--precision, API options).
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "engine/backend.hpp"
+
+namespace vitvk {
+
+enum class BackendChoice { Auto, Cpu, Vulkan };
+enum class PrecisionChoice { Auto, Fp32, Fp16 };
+
+struct BackendRequest {
+  BackendChoice backend = BackendChoice::Auto;
+  std::optional<int> device;  // Vulkan physical-device index; else VITVK_DEVICE, else the best device
+  PrecisionChoice precision = PrecisionChoice::Auto;  // VITVK_PRECISION overrides Auto
+  int max_batch = 16;         // the Vulkan arena is sized for this many images per pass
+  bool validation = false;    // Khronos validation layer (tests)
+};
+
+BackendChoice parse_backend_choice(const std::string& s);      // "auto" | "cpu" | "vulkan"; throws InvalidArgument
+PrecisionChoice parse_precision_choice(const std::string& s);  // "auto" | "fp32" | "fp16"
+
+// Auto: Vulkan on a real GPU (discrete, integrated or virtual), else the CPU backend — a CPU-type Vulkan
+// device such as lavapipe is used only when asked for explicitly, since the CPU backend is faster there.
+std::unique_ptr<Backend> make_backend(std::shared_ptr<const Model> model, const BackendRequest& request);
+
+}  // namespace vitvk
