@@ -5,7 +5,7 @@
 #include <span>
 #include <string_view>
 
-namespace vitvk::shaders {
+namespace vitvk::gpu::shaders {
 
 struct Blob {
   std::string_view name;  // file stem, plus ".variant" for declared variants (e.g. "gemm.fp16")
@@ -16,4 +16,4 @@ struct Blob {
 std::span<const Blob> all();
 const Blob* find(std::string_view name);  // nullptr when not built (e.g. a variant whose probe failed)
 
-}  // namespace vitvk::shaders
+}  // namespace vitvk::gpu::shaders

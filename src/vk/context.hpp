@@ -1,0 +1,80 @@
+#pragma once
+// Vulkan instance, physical-device choice and logical device with one compute queue (vk::raii throughout).
+// Namespace vitvk::gpu, so that ::vk stays Vulkan-Hpp's.
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace vitvk::gpu {
+
+// What `vitvk devices` shows and what kernel selection looks at.
+struct DeviceInfo {
+  int index = 0;
+  std::string name;
+  std::string type;  // "discrete" | "integrated" | "virtual" | "cpu" | "other"
+  int type_rank = 0;  // selection order: discrete 0, integrated 1, virtual 2, cpu 3, other 4
+  std::string driver_name, driver_info;
+  uint32_t driver_id = 0;  // VkDriverId: kernels pick variants by this, never by device name
+  uint32_t vendor_id = 0;
+  uint32_t api_version = 0;
+  uint32_t driver_version = 0;
+  std::string device_uuid;  // hex
+  bool fp16_storage = false;     // storageBuffer16BitAccess
+  bool fp16_arithmetic = false;  // shaderFloat16
+  uint32_t subgroup_size = 0;
+  uint32_t shared_memory_bytes = 0;
+  uint32_t max_workgroup_invocations = 0;
+  uint64_t max_storage_buffer_range = 0;
+  uint64_t min_storage_buffer_offset_alignment = 0;
+  uint64_t device_local_bytes = 0;
+  bool push_descriptor = false;
+  bool coopmat_nv = false;   // VK_NV_cooperative_matrix
+  bool coopmat_khr = false;  // VK_KHR_cooperative_matrix
+  bool timestamps = false;
+  float timestamp_period_ns = 0.f;
+
+  bool is_cpu() const { return type == "cpu"; }
+  bool is_lavapipe() const;  // Mesa llvmpipe, by driver id
+  std::string api_version_string() const;
+};
+
+struct ContextOptions {
+  std::optional<int> device;  // index into list_devices(); else VITVK_DEVICE; else best by type
+  bool validation = false;    // Khronos validation (+ synchronization validation) with a message log
+  bool enable_fp16 = true;    // enable 16-bit storage/arithmetic features where the device has them
+};
+
+// Enumerates every Vulkan device (creates a short-lived instance). Throws Error(Vulkan) when no loader/ICD.
+std::vector<DeviceInfo> list_devices();
+
+// Index of the device selection prefers: discrete > integrated > virtual > CPU.
+int pick_device(const std::vector<DeviceInfo>& devices, std::optional<int> requested);
+
+class Context {
+ public:
+  explicit Context(const ContextOptions& options = {});
+  ~Context();
+  Context(const Context&) = delete;
+  Context& operator=(const Context&) = delete;
+
+  const DeviceInfo& info() const { return info_; }
+  bool fp16_enabled() const { return fp16_storage_enabled_; }
+  bool fp16_arithmetic_enabled() const { return fp16_arith_enabled_; }
+
+  // Validation messages (warnings and errors) seen so far; empty when validation is off.
+  std::vector<std::string> validation_messages() const;
+
+  struct Impl;
+  Impl& impl() { return *impl_; }  // vk handles, for src/vk and src/ops internals only
+
+ private:
+  DeviceInfo info_;
+  bool fp16_storage_enabled_ = false;
+  bool fp16_arith_enabled_ = false;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace vitvk::gpu

@@ -1,0 +1,70 @@
+#include "vk/kernel.hpp"
+
+#include "vitvk/error.hpp"
+#include "vk/context_impl.hpp"
+#include "vk/kernel_impl.hpp"
+#include "vk/spirv_blobs.hpp"
+
+namespace vitvk::gpu {
+
+struct KernelCache::Impl {
+  vk::raii::PipelineCache cache{nullptr};
+};
+
+Kernel::Kernel(std::unique_ptr<Impl> impl, uint32_t bindings, uint32_t push_bytes)
+    : impl_(std::move(impl)), bindings_(bindings), push_bytes_(push_bytes) {}
+Kernel::~Kernel() = default;
+
+KernelCache::KernelCache(Context& ctx) : ctx_(ctx), impl_(std::make_unique<Impl>()) {
+  impl_->cache = vk::raii::PipelineCache(ctx.impl().device, vk::PipelineCacheCreateInfo{});
+}
+
+KernelCache::~KernelCache() = default;
+
+bool KernelCache::has_shader(std::string_view shader) const { return shaders::find(shader) != nullptr; }
+
+const Kernel& KernelCache::get(std::string_view shader, uint32_t bindings, uint32_t push_bytes,
+                               std::span<const uint32_t> spec) {
+  auto key = std::make_tuple(std::string(shader), bindings, push_bytes, std::vector<uint32_t>(spec.begin(), spec.end()));
+  if (auto it = kernels_.find(key); it != kernels_.end()) return *it->second;
+
+  const shaders::Blob* blob = shaders::find(shader);
+  if (!blob) throw Error(ErrorCode::Unsupported, "shader '" + std::string(shader) + "' is not in this build");
+  auto& dev = ctx_.impl().device;
+  auto k = std::make_unique<Kernel::Impl>();
+  try {
+    std::vector<vk::DescriptorSetLayoutBinding> binds(bindings);
+    for (uint32_t i = 0; i < bindings; ++i)
+      binds[i] = vk::DescriptorSetLayoutBinding{.binding = i, .descriptorType = vk::DescriptorType::eStorageBuffer, .descriptorCount = 1,
+                  .stageFlags = vk::ShaderStageFlagBits::eCompute};
+    k->set_layout = vk::raii::DescriptorSetLayout(
+        dev, vk::DescriptorSetLayoutCreateInfo{.flags = vk::DescriptorSetLayoutCreateFlagBits::ePushDescriptorKHR,
+                                               .bindingCount = bindings,
+                                               .pBindings = binds.data()});
+    vk::PushConstantRange range{.stageFlags = vk::ShaderStageFlagBits::eCompute, .offset = 0, .size = push_bytes};
+    vk::DescriptorSetLayout set = *k->set_layout;
+    k->layout = vk::raii::PipelineLayout(dev, vk::PipelineLayoutCreateInfo{.setLayoutCount = 1,
+                                                                           .pSetLayouts = &set,
+                                                                           .pushConstantRangeCount = push_bytes ? 1u : 0u,
+                                                                           .pPushConstantRanges = &range});
+    vk::raii::ShaderModule module(dev, vk::ShaderModuleCreateInfo{.codeSize = blob->word_count * 4, .pCode = blob->words});
+    std::vector<vk::SpecializationMapEntry> entries(spec.size());
+    for (uint32_t i = 0; i < spec.size(); ++i) entries[i] = vk::SpecializationMapEntry{.constantID = i, .offset = i * 4, .size = 4};
+    vk::SpecializationInfo si{.mapEntryCount = static_cast<uint32_t>(entries.size()),
+                              .pMapEntries = entries.data(),
+                              .dataSize = spec.size() * 4,
+                              .pData = spec.data()};
+    vk::ComputePipelineCreateInfo pci{
+        .stage = {.stage = vk::ShaderStageFlagBits::eCompute, .module = *module, .pName = "main",
+                  .pSpecializationInfo = spec.empty() ? nullptr : &si},
+        .layout = *k->layout};
+    k->pipeline = vk::raii::Pipeline(dev, impl_->cache, pci);
+  } catch (const vk::SystemError& e) {
+    throw Error(ErrorCode::Vulkan, "building compute pipeline '" + std::string(shader) + "': " + e.what());
+  }
+  auto& slot = kernels_[key];
+  slot = std::make_unique<Kernel>(std::move(k), bindings, push_bytes);
+  return *slot;
+}
+
+}  // namespace vitvk::gpu
