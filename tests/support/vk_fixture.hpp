@@ -16,7 +16,12 @@
 namespace vitvk::test {
 
 struct VkFixture {
-  gpu::Context ctx{gpu::ContextOptions{.validation = true}};
+  gpu::Context ctx{make_options()};
+  static gpu::ContextOptions make_options() {
+    gpu::ContextOptions o;
+    o.validation = true;
+    return o;
+  }
   gpu::KernelCache kernels{ctx};
   gpu::Recorder rec{ctx};
 
