@@ -16,3 +16,15 @@ struct AttentionShape {
 void attention_cpu(const float* qkv, const AttentionShape& s, float* out, float* fused);
 
 }  // namespace vitvk::ops
+
+#include "vk/op_context.hpp"
+
+namespace vitvk::ops {
+
+// --- Vulkan (attention.vk.cpp, shaders/attention*.comp) ---
+// Same contract as attention_cpu: fused attention per head (scaled QK^T, fp32 online softmax, PV);
+// fused.size == 0 means no explain output, else [B, 3, N, N] mean/max/min over heads.
+void attention_vk(gpu::OpContext& oc, const gpu::Slice& qkv, const AttentionShape& s, const gpu::Slice& out,
+                  const gpu::Slice& fused);
+
+}  // namespace vitvk::ops

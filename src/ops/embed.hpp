@@ -8,3 +8,13 @@ namespace vitvk::ops {
 void embed_tokens_cpu(float* tokens, int batch, int T, int D, const float* cls, const float* dist, const float* pos);
 
 }  // namespace vitvk::ops
+
+#include "vk/op_context.hpp"
+
+namespace vitvk::ops {
+
+// Vulkan (embed.vk.cpp, shaders/embed.comp). dist.size == 0 when there is no distillation token.
+void embed_tokens_vk(gpu::OpContext& oc, const gpu::Slice& tokens, int batch, int T, int D, const gpu::Slice& cls,
+                     const gpu::Slice& dist, const gpu::Slice& pos);
+
+}  // namespace vitvk::ops

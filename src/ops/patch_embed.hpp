@@ -20,3 +20,17 @@ void patch_embed_cpu(const float* images, const PatchEmbedShape& s, const float*
                      float* tokens, int tokens_per_image, int first_token);
 
 }  // namespace vitvk::ops
+
+#include <span>
+#include <vector>
+
+#include "vk/op_context.hpp"
+
+namespace vitvk::ops {
+
+// --- Vulkan (patch_embed.vk.cpp, shaders/patch_embed.comp): im2col on the fly + GEMM with bias. ---
+// The weight [dim, C*P*P] is packed like a linear layer's (linear_vk_pack with N = dim, K = C*P*P).
+void patch_embed_vk(gpu::OpContext& oc, const gpu::Slice& images, const PatchEmbedShape& s, const gpu::Slice& w_packed,
+                    const gpu::Slice& bias, const gpu::Slice& tokens, int tokens_per_image, int first_token);
+
+}  // namespace vitvk::ops

@@ -7,3 +7,12 @@ namespace vitvk::ops {
 void softmax_cpu(const float* x, int rows, int cols, float* y);
 
 }  // namespace vitvk::ops
+
+#include "vk/op_context.hpp"
+
+namespace vitvk::ops {
+
+// Vulkan (softmax.vk.cpp, shaders/softmax.comp): output is always fp32 (class probabilities for the host).
+void softmax_vk(gpu::OpContext& oc, const gpu::Slice& x, int rows, int cols, const gpu::Slice& y_f32);
+
+}  // namespace vitvk::ops
