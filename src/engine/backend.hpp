@@ -1,6 +1,8 @@
 #pragma once
 // One interface for every way of running the graph (ggml-backend style): the CPU reference and Vulkan.
 #include <memory>
+#include <optional>
+#include <utility>
 #include <span>
 #include <string>
 #include <vector>
@@ -19,13 +21,17 @@ struct ForwardResult {
   int dim = 0;
   int tokens = 0;
   int layers = 0;
-  std::vector<float> logits;    // [batch, num_classes]
+  std::vector<float> logits;         // [batch, num_classes]
+  std::vector<float> probabilities;  // [batch, num_classes]: softmax of the logits, fp32
   std::vector<float> features;  // [batch, dim]: the class token after the final norm (pre-head embedding)
   // explain only: [layers, batch, 3, tokens, tokens] = mean, max, min over heads of the attention probabilities.
   std::vector<float> attention;
 
   std::span<const float> logits_of(int b) const {
     return std::span<const float>(logits).subspan(static_cast<std::size_t>(b) * num_classes, num_classes);
+  }
+  std::span<const float> probabilities_of(int b) const {
+    return std::span<const float>(probabilities).subspan(static_cast<std::size_t>(b) * num_classes, num_classes);
   }
 };
 
@@ -41,8 +47,21 @@ class Backend {
   virtual const Model& model() const = 0;
   // images: [batch, C, H, W] preprocessed float32.
   virtual ForwardResult forward(std::span<const float> images, int batch, const ForwardOptions& options) = 0;
+  // Per-op GPU timings of the last forward when profiling was asked for (empty otherwise / on the CPU).
+  virtual std::vector<std::pair<std::string, double>> last_op_timings_ms() const { return {}; }
+  virtual void set_profiling(bool) {}
+  // Vulkan validation-layer messages seen so far (only when created with validation on).
+  virtual std::vector<std::string> validation_messages() const { return {}; }
 };
 
 std::unique_ptr<Backend> make_cpu_backend(std::shared_ptr<const Model> model);
+
+struct VulkanBackendOptions {
+  std::optional<int> device;  // physical-device index (else VITVK_DEVICE, else the best device)
+  bool fp16 = false;          // fp16 storage (requires the device's 16-bit storage feature)
+  int max_batch = 16;         // images per GPU pass; larger batches run as several passes
+  bool validation = false;
+};
+std::unique_ptr<Backend> make_vulkan_backend(std::shared_ptr<const Model> model, const VulkanBackendOptions& options);
 
 }  // namespace vitvk

@@ -10,6 +10,7 @@
 #include "ops/gemm.hpp"
 #include "ops/layernorm.hpp"
 #include "ops/patch_embed.hpp"
+#include "ops/softmax.hpp"
 #include "vitvk/error.hpp"
 
 namespace vitvk {
@@ -83,6 +84,8 @@ class CpuBackend final : public Backend {
       ops::linear_cpu(dist.data(), batch, D, w.head_dist.weight.data(), w.head_dist.bias.data(), d.num_classes, ld.data(), ops::Epilogue::None);
       for (std::size_t i = 0; i < ld.size(); ++i) r.logits[i] = 0.5f * (r.logits[i] + ld[i]);
     }
+    r.probabilities.resize(r.logits.size());
+    ops::softmax_cpu(r.logits.data(), batch, d.num_classes, r.probabilities.data());
     return r;
   }
 

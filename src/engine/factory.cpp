@@ -1,6 +1,9 @@
 #include "engine/factory.hpp"
 
+#include <cstdlib>
+
 #include "vitvk/error.hpp"
+#include "vk/context.hpp"
 
 namespace vitvk {
 
@@ -19,11 +22,36 @@ PrecisionChoice parse_precision_choice(const std::string& s) {
 }
 
 std::unique_ptr<Backend> make_backend(std::shared_ptr<const Model> model, const BackendRequest& request) {
-  // The Vulkan backend is being written (issue "Vulkan forward pass"); until it lands, Vulkan requests fail
-  // loudly instead of silently running on the CPU.
-  if (request.backend == BackendChoice::Vulkan)
-    throw Error(ErrorCode::Unsupported, "the Vulkan backend is not available in this build yet");
-  return make_cpu_backend(std::move(model));
+  PrecisionChoice precision = request.precision;
+  if (precision == PrecisionChoice::Auto)
+    if (const char* env = std::getenv("VITVK_PRECISION"); env && *env) precision = parse_precision_choice(env);
+
+  BackendChoice backend = request.backend;
+  std::optional<gpu::DeviceInfo> device;
+  if (backend != BackendChoice::Cpu) {
+    try {
+      const auto devices = gpu::list_devices();
+      device = devices.at(gpu::pick_device(devices, request.device));
+    } catch (const Error&) {
+      if (backend == BackendChoice::Vulkan) throw;
+    }
+    // Auto: a real GPU only. On a CPU-type Vulkan device (lavapipe) the CPU backend is faster.
+    if (backend == BackendChoice::Auto) backend = device && !device->is_cpu() ? BackendChoice::Vulkan : BackendChoice::Cpu;
+  }
+  if (backend == BackendChoice::Cpu) {
+    if (precision == PrecisionChoice::Fp16)
+      throw Error(ErrorCode::Unsupported, "the CPU backend runs fp32 only (use --backend vulkan for fp16)");
+    return make_cpu_backend(std::move(model));
+  }
+  VulkanBackendOptions o;
+  o.device = device->index;
+  // Auto precision: fp16 storage where the device has 16-bit storage and fp16 arithmetic (real GPUs);
+  // fp32 elsewhere, including lavapipe, where fp16 only adds conversions.
+  o.fp16 = precision == PrecisionChoice::Fp16 ||
+           (precision == PrecisionChoice::Auto && device->fp16_storage && device->fp16_arithmetic && !device->is_cpu());
+  o.max_batch = request.max_batch;
+  o.validation = request.validation;
+  return make_vulkan_backend(std::move(model), o);
 }
 
 }  // namespace vitvk

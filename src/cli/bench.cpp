@@ -1,0 +1,117 @@
+// `vitvk bench`: ms per batch, images/s and achieved GFLOP/s of a backend on a model dir or a named
+// architecture with random weights. A tool that prints figures; nothing here asserts a speed.
+#include <fmt/core.h>
+
+#include <algorithm>
+#include <chrono>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <random>
+
+#include "cli/commands.hpp"
+#include "engine/factory.hpp"
+#include "vitvk/error.hpp"
+
+namespace vitvk::cli {
+namespace {
+
+struct BenchOptions {
+  std::string model_dir, arch = "vit_tiny_patch16_224", backend = "cpu", precision = "auto", format = "table";
+  std::optional<int> device;
+  int batch = 1, iterations = 10, warmup = 2;
+  bool per_op = false;
+};
+
+int run_bench(const BenchOptions& o) {
+  if (o.batch < 1 || o.iterations < 1 || o.warmup < 0)
+    throw Error(ErrorCode::InvalidArgument, "--batch and --iterations must be >= 1, --warmup >= 0");
+  auto model = std::make_shared<const Model>(o.model_dir.empty() ? Model::random(config_for_architecture(o.arch), 1)
+                                                                  : Model::load(o.model_dir));
+  BackendRequest req;
+  req.backend = parse_backend_choice(o.backend);
+  req.precision = parse_precision_choice(o.precision);
+  req.device = o.device;
+  req.max_batch = o.batch;
+  auto backend = make_backend(model, req);
+  const ModelDims& d = model->dims;
+
+  std::vector<float> images(std::size_t(o.batch) * d.channels * d.img_h * d.img_w);
+  std::mt19937 rng(3);
+  std::normal_distribution<float> nd;
+  for (auto& v : images) v = nd(rng);
+
+  using clock = std::chrono::steady_clock;
+  for (int i = 0; i < o.warmup; ++i) backend->forward(images, o.batch, {});
+  std::vector<double> ms;
+  for (int i = 0; i < o.iterations; ++i) {
+    const auto t0 = clock::now();
+    backend->forward(images, o.batch, {});
+    ms.push_back(std::chrono::duration<double, std::milli>(clock::now() - t0).count());
+  }
+  std::sort(ms.begin(), ms.end());
+  const double median = ms[ms.size() / 2];
+  const double ips = o.batch * 1000.0 / median;
+  const double gflops = d.flops_per_image() * o.batch / (median * 1e-3) / 1e9;
+
+  // Per-op GPU timings of one more, profiled pass, summed by op name.
+  std::map<std::string, double> per_op;
+  if (o.per_op) {
+    backend->set_profiling(true);
+    backend->forward(images, o.batch, {});
+    for (const auto& [name, t] : backend->last_op_timings_ms()) per_op[name] += t;
+    backend->set_profiling(false);
+  }
+
+  const std::string arch = o.model_dir.empty() ? o.arch : model->config.architecture;
+  if (o.format == "json") {
+    nlohmann::json j = {{"arch", arch},
+                        {"weights", o.model_dir.empty() ? "random" : o.model_dir},
+                        {"backend", backend->name()},
+                        {"device", backend->device_name()},
+                        {"precision", backend->precision()},
+                        {"batch", o.batch},
+                        {"iterations", o.iterations},
+                        {"ms_per_batch", median},
+                        {"ms_min", ms.front()},
+                        {"ms_max", ms.back()},
+                        {"images_per_s", ips},
+                        {"gflops", gflops},
+                        {"gflop_per_image", d.flops_per_image() / 1e9}};
+    if (o.per_op) j["per_op_ms"] = per_op;
+    fmt::print("{}\n", j.dump());
+  } else {
+    fmt::print("{} on {} [{}], {}, batch {}\n", arch, backend->name(), backend->device_name(), backend->precision(), o.batch);
+    fmt::print("  {:.2f} ms/batch (min {:.2f}, max {:.2f}, {} runs after {} warm-up)\n", median, ms.front(), ms.back(),
+               o.iterations, o.warmup);
+    fmt::print("  {:.1f} images/s, {:.1f} GFLOP/s ({:.3f} GFLOP/image)\n", ips, gflops, d.flops_per_image() / 1e9);
+    if (o.per_op) {
+      if (per_op.empty()) fmt::print("  (no per-op timings: CPU backend or no GPU timestamps)\n");
+      double total = 0;
+      for (const auto& [name, t] : per_op) total += t;
+      for (const auto& [name, t] : per_op) fmt::print("  {:<14} {:9.3f} ms  {:5.1f}%\n", name, t, 100 * t / total);
+    }
+  }
+  return 0;
+}
+
+}  // namespace
+
+void add_bench_command(CLI::App& app, Registry& reg) {
+  auto* sub = app.add_subcommand("bench", "Time the forward pass: ms/batch, images/s, GFLOP/s");
+  auto o = std::make_shared<BenchOptions>();
+  auto* m = sub->add_option("-m,--model", o->model_dir, "Model directory (default: random weights for --arch)");
+  sub->add_option("--arch", o->arch, "Architecture for random weights (vit_tiny_patch16_224, vit_small_patch16_224, "
+                                     "vit_base_patch16_224, vit_base_patch32_384, ...)")
+      ->excludes(m);
+  sub->add_option("-b,--backend", o->backend, "cpu | vulkan | auto")->capture_default_str();
+  sub->add_option("--device", o->device, "Vulkan device index (see `vitvk devices`)");
+  sub->add_option("--precision", o->precision, "auto | fp32 | fp16")->capture_default_str();
+  sub->add_option("--batch", o->batch, "Images per forward pass")->capture_default_str();
+  sub->add_option("-n,--iterations", o->iterations, "Timed runs")->capture_default_str();
+  sub->add_option("--warmup", o->warmup, "Untimed runs first")->capture_default_str();
+  sub->add_option("-f,--format", o->format, "table | json")->check(CLI::IsMember({"table", "json"}))->capture_default_str();
+  sub->add_flag("--per-op", o->per_op, "Also print GPU time per op (Vulkan timestamps)");
+  reg.add(sub, [o] { return run_bench(*o); });
+}
+
+}  // namespace vitvk::cli
