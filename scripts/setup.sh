@@ -3,7 +3,7 @@
 # Idempotent: re-running only installs what is missing and rebuilds what changed.
 #   scripts/setup.sh            packages + build
 #   scripts/setup.sh --no-build packages only
-#   VITVK_SETUP_TOOLS=1 scripts/setup.sh   also installs the golden/benchmark tools (python3-torch, chromium)
+#   VITVK_SETUP_TOOLS=1 scripts/setup.sh   also installs python3-torch (golden generation, benchmarks)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,9 +22,10 @@ packages=(
   libvkfft-dev glslang-dev
   catch2 libopenblas-dev libopenblas0-pthread nlohmann-json3-dev libcli11-dev libfmt-dev
   python3-numpy python3-pil
+  chromium  # the report page's browser test
 )
 if [[ "${VITVK_SETUP_TOOLS:-0}" == 1 ]]; then
-  packages+=(python3-torch chromium)
+  packages+=(python3-torch)  # regenerating goldens and the PyTorch side of tools/bench
 fi
 
 missing=()
