@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <string>
 #include <span>
 #include <vector>
 
@@ -37,11 +38,22 @@ cv::Mat decode_image_file(const std::filesystem::path& path, const DecodeLimits&
 // Same from bytes already in memory; `name` is used in error messages.
 cv::Mat decode_image_bytes(std::span<const uint8_t> bytes, const std::string& name, const DecodeLimits& limits = {});
 
-// PIL-equivalent resize of an 8-bit RGB image (Image.resize with BICUBIC or BILINEAR, i.e. with antialiasing
-// when downscaling, 8-bit rounding between the two passes).
+// PIL-equivalent resize of an 8-bit image with 1-4 channels (Image.resize with BICUBIC or BILINEAR, i.e. with
+// antialiasing when downscaling, 8-bit rounding between the two passes); also "lanczos", "hamming", "box".
+// Throws Error(Unsupported) for other interpolation names, Error(InvalidArgument) for bad sizes.
 cv::Mat resize_like_pil(const cv::Mat& rgb8, int out_w, int out_h, const std::string& interpolation);
+// Only the region `roi` of that output (identical pixels, cost proportional to the region): what a centre
+// crop needs, and what keeps extreme aspect ratios (4000x3 -> 341333x256) cheap.
+cv::Mat resize_like_pil(const cv::Mat& rgb8, int out_w, int out_h, const std::string& interpolation,
+                        const cv::Rect& roi);
+
+// The geometry alone for a width x height image: the resize size and the crop (torchvision's rounding).
+// Throws Error(InvalidArgument) for a bad config or size, Error(Unsupported) for an unknown crop_mode.
+CropGeometry plan_crop_geometry(int width, int height, const PreprocessConfig& cfg);
 
 // The full eval transform. Writes C*H*W floats (model input) into `out` and returns the crop geometry.
+// crop_mode "center" (shorter side to floor(size / crop_pct), centre crop, zero padding when the resized
+// image is still smaller than the crop) or "squash" (both sides to floor(size / crop_pct)).
 CropGeometry preprocess_into(const cv::Mat& rgb8, const PreprocessConfig& cfg, std::span<float> out);
 std::vector<float> preprocess(const cv::Mat& rgb8, const PreprocessConfig& cfg, CropGeometry* geometry = nullptr);
 
