@@ -15,15 +15,49 @@ namespace {
 
 [[noreturn]] void invalid(const std::string& what) { throw Error(ErrorCode::InvalidArgument, "rollout: " + what); }
 
-// Zeroes the k smallest entries of f (ties broken by lower index), flat entry 0 excepted.
-void discard_lowest(std::vector<double>& f, std::size_t k, std::vector<uint32_t>& order) {
+// Order-preserving integer key of a float (negative values included; NaN never occurs in probabilities).
+inline uint32_t sort_key(float v) {
+  uint32_t u;
+  std::memcpy(&u, &v, 4);
+  return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
+}
+
+// The k-th smallest key (1-based k) by a three-pass radix select (11 + 11 + 10 bits): linear time and
+// branch-light, where nth_element's partitioning of 38,809 random values cost ~0.6 ms per layer.
+uint32_t kth_smallest_key(std::span<const uint32_t> keys, std::size_t k, std::vector<uint32_t>& hist) {
+  std::size_t rank = k - 1;
+  uint32_t prefix = 0, mask = 0;
+  for (const auto& [shift, bits] : {std::pair{21, 11}, std::pair{10, 11}, std::pair{0, 10}}) {
+    const uint32_t bins = 1u << bits;
+    hist.assign(bins, 0);
+    for (uint32_t key : keys)
+      if ((key & mask) == prefix) ++hist[(key >> shift) & (bins - 1)];
+    uint32_t b = 0;
+    while (rank >= hist[b]) rank -= hist[b++];
+    prefix |= b << shift;
+    mask |= (bins - 1) << shift;
+  }
+  return prefix;
+}
+
+// Zeroes in `a` the k smallest entries of f (ties broken by lower index), flat entry 0 excepted.
+void discard_lowest(std::span<const float> f, std::size_t k, std::vector<double>& a, std::vector<uint32_t>& keys,
+                    std::vector<uint32_t>& hist) {
   if (k == 0) return;
-  order.resize(f.size());
-  std::iota(order.begin(), order.end(), 0u);
-  const auto less = [&f](uint32_t a, uint32_t b) { return f[a] < f[b] || (f[a] == f[b] && a < b); };
-  if (k < order.size()) std::nth_element(order.begin(), order.begin() + static_cast<long>(k) - 1, order.end(), less);
-  for (std::size_t i = 0; i < std::min(k, order.size()); ++i)
-    if (order[i] != 0) f[order[i]] = 0.0;
+  if (k >= f.size()) {
+    std::fill(a.begin() + 1, a.end(), 0.0);
+    return;
+  }
+  keys.resize(f.size());
+  std::transform(f.begin(), f.end(), keys.begin(), sort_key);
+  const uint32_t t = kth_smallest_key(keys, k, hist);
+  std::size_t below = 0;
+  for (uint32_t key : keys) below += key < t;
+  std::size_t ties = k - below;  // entries equal to the k-th value that are selected: lowest indices first
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    const bool selected = keys[i] < t || (keys[i] == t && ties > 0 && (--ties, true));
+    if (selected && i != 0) a[i] = 0.0;
+  }
 }
 
 }  // namespace
@@ -61,13 +95,13 @@ RolloutMap rollout(const ForwardResult& result, int image, const RolloutOptions&
   // Same arithmetic as Python's int(N*N*ratio) on a double ratio.
   const auto k = static_cast<std::size_t>(static_cast<double>(nn) * options.discard_ratio);
   std::vector<double> a(nn), v(N, 0.0), next(N);
-  std::vector<uint32_t> order;
+  std::vector<uint32_t> keys, hist;
   v[0] = 1.0;  // e0: the class-token row of the identity
   // Row 0 of A'_L ... A'_1 = ((e0^T A'_L) A'_{L-1}) ... A'_1: walk the layers from the last.
   for (int l = L - 1; l >= 0; --l) {
     const float* f = result.attention.data() + ((static_cast<std::size_t>(l) * B + image) * 3 + fusion) * nn;
     std::copy(f, f + nn, a.begin());
-    discard_lowest(a, k, order);
+    discard_lowest({f, nn}, k, a, keys, hist);
     std::fill(next.begin(), next.end(), 0.0);
     for (int i = 0; i < N; ++i) {
       double* row = a.data() + static_cast<std::size_t>(i) * N;

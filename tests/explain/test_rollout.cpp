@@ -144,6 +144,27 @@ TEST_CASE("rollout discard never zeroes the class-token self entry and leaves ou
   }
 }
 
+TEST_CASE("rollout discard breaks ties by lower flat index", "[explain][rollout]") {
+  // Three layers of fused attention quantised to three levels: ties straddle every discard cut.
+  std::mt19937 rng(9);
+  const auto d = grid_dims(1, 3, 3);
+  const int N = d.tokens;
+  ForwardResult r;
+  r.batch = 1;
+  r.tokens = N;
+  r.layers = 3;
+  for (int i = 0; i < 3 * 3 * N * N; ++i) r.attention.push_back(0.1f * static_cast<float>(1 + rng() % 3));
+  for (HeadFusion f : {HeadFusion::Mean, HeadFusion::Max, HeadFusion::Min})
+    for (double ratio : {0.1, 0.25, 0.5, 0.73, 0.9}) {
+      const auto m = rollout(r, 0, {f, ratio}, d);
+      const auto ref = dense_rollout(r, 0, f, ratio, d.prefix);
+      double diff = 0;
+      for (std::size_t i = 0; i < ref.size(); ++i) diff = std::max(diff, std::abs(ref[i] - m.values[i]));
+      INFO(to_string(f) << " ratio " << ratio);
+      CHECK(diff < 1e-6);
+    }
+}
+
 TEST_CASE("rollout rejects unusable inputs with clear errors", "[explain][rollout]") {
   auto model = std::make_shared<const Model>(Model::random(test::tiny_config(), 2));
   auto cpu = make_cpu_backend(model);
