@@ -24,9 +24,11 @@ class Registry {
 
 // One per command file.
 void add_info_command(CLI::App& app, Registry& reg);
+void add_classify_command(CLI::App& app, Registry& reg);
 
 inline void register_commands(CLI::App& app, Registry& reg) {
   add_info_command(app, reg);
+  add_classify_command(app, reg);
 }
 
 }  // namespace vitvk::cli
