@@ -77,13 +77,24 @@ void Recorder::dispatch(const Kernel& kernel, std::initializer_list<Slice> bindi
   auto& cmd = impl_->cmd;
   auto& k = kernel.impl();
   cmd.bindPipeline(vk::PipelineBindPoint::eCompute, *k.pipeline);
-  std::vector<vk::DescriptorBufferInfo> infos;
-  infos.reserve(bindings.size());
-  for (const Slice& s : bindings) infos.push_back({.buffer = raw_buffer(*s.buffer), .offset = s.offset, .range = s.size});
-  std::vector<vk::WriteDescriptorSet> writes(infos.size());
-  for (uint32_t i = 0; i < infos.size(); ++i)
-    writes[i] = vk::WriteDescriptorSet{.dstBinding = i, .descriptorCount = 1, .descriptorType = vk::DescriptorType::eStorageBuffer,
-                 .pBufferInfo = &infos[i]};
+  // Both arrays are filled before `writes` points into them (no reallocation afterwards).
+  std::vector<vk::DescriptorBufferInfo> infos(bindings.size());
+  std::vector<vk::BufferView> views(bindings.size());
+  std::vector<vk::WriteDescriptorSet> writes(bindings.size());
+  uint32_t i = 0;
+  for (const Slice& s : bindings) {
+    if (const auto& texel = kernel.binding(i).texel) {
+      views[i] = texel_view(s, *texel);
+      writes[i] = vk::WriteDescriptorSet{.dstBinding = i, .descriptorCount = 1,
+                                         .descriptorType = vk::DescriptorType::eUniformTexelBuffer,
+                                         .pTexelBufferView = &views[i]};
+    } else {
+      infos[i] = vk::DescriptorBufferInfo{.buffer = raw_buffer(*s.buffer), .offset = s.offset, .range = s.size};
+      writes[i] = vk::WriteDescriptorSet{.dstBinding = i, .descriptorCount = 1,
+                                         .descriptorType = vk::DescriptorType::eStorageBuffer, .pBufferInfo = &infos[i]};
+    }
+    ++i;
+  }
   cmd.pushDescriptorSetKHR(vk::PipelineBindPoint::eCompute, *k.layout, 0, writes);
   if (push_size)
     cmd.getDispatcher()->vkCmdPushConstants(*cmd, static_cast<VkPipelineLayout>(*k.layout), VK_SHADER_STAGE_COMPUTE_BIT, 0,
