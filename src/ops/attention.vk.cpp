@@ -80,14 +80,20 @@ void attention_vk(gpu::OpContext& oc, const gpu::Slice& qkv, const AttentionShap
   }
 
   if (fused.size != 0) {
-    if (N > 65535) throw Error(ErrorCode::Unsupported, "attention_vk: explain mode is limited to 65535 tokens");
-    struct {
-      uint32_t tokens, heads, head_dim;
-      float scale;
-    } ep{uint32_t(N), uint32_t(s.heads), hd, scale};
-    const uint32_t wg = oc.subgroup();
-    const auto& k = oc.kernels.get(oc.shader("attention_explain"), 2, sizeof ep, std::array{wg});
-    oc.rec.dispatch(k, {qkv, fused}, ep, uint32_t(N), s.batch, 1, "attention_explain");
+    if (kernel == AttentionKernel::Rows) {
+      const uint32_t wg = dev.is_cpu() ? oc.subgroup() : std::max<uint32_t>(64, oc.subgroup());
+      const auto& k = oc.kernels.get(oc.shader("attention_explain_rows"), 2, sizeof push, std::array{wg, hd});
+      oc.rec.dispatch(k, {qkv, fused}, push, gpu::groups(N, wg * kRowsPerLane), s.batch, 1, "attention_explain");
+    } else {
+      if (N > 65535) throw Error(ErrorCode::Unsupported, "attention_vk: explain mode is limited to 65535 tokens");
+      struct {
+        uint32_t tokens, heads, head_dim;
+        float scale;
+      } ep{uint32_t(N), uint32_t(s.heads), hd, scale};
+      const uint32_t wg = oc.subgroup();
+      const auto& k = oc.kernels.get(oc.shader("attention_explain"), 2, sizeof ep, std::array{wg});
+      oc.rec.dispatch(k, {qkv, fused}, ep, uint32_t(N), s.batch, 1, "attention_explain");
+    }
   }
 }
 
