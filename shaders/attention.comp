@@ -8,8 +8,6 @@
 #include "common.glsl"
 #include "attention_rows.glsl"
 
-#define R 3  // query rows per invocation (the host's kRowsPerLane): measured best on lavapipe
-
 layout(binding = 1) writeonly buffer O { STORE_T o[]; };  // [B, N, H*HD]
 #if VITVK_FP16
 layout(binding = 1) writeonly buffer OW { uvec4 ow[]; };
@@ -40,19 +38,19 @@ void main() {
   }
 
   for (uint j = 0; j < N; ++j) {
-    float dot[R], e[R];
+    float dot[R], e[R], corr[R];
     [[unroll]] for (uint r = 0; r < R; ++r) dot[r] = 0.0;
     FOR_EACH_ELEM(kbase + j * stride, [[unroll]] for (uint r = 0; r < R; ++r) dot[r] += q[r * HDMAX + d] * x;)
     [[unroll]] for (uint r = 0; r < R; ++r) {
       const float mn = max(m[r], dot[r]);
-      const float corr = exp(m[r] - mn);  // 0 for the first key (m = -inf)
+      corr[r] = exp(m[r] - mn);  // 0 for the first key (m = -inf)
       e[r] = exp(dot[r] - mn);
-      l[r] = l[r] * corr + e[r];
+      l[r] = l[r] * corr[r] + e[r];
       m[r] = mn;
-      [[unroll]] for (uint d = 0; d < HDMAX; ++d)
-        if (d < HD) acc[r * HDMAX + d] *= corr;
     }
-    FOR_EACH_ELEM(vbase + j * stride, [[unroll]] for (uint r = 0; r < R; ++r) acc[r * HDMAX + d] += e[r] * x;)
+    // The rescale rides along with the value update: acc spills to the stack, so one pass over it, not two.
+    FOR_EACH_ELEM(vbase + j * stride,
+                  [[unroll]] for (uint r = 0; r < R; ++r) acc[r * HDMAX + d] = acc[r * HDMAX + d] * corr[r] + e[r] * x;)
   }
 
   [[unroll]] for (uint r = 0; r < R; ++r) {

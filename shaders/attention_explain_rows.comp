@@ -8,8 +8,6 @@
 #include "common.glsl"
 #include "attention_rows.glsl"
 
-#define R 3  // query rows per invocation (the host's kRowsPerLane)
-
 layout(binding = 1) buffer F { float f[]; };  // [B, 3, N, N]
 layout(push_constant) uniform Push {
   uint tokens, heads;

@@ -9,6 +9,7 @@
 #extension GL_KHR_shader_subgroup_ballot : require
 
 #define HDMAX 128  // widest head these kernels handle (the host uses another form above it)
+#define R 3        // query rows per invocation (the host's kRowsPerLane): measured best on lavapipe
 
 layout(local_size_x_id = 0) in;
 layout(constant_id = 1) const uint HD = 64;  // head_dim
