@@ -3,8 +3,9 @@
 // component, while subgroupBroadcast from a constant lane is a register extract. So key and value rows are
 // loaded cooperatively, chunk by chunk: lane l of 8 holds K consecutive elements of a W = 8*K-wide chunk,
 // and every element reaches every row (lane) by broadcast. Per-row state lives in arrays indexed only by
-// unrolled constants, so it never goes to memory; HD is a specialization constant that folds the unused tail
-// of those arrays (and every `d < HD` test) away. Needs subgroups of at least 8 lanes.
+// unrolled constants, so it stays in registers (or plain stack spills) instead of lavapipe's per-lane
+// indexed scratch; HD is a specialization constant that folds the unused tail of those arrays (and every
+// `d < HD` test) away. Needs subgroups of at least 8 lanes.
 #extension GL_EXT_control_flow_attributes : require
 #extension GL_KHR_shader_subgroup_ballot : require
 
