@@ -8,7 +8,7 @@
 #   3. runs them on an image and checks the printed top-1 line against a regular expression.
 #
 # usage: scripts/test-install.sh [-B BUILD_DIR] [-m MODEL] [-i IMAGE] [-e TOP1_REGEX] [-k]
-#   -B  build directory to install from (default: build)
+#   -B  build directory to install from (default: build/ in the checkout)
 #   -m  model directory (default: the shared ViT-Ti, $VITVK_TEST_DATA or ../shared beside the checkout)
 #   -i  image (default: samples/images/chelsea.jpg)
 #   -e  extended regex the top-1 line ("  PROB  LABEL (INDEX)") must match; defaults to a cat class for the
@@ -17,7 +17,7 @@
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-build=build model="" image="$repo/samples/images/chelsea.jpg" expect="" keep=0
+build="$repo/build" model="" image="$repo/samples/images/chelsea.jpg" expect="" keep=0
 while getopts "B:m:i:e:k" opt; do
   case $opt in
     B) build=$OPTARG ;;
@@ -43,6 +43,7 @@ fail() { echo "test-install: FAIL: $*" >&2; exit 1; }
 step() { echo "test-install: $*"; }
 generator=()
 command -v ninja > /dev/null && generator=(-G Ninja)
+strict=(-DCMAKE_BUILD_TYPE=Release "-DCMAKE_CXX_FLAGS=-Wall -Wextra -Wpedantic -Werror")  # the API must not warn
 
 step "installing $build into $prefix"
 cmake --install "$build" --prefix "$prefix" > "$tmp/install.log" || { cat "$tmp/install.log"; fail "cmake --install"; }
@@ -77,7 +78,7 @@ top1() {  # runs the sample, prints its output, returns the top-1 line of the fi
 }
 
 step "building samples/embed out of tree with find_package(vitvk)"
-cmake -S "$repo/samples/embed" -B "$tmp/embed" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release \
+cmake -S "$repo/samples/embed" -B "$tmp/embed" "${generator[@]}" "${strict[@]}" \
       -DCMAKE_PREFIX_PATH="$prefix" > "$tmp/embed.log" || { cat "$tmp/embed.log"; fail "configure samples/embed"; }
 cmake --build "$tmp/embed" >> "$tmp/embed.log" || { cat "$tmp/embed.log"; fail "build samples/embed"; }
 line=$(top1 "$tmp/embed/vitvk_embed" "$model" "$image")
@@ -86,7 +87,7 @@ grep -Eq -- "$expect" <<< "$line" || fail "top-1 line does not match /$expect/"
 ldd "$tmp/embed/vitvk_embed" | grep -q "libvitvk.so.0 => $libdir/" || fail "the sample does not use the installed libvitvk.so.0"
 
 step "building samples/embed against the static library (VITVK_USE_STATIC_LIBS=ON)"
-cmake -S "$repo/samples/embed" -B "$tmp/embed-static" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release \
+cmake -S "$repo/samples/embed" -B "$tmp/embed-static" "${generator[@]}" "${strict[@]}" \
       -DCMAKE_PREFIX_PATH="$prefix" -DVITVK_USE_STATIC_LIBS=ON > "$tmp/static.log" \
   || { cat "$tmp/static.log"; fail "configure samples/embed (static)"; }
 cmake --build "$tmp/embed-static" >> "$tmp/static.log" || { cat "$tmp/static.log"; fail "build samples/embed (static)"; }
@@ -94,7 +95,7 @@ cmake --build "$tmp/embed-static" >> "$tmp/static.log" || { cat "$tmp/static.log
 [[ $(top1 "$tmp/embed-static/vitvk_embed" "$model" "$image") == "$line" ]] || fail "static and shared samples disagree"
 
 step "building samples/overlay"
-cmake -S "$repo/samples/overlay" -B "$tmp/overlay" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release \
+cmake -S "$repo/samples/overlay" -B "$tmp/overlay" "${generator[@]}" "${strict[@]}" \
       -DCMAKE_PREFIX_PATH="$prefix" > "$tmp/overlay.log" || { cat "$tmp/overlay.log"; fail "configure samples/overlay"; }
 cmake --build "$tmp/overlay" >> "$tmp/overlay.log" || { cat "$tmp/overlay.log"; fail "build samples/overlay"; }
 "$tmp/overlay/vitvk_overlay" "$model" "$image" "$tmp/overlay.png" || fail "samples/overlay exited with $?"
@@ -103,7 +104,7 @@ cmake --build "$tmp/overlay" >> "$tmp/overlay.log" || { cat "$tmp/overlay.log"; 
 step "building the C API test with pkg-config only"
 export PKG_CONFIG_PATH="$libdir/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
 read -r -a pc_flags <<< "$(pkg-config --cflags --libs vitvk)"
-cc -std=c99 -Wall -Wextra -o "$tmp/c_api_test" "$repo/tests/api/c_api_test.c" "${pc_flags[@]}" -Wl,-rpath,"$libdir" -lm \
+cc -std=c99 -Wall -Wextra -Wpedantic -Werror -o "$tmp/c_api_test" "$repo/tests/api/c_api_test.c" "${pc_flags[@]}" -Wl,-rpath,"$libdir" -lm \
   || fail "compiling tests/api/c_api_test.c with \$(pkg-config --cflags --libs vitvk)"
 "$tmp/c_api_test" "$model" "$image" > "$tmp/c.txt" || { cat "$tmp/c.txt"; fail "the C API test failed"; }
 c_index=$(awk '$1 == "top" { print $2; exit }' "$tmp/c.txt")
