@@ -93,7 +93,7 @@ int run_classify(const ClassifyArgs& a) {
   wopts.top_k = a.top_k;
   wopts.logits = a.logits;
   for (const auto& in : inputs) wopts.path_width = std::max(wopts.path_width, pipeline::display_width(in.path.string()));
-  wopts.path_width = std::min<std::size_t>(wopts.path_width, 60);
+  wopts.path_width = std::min<std::size_t>(wopts.path_width, 80);  // longer paths push their row right
   ProgressBar progress(inputs.size(), !a.quiet);
   const bool shares_terminal = !file && progress.enabled() && ::isatty(STDOUT_FILENO) == 1;
   const auto writer = pipeline::make_result_writer(format, out, model->labels, wopts);

@@ -49,7 +49,10 @@ void ProgressBar::update(std::size_t done) {
   const int width = std::clamp(terminal_columns() - static_cast<int>(tail.size()) - 3, 0, 50);
   const int filled = total_ ? static_cast<int>(static_cast<double>(width) * static_cast<double>(done) / static_cast<double>(total_)) : width;
   std::string bar;
-  if (width > 0) bar = "[" + std::string(filled, '#') + std::string(width - filled, '.') + "]";
+  if (width > 0) {
+    bar.assign(1, '[');
+    bar.append(static_cast<std::size_t>(filled), '#').append(static_cast<std::size_t>(width - filled), '.').push_back(']');
+  }
   std::fprintf(stderr, "\r%s%s\x1b[K", bar.c_str(), tail.c_str());
   std::fflush(stderr);
   drawn_ = true;

@@ -31,7 +31,7 @@ struct ClassifyStats {
   double forward_seconds = 0;    // time spent inside Backend::forward
 };
 
-// Reusable: the worker pool lives as long as the Classifier.
+// Reusable: the worker pool lives as long as the Classifier. One run() at a time (the backend is not shared-safe).
 class Classifier {
  public:
   // Throws Error(InvalidArgument) for top_k < 1 or batch < 1.

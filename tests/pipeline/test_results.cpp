@@ -200,3 +200,28 @@ TEST_CASE("WorkerPool runs every task, and its destructor drops queued work with
   }  // must return: the queued tasks may or may not run, but the pool joins
   CHECK(started >= 1);
 }
+
+TEST_CASE("AtomicOutputFile writes devices directly, follows symlinks and refuses folders", "[pipeline][output]") {
+  test::TempDir tmp;
+  {
+    pipeline::AtomicOutputFile f("/dev/null");  // renaming over a device node would replace it
+    CHECK(f.temp_path().empty());
+    f.stream() << "discarded\n";
+    f.commit();
+  }
+  CHECK(fs::is_character_file("/dev/null"));
+
+  const fs::path real = tmp.path() / "real.jsonl", link = tmp.path() / "link.jsonl";
+  std::ofstream(real) << "old";
+  fs::create_symlink(real, link);
+  {
+    pipeline::AtomicOutputFile f(link);
+    CHECK(f.temp_path().parent_path() == tmp.path());
+    f.stream() << "new";
+    f.commit();
+  }
+  CHECK(fs::is_symlink(link));
+  CHECK(slurp(real) == "new");
+
+  CHECK_THROWS_WITH(pipeline::AtomicOutputFile(tmp.path()), Catch::Contains("is a folder"));
+}
