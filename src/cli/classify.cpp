@@ -3,6 +3,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
+#include <csignal>
 #include <cmath>
 #include <iostream>
 #include <memory>
@@ -54,6 +56,45 @@ struct ClassifyArgs {
   bool explain() const { return !overlay_dir.empty() || !report_dir.empty(); }
 };
 
+// The signal that asked classify to stop (0: none). A signal handler can reach only static storage, so this is
+// the one piece of global state; lock-free atomics are async-signal-safe.
+std::atomic<int> g_stop_signal{0};
+static_assert(std::atomic<int>::is_always_lock_free);
+
+extern "C" void on_stop_signal(int signo) { g_stop_signal.store(signo, std::memory_order_relaxed); }
+
+// While alive, SIGINT and SIGTERM ask the run to stop after the current batch instead of killing the process,
+// so an --output file is never left half-written nor its temporary file behind. SA_RESETHAND: a second signal
+// kills at once (the previous output file still stays as it was: it is only ever replaced by a rename).
+class StopSignals {
+ public:
+  StopSignals() {
+    g_stop_signal.store(0);
+    struct sigaction sa {};
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESETHAND;
+    ::sigaction(SIGINT, &sa, &old_int_);
+    ::sigaction(SIGTERM, &sa, &old_term_);
+    // A signal the caller ignores (nohup, a shell's background job) stays ignored.
+    if (old_int_.sa_handler == SIG_IGN) ::sigaction(SIGINT, &old_int_, nullptr);
+    if (old_term_.sa_handler == SIG_IGN) ::sigaction(SIGTERM, &old_term_, nullptr);
+  }
+  ~StopSignals() {
+    ::sigaction(SIGINT, &old_int_, nullptr);
+    ::sigaction(SIGTERM, &old_term_, nullptr);
+  }
+  StopSignals(const StopSignals&) = delete;
+  StopSignals& operator=(const StopSignals&) = delete;
+  int signal() const { return g_stop_signal.load(std::memory_order_relaxed); }
+
+ private:
+  struct sigaction old_int_ {}, old_term_ {};
+};
+
+// Thrown from the result callback to unwind out of Classifier::run when a stop signal arrived.
+struct Stopped {};
+
 // "100000000", "100M", "100MP", "2.5G", "640k" -> pixels.
 uint64_t parse_pixel_count(const std::string& s) {
   std::size_t used = 0;
@@ -76,6 +117,7 @@ uint64_t parse_pixel_count(const std::string& s) {
 }
 
 int run_classify(const ClassifyArgs& a) {
+  const StopSignals stop;  // first, so a signal during model loading also ends cleanly
   pipeline::ClassifyOptions copts;
   copts.top_k = a.top_k;
   copts.batch = a.batch;
@@ -140,17 +182,28 @@ int run_classify(const ClassifyArgs& a) {
 
   pipeline::Classifier classifier(*backend, copts);
   std::size_t done = 0;
-  const auto stats = classifier.run(inputs, [&](const pipeline::ClassifyResult& r) {
-    if (shares_terminal) progress.clear();
-    writer->write(r);
-    if (explain) explain->write(r);
-    if (!file) out.flush();  // stdout streams; a file appears whole at the end
-    if (!out) throw Error(ErrorCode::Io, "cannot write output" + (a.output.empty() ? std::string() : " " + a.output));
-    progress.update(++done);
-  });
+  pipeline::ClassifyStats stats;
+  try {
+    if (stop.signal()) throw Stopped{};
+    stats = classifier.run(inputs, [&](const pipeline::ClassifyResult& r) {
+      if (stop.signal()) throw Stopped{};
+      if (shares_terminal) progress.clear();
+      writer->write(r);
+      if (explain) explain->write(r);
+      if (!file) out.flush();  // stdout streams; a file appears whole at the end
+      if (!out) throw Error(ErrorCode::Io, "cannot write output" + (a.output.empty() ? std::string() : " " + a.output));
+      progress.update(++done);
+    });
+  } catch (const Stopped&) {
+    progress.clear();  // `file` going out of scope removes its temporary file; the target is left as it was
+    fmt::print(stderr, "vitvk: stopped by signal {} after {} of {} inputs{}\n", stop.signal(), done, inputs.size(),
+               a.output.empty() ? std::string() : "; " + a.output + " was not written");
+    return 128 + stop.signal();
+  }
   progress.clear();
   if (explain) explain->finish();
   if (file) file->commit();
+  out.flush();  // rows before the summary line when stdout and stderr share a pipe
 
   if (!a.quiet) {
     fmt::print(stderr, "vitvk: {} classified, {} failed, {} inputs in {:.2f} s: {:.1f} images/s", stats.classified,
@@ -185,7 +238,8 @@ void add_classify_command(CLI::App& app, Registry& reg) {
       ->check(CLI::IsMember({"auto", "fp32", "fp16"}));
   sub->add_option("-f,--format", a->format, "table | csv | jsonl")->capture_default_str()
       ->check(CLI::IsMember({"table", "csv", "jsonl"}));
-  sub->add_option("-o,--output", a->output, "Write results to FILE (atomically, when done) instead of stdout");
+  sub->add_option("-o,--output", a->output,
+                  "Write results to FILE (atomically, when done; Ctrl-C leaves FILE as it was) instead of stdout");
   sub->add_flag("--logits", a->logits, "Also output the raw logits");
   sub->add_flag("-q,--quiet", a->quiet, "No progress bar or summary on stderr");
   sub->add_option("--max-pixels", a->max_pixels, "Refuse images larger than this many pixels (e.g. 100M)")
