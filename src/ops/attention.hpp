@@ -29,8 +29,9 @@ void attention_vk(gpu::OpContext& oc, const gpu::Slice& qkv, const AttentionShap
                   const gpu::Slice& fused);
 
 // Kernel forms. Auto picks by device: Rows on CPU drivers (lavapipe runs a workgroup as SIMD lanes, where
-// shared memory and barriers are costly: keys stream from the buffer as broadcasts), Tiled elsewhere
-// (K/V tiles staged in shared memory). The explicit choices exist so tests can run each on any device.
+// loads are costly and subgroup broadcasts cheap), Tiled elsewhere (K/V tiles staged in shared memory).
+// Rows needs subgroups of >= 8 lanes and head_dim <= 128; outside that it falls back to Tiled (and Tiled to
+// Rows for a head too wide for shared memory). The explicit choices let tests run each form on any device.
 enum class AttentionKernel { Auto, Rows, Tiled };
 void attention_vk(gpu::OpContext& oc, const gpu::Slice& qkv, const AttentionShape& s, const gpu::Slice& out,
                   const gpu::Slice& fused, AttentionKernel kernel);

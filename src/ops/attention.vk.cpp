@@ -10,7 +10,7 @@ namespace vitvk::ops {
 
 namespace {
 
-constexpr uint32_t kRowsPerLane = 3;  // R in shaders/attention.comp
+constexpr uint32_t kRowsPerLane = 3;  // R in shaders/attention_rows.glsl
 
 void check_binding(const char* what, const gpu::Slice& slice, uint64_t bytes) {
   if (slice.buffer == nullptr || slice.size < bytes)
@@ -20,11 +20,18 @@ void check_binding(const char* what, const gpu::Slice& slice, uint64_t bytes) {
 }
 
 // Keys per shared-memory tile for the Tiled form (two fp32 tiles of TK x head_dim, rounded up to vec4s),
-// or 0 when even one key does not fit.
+// or 0 when even one key does not fit. CPU drivers run this form only when forced (tests); there the driver
+// unrolls the whole tile, and a small one keeps its JIT compile to about a second instead of a minute.
 uint32_t tiled_keys(const gpu::DeviceInfo& dev, int head_dim) {
   const uint64_t per_key = 2ull * 16 * ((head_dim + 3) / 4);
   const uint64_t budget = std::min<uint64_t>(dev.shared_memory_bytes, 32768);  // leave room for occupancy
   return static_cast<uint32_t>(std::min<uint64_t>(dev.is_cpu() ? 4 : 32, budget / per_key));
+}
+
+// Workgroup of the rows form: on a CPU driver one subgroup is one SIMD register of lanes, and the smallest
+// group wastes the fewest tail lanes; elsewhere (forced) a usual GPU size.
+uint32_t rows_workgroup(const gpu::OpContext& oc) {
+  return oc.device().is_cpu() ? oc.subgroup() : std::max<uint32_t>(64, oc.subgroup());
 }
 
 }  // namespace
@@ -44,6 +51,8 @@ void attention_vk(gpu::OpContext& oc, const gpu::Slice& qkv, const AttentionShap
   if (s.batch > 65535 || s.heads > 65535)
     throw Error(ErrorCode::Unsupported, "attention_vk: batch and heads are limited to 65535 workgroups each");
   const uint64_t B = s.batch, N = s.tokens, D = s.dim();
+  if (B * N * 3 * D >= (1ull << 32) || (fused.size != 0 && B * 3 * N * N >= (1ull << 32)))
+    throw Error(ErrorCode::Unsupported, "attention_vk: tensors past 2^32 elements are not supported");
   check_binding("qkv", qkv, B * N * 3 * D * oc.esize());
   check_binding("out", out, B * N * D * oc.esize());
   if (fused.size != 0) check_binding("fused", fused, B * 3 * N * N * 4);
@@ -59,7 +68,8 @@ void attention_vk(gpu::OpContext& oc, const gpu::Slice& qkv, const AttentionShap
   const uint32_t tile = tiled_keys(dev, s.head_dim);
   // The rows form broadcasts 8 values per load across the subgroup and keeps a head in registers (<= 128).
   const bool rows_ok = oc.subgroup() >= 8 && s.head_dim <= 128;
-  if (kernel == AttentionKernel::Auto) kernel = dev.is_cpu() || dev.is_lavapipe() ? AttentionKernel::Rows : AttentionKernel::Tiled;
+  if (kernel == AttentionKernel::Auto)
+    kernel = dev.is_cpu() || dev.is_lavapipe() ? AttentionKernel::Rows : AttentionKernel::Tiled;
   if (kernel == AttentionKernel::Rows && !rows_ok) kernel = AttentionKernel::Tiled;
   if (kernel == AttentionKernel::Tiled && tile == 0) {
     if (!rows_ok)
@@ -69,8 +79,7 @@ void attention_vk(gpu::OpContext& oc, const gpu::Slice& qkv, const AttentionShap
   }
 
   if (kernel == AttentionKernel::Rows) {
-    // On a CPU driver one subgroup is one SIMD register of lanes: the smallest group wastes the fewest tail lanes.
-    const uint32_t wg = dev.is_cpu() ? oc.subgroup() : std::max<uint32_t>(64, oc.subgroup());
+    const uint32_t wg = rows_workgroup(oc);
     const auto& k = oc.kernels.get(oc.shader("attention"), 2, sizeof push, std::array{wg, hd});
     oc.rec.dispatch(k, {qkv, out}, push, gpu::groups(N, wg * kRowsPerLane), s.heads, s.batch, "attention");
   } else {
@@ -80,14 +89,20 @@ void attention_vk(gpu::OpContext& oc, const gpu::Slice& qkv, const AttentionShap
   }
 
   if (fused.size != 0) {
-    if (N > 65535) throw Error(ErrorCode::Unsupported, "attention_vk: explain mode is limited to 65535 tokens");
-    struct {
-      uint32_t tokens, heads, head_dim;
-      float scale;
-    } ep{uint32_t(N), uint32_t(s.heads), hd, scale};
-    const uint32_t wg = oc.subgroup();
-    const auto& k = oc.kernels.get(oc.shader("attention_explain"), 2, sizeof ep, std::array{wg});
-    oc.rec.dispatch(k, {qkv, fused}, ep, uint32_t(N), s.batch, 1, "attention_explain");
+    if (kernel == AttentionKernel::Rows) {
+      const uint32_t wg = rows_workgroup(oc);
+      const auto& k = oc.kernels.get(oc.shader("attention_explain_rows"), 2, sizeof push, std::array{wg, hd});
+      oc.rec.dispatch(k, {qkv, fused}, push, gpu::groups(N, wg * kRowsPerLane), s.batch, 1, "attention_explain");
+    } else {
+      if (N > 65535) throw Error(ErrorCode::Unsupported, "attention_vk: explain mode is limited to 65535 tokens");
+      struct {
+        uint32_t tokens, heads, head_dim;
+        float scale;
+      } ep{uint32_t(N), uint32_t(s.heads), hd, scale};
+      const uint32_t wg = oc.subgroup();
+      const auto& k = oc.kernels.get(oc.shader("attention_explain"), 2, sizeof ep, std::array{wg});
+      oc.rec.dispatch(k, {qkv, fused}, ep, uint32_t(N), s.batch, 1, "attention_explain");
+    }
   }
 }
 

@@ -36,7 +36,9 @@ KernelCache::KernelCache(Context& ctx) : ctx_(ctx), impl_(std::make_unique<Impl>
       } catch (const Error& e) {
         reason = e.what();
       }
-      if (!reason.empty()) warn("ignoring pipeline cache " + impl_->file->string() + ": " + reason);
+      // A cache from an older build of the shaders is routine after an upgrade: replace it quietly.
+      if (!reason.empty() && reason != kStaleShadersReason)
+        warn("ignoring pipeline cache " + impl_->file->string() + ": " + reason);
     }
   }
   impl_->cache = vk::raii::PipelineCache(ctx.impl().device,
@@ -110,8 +112,9 @@ const Kernel& KernelCache::get(std::string_view shader, uint32_t bindings, uint3
         .layout = *k->layout};
     k->pipeline = vk::raii::Pipeline(dev, impl_->cache, pci);
     impl_->dirty = true;
-  } catch (const vk::SystemError& e) {
-    throw Error(ErrorCode::Vulkan, "building compute pipeline '" + std::string(shader) + "': " + e.what());
+  } catch (const vk::SystemError& e) {  // out of memory and device loss keep their ErrorCode
+    throw_vulkan_error(("building compute pipeline '" + std::string(shader) + "'").c_str(),
+                       static_cast<vk::Result>(e.code().value()));
   }
   auto& slot = kernels_[key];
   slot = std::make_unique<Kernel>(std::move(k), std::move(binding_kinds), push_bytes);

@@ -31,7 +31,7 @@ TEST_CASE("softmax: Vulkan matches the CPU op on odd row lengths", "[ops][vulkan
       const auto got = fx.download(by, x.size(), false);  // fp32 in both modes
       const float diff = test::max_abs_diff(got, want);
       INFO("rows " << s.rows << " cols " << s.cols << (fp16 ? " fp16" : " fp32") << ": max diff " << diff);
-      CHECK(diff < 1e-6f);
+      CHECK(diff < 5e-6f);  // measured <= 1e-6 on lavapipe; exp() may be a few ulp off elsewhere
       for (int r = 0; r < s.rows; ++r) {
         double sum = 0;
         for (int c = 0; c < s.cols; ++c) sum += got[std::size_t(r) * s.cols + c];
