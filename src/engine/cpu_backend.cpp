@@ -10,6 +10,7 @@
 #include <exception>
 #include <functional>
 #include <mutex>
+#include <span>
 #include <string>
 #include <thread>
 
@@ -139,9 +140,14 @@ class CpuBackend final : public Backend {
     if (batch < 1 || images.size() != static_cast<std::size_t>(batch * image_size))
       throw Error(ErrorCode::InvalidArgument, "forward: expected " + std::to_string(batch) + " images of " +
                                                   std::to_string(image_size) + " floats");
+    // One pass at a time: the workers run one loop at a time, and the activations are reused between passes
+    // (fresh buffers would be page-faulted in again on every pass).
+    std::lock_guard lock(forward_mutex_);
     const int T = d.tokens, D = d.dim, M = batch * T, P = d.prefix;
-    std::vector<float> x(static_cast<std::size_t>(M) * D), xn(x.size()), attn(x.size());
-    std::vector<float> qkv(static_cast<std::size_t>(M) * 3 * D), hidden(static_cast<std::size_t>(M) * d.mlp_hidden);
+    const std::size_t md = static_cast<std::size_t>(M) * D;
+    ws_.resize(md * 3 + md * 3 + static_cast<std::size_t>(M) * d.mlp_hidden);
+    const std::span<float> x(ws_.data(), md), xn(x.data() + md, md), attn(xn.data() + md, md);
+    const std::span<float> qkv(attn.data() + md, 3 * md), hidden(qkv.data() + 3 * md, std::size_t(M) * d.mlp_hidden);
     ForwardResult r;
     r.batch = batch;
     r.num_classes = d.num_classes;
@@ -258,6 +264,8 @@ class CpuBackend final : public Backend {
 
   std::shared_ptr<const Model> model_;
   Workers workers_;
+  std::mutex forward_mutex_;
+  std::vector<float> ws_;  // activations of the last pass: x, xn, attn, qkv, hidden
 };
 
 }  // namespace
