@@ -21,10 +21,10 @@ namespace {
 constexpr int kLanes = 16;  // partial sums kept in independent lanes so reductions vectorize without fast-math
 
 // exp(x) by Cody-Waite range reduction and a degree-7 Taylor polynomial on |r| <= ln2/2 (truncation 6e-9
-// relative): within 2 ulp of std::exp. Branch-free so the loops around it vectorize. Inputs are clamped to
-// [-87.3, 88] (results below 2^-126 come out as about 1e-38 instead of a denormal or 0).
-inline float exp_approx(float x) {
-  x = std::min(std::max(x, -87.3f), 88.0f);
+// relative): within 2 ulp of std::exp. Branch-free so the loops around it vectorize. Below -87.3 (results
+// under 2^-126, -inf included) it returns 0 instead of a denormal; above 88 it saturates at exp(88).
+inline float exp_approx(float x_in) {
+  const float x = std::min(std::max(x_in, -87.3f), 88.0f);
   const float shifter = 12582912.0f;  // 1.5 * 2^23: adding it rounds to an integer in the low mantissa bits
   const float t = x * 1.44269504088896341f + shifter;
   const float n = t - shifter;
@@ -39,7 +39,7 @@ inline float exp_approx(float x) {
   p = p * r + 1.0f;
   p = p * r + 1.0f;
   const int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
-  return p * std::bit_cast<float>(bits);
+  return x_in < -87.3f ? 0.0f : p * std::bit_cast<float>(bits);
 }
 
 // gelu(x) = x/2 (1 + erf(x/sqrt2)). erfc(a), a = |x|/sqrt2, by Abramowitz & Stegun 7.1.26 (|error| <= 1.5e-7);

@@ -39,6 +39,11 @@ TEST_CASE("CPU exp kernel stays within 2 ulp of std::exp over the softmax range"
   }
   INFO("worst error " << worst << " ulp");
   CHECK(worst <= 2.0);
+  float tail[] = {-INFINITY, -100.f, -88.f};
+  ops::exp_inplace(tail, 3);
+  CHECK(tail[0] == 0.f);  // softmax of -inf scores: exactly zero probability
+  CHECK(tail[1] == 0.f);
+  CHECK(tail[2] == 0.f);
 }
 
 TEST_CASE("CPU GELU kernel matches the exact erf form", "[cpu][kernels]") {
