@@ -1,7 +1,9 @@
 // The Vulkan forward pass: weights uploaded once into a few device buffers, activations in one arena sized
 // from the graph, and each pass of up to max_batch images recorded into one command buffer and submitted once.
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
+#include <string>
 
 #include "engine/backend.hpp"
 #include "ops/attention.hpp"
@@ -21,10 +23,16 @@ using gpu::Slice;
 
 uint64_t align_up(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
 
+std::string mib(uint64_t bytes) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f MiB", static_cast<double>(bytes) / (1 << 20));
+  return buf;
+}
+
 // Packs many tensors into device buffers of at most `chunk` bytes each (few large allocations), aligned for binding.
 class WeightStore {
  public:
-  WeightStore(gpu::Context& ctx, bool fp16) : ctx_(ctx), fp16_(fp16) {
+  WeightStore(gpu::Context& ctx, bool fp16, uint64_t budget) : ctx_(ctx), fp16_(fp16), budget_(budget) {
     align_ = std::max<uint64_t>(256, ctx.info().min_storage_buffer_offset_alignment);
     chunk_ = std::min<uint64_t>(256ull << 20, ctx.info().max_storage_buffer_range);
   }
@@ -48,6 +56,11 @@ class WeightStore {
       where[i] = {chunk_sizes.size() - 1, off};
       chunk_sizes.back() = off + bytes;
     }
+    uint64_t total = 0;
+    for (uint64_t c : chunk_sizes) total += c;
+    if (budget_ && total > budget_)
+      throw Error(ErrorCode::OutOfMemory, "the model's weights need " + mib(total) +
+                                              " of device memory, over the memory budget of " + mib(budget_));
     for (std::size_t c = 0; c < chunk_sizes.size(); ++c) {
       std::vector<uint8_t> host(chunk_sizes[c]);
       for (std::size_t i = 0; i < pending_.size(); ++i)
@@ -72,6 +85,7 @@ class WeightStore {
  private:
   gpu::Context& ctx_;
   bool fp16_;
+  uint64_t budget_ = 0;  // 0: none
   uint64_t align_ = 256, chunk_ = 0;
   std::vector<std::vector<float>> pending_;
   std::vector<gpu::Buffer> buffers_;
@@ -97,13 +111,13 @@ class VulkanBackend final : public Backend {
         ctx_(gpu::ContextOptions{.device = o.device, .validation = o.validation, .enable_fp16 = o.fp16}),
         kernels_(ctx_),
         rec_(ctx_),
-        weights_(ctx_, o.fp16) {
+        weights_(ctx_, o.fp16, o.memory_budget) {
     if (o.fp16 && !ctx_.fp16_enabled())
       throw Error(ErrorCode::Unsupported, "fp16 precision requested but '" + ctx_.info().name +
                                               "' lacks 16-bit storage buffers (use --precision fp32)");
     fp16_ = o.fp16;
     upload_weights();
-    plan_arena(std::max(1, o.max_batch));
+    plan_arena(std::max(1, o.max_batch), o.memory_budget);
   }
 
   BackendKind kind() const override { return BackendKind::Vulkan; }
@@ -215,7 +229,7 @@ class VulkanBackend final : public Backend {
     return a;
   }
 
-  void plan_arena(int max_batch) {
+  void plan_arena(int max_batch, uint64_t budget) {
     // Every region is bound as one descriptor range: the largest per-image region caps the pass size.
     const ModelDims& d = model_->dims;
     const uint64_t es = fp16_ ? 2 : 4, T = d.tokens;
@@ -223,10 +237,29 @@ class VulkanBackend final : public Backend {
                                                  uint64_t(d.depth) * 3 * T * T * 4});
     const uint64_t range = ctx_.info().max_storage_buffer_range;
     pass_batch_ = static_cast<int>(std::clamp<uint64_t>(range / largest, 1, static_cast<uint64_t>(max_batch)));
-    const Arena a = layout(pass_batch_, true);
-    arena_.emplace(ctx_, a.total, gpu::MemoryUse::Device);
-    staging_.emplace(ctx_, std::max<uint64_t>(a.x - a.images, 4), gpu::MemoryUse::Upload);
-    readback_.emplace(ctx_, a.total - a.pre, gpu::MemoryUse::Readback);
+    // The device may not hold the activations of that many images: halve the pass until they fit (forward() runs
+    // any batch as several passes). Only when a single image does not fit is OutOfMemory the caller's.
+    for (;;) {
+      try {
+        const Arena a = layout(pass_batch_, true);
+        const uint64_t staging = std::max<uint64_t>(a.x - a.images, 4), readback = a.total - a.pre;
+        if (budget && weights_.total_bytes() + a.total + staging + readback > budget)
+          throw Error(ErrorCode::OutOfMemory,
+                      "the activations of " + std::to_string(pass_batch_) + " image(s) need " +
+                          mib(a.total + staging + readback) + " besides the weights' " + mib(weights_.total_bytes()) +
+                          ", over the memory budget of " + mib(budget));
+        arena_.emplace(ctx_, a.total, gpu::MemoryUse::Device);
+        staging_.emplace(ctx_, staging, gpu::MemoryUse::Upload);
+        readback_.emplace(ctx_, readback, gpu::MemoryUse::Readback);
+        return;
+      } catch (const Error& e) {
+        if (e.code() != ErrorCode::OutOfMemory || pass_batch_ == 1) throw;
+        arena_.reset();
+        staging_.reset();
+        readback_.reset();
+        pass_batch_ /= 2;
+      }
+    }
   }
 
   void run_pass(std::span<const float> images, int B, bool explain, ForwardResult& r, int first) {
