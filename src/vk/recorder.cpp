@@ -113,6 +113,20 @@ void Recorder::fill_zero(const Slice& dst) {
   pending_ = true;
 }
 
+VkCommandBuffer_T* Recorder::raw_command_buffer() {
+  if (!impl_->recording) throw Error(ErrorCode::Internal, "raw_command_buffer: no recording in progress");
+  barrier_if_needed();
+  return static_cast<VkCommandBuffer>(*impl_->cmd);
+}
+
+void Recorder::mark_pending(const char* label) {
+  pending_ = true;
+  if (profiling_ && impl_->query_count < kMaxTimestamps) {
+    impl_->cmd.writeTimestamp(vk::PipelineStageFlagBits::eComputeShader, *impl_->queries, impl_->query_count++);
+    labels_.push_back(label ? label : "external");
+  }
+}
+
 void Recorder::submit_and_wait() {
   auto& c = ctx_.impl();
   auto& cmd = impl_->cmd;

@@ -9,6 +9,8 @@
 
 #include "vk/buffer.hpp"
 
+struct VkCommandBuffer_T;  // Vulkan's handle type, without including the Vulkan headers here
+
 namespace vitvk::gpu {
 
 class Context;
@@ -42,6 +44,13 @@ class Recorder {
 
   void copy(const Slice& src, const Slice& dst);
   void fill_zero(const Slice& dst);
+
+  // For libraries that append their own commands (VkFFT): the recording command buffer, after the barrier
+  // that orders whatever comes next after everything recorded so far. Call mark_pending() once the commands
+  // are in, so that the next command waits for what they wrote (and, when profiling, the time since the
+  // previous timestamp is reported under `label`).
+  VkCommandBuffer_T* raw_command_buffer();
+  void mark_pending(const char* label = nullptr);
 
   // Ends, submits, waits. Throws Error(DeviceLost / Vulkan / OutOfMemory) on failure.
   void submit_and_wait();
