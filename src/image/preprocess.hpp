@@ -26,13 +26,17 @@ struct CropGeometry {
   double src_y1() const;
 };
 
+// Refused with Error(ImageDecode). The pixel count is read from the header before decoding for JPEG, PNG, BMP,
+// WebP, TIFF, PNM/PAM/PFM, Sun raster, Radiance HDR and JPEG 2000; other formats are checked after decoding,
+// bounded meanwhile only by OpenCV's own OPENCV_IO_MAX_IMAGE_PIXELS (default 2^30, read once per process).
 struct DecodeLimits {
   uint64_t max_file_bytes = 512ull << 20;
   uint64_t max_pixels = 100'000'000;  // 100 MP
 };
 
-// Decodes an image file to 8-bit RGB (CV_8UC3, RGB order): EXIF orientation applied, grayscale -> RGB,
-// 16-bit -> 8-bit, alpha dropped as PIL's convert('RGB') does, CMYK handled.
+// Decodes an image file to 8-bit RGB (CV_8UC3, RGB order): EXIF orientation applied (JPEG), grayscale -> RGB,
+// 16-bit -> 8-bit by the high byte, alpha dropped (not composited) as PIL's convert('RGB') does, CMYK JPEG
+// converted by OpenCV (within 1 level of PIL). A truncated JPEG is refused (libjpeg alone would pad it grey).
 // Throws Error(ImageDecode or Io) whose message names the file and the reason.
 cv::Mat decode_image_file(const std::filesystem::path& path, const DecodeLimits& limits = {});
 // Same from bytes already in memory; `name` is used in error messages.

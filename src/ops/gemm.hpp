@@ -17,6 +17,7 @@ void linear_cpu(const float* x, int M, int K, const float* w, const float* b, in
 
 }  // namespace vitvk::ops
 
+#include <cstdint>
 #include <span>
 #include <vector>
 
@@ -25,15 +26,54 @@ void linear_cpu(const float* x, int M, int K, const float* w, const float* b, in
 namespace vitvk::ops {
 
 // --- Vulkan (gemm.vk.cpp, shaders/gemm*.comp) ---
+// Kernel families (shaders/gemm.glsl):
+//  Regs  - register-blocked, no shared memory, barriers or subgroup operations: each invocation accumulates a
+//          block of outputs from its own loads. For CPU drivers (lavapipe), where those cost more than they save.
+//  Tiled - 64x64 shared-memory tiles, 256 invocations per workgroup: for GPUs.
+// Auto picks by driver and device type; the environment variable VITVK_GEMM_VARIANT=regs|tiled overrides it.
+enum class GemmVariant { Auto, Regs, Tiled };
+
+// A resolved kernel choice: the weight packing and the dispatch both follow it, so pack and run with the same one.
+struct GemmConfig {
+  GemmVariant variant = GemmVariant::Regs;  // never Auto
+  // Regs only: a workgroup of `invocations` computes a rows x (invocations * cols) tile, each invocation a
+  // rows x cols block (its columns strided by `invocations`).
+  uint32_t invocations = 8, rows = 8, cols = 8;
+  uint32_t tile_rows() const;
+  uint32_t tile_cols() const;  // also the packed W panel width
+};
+// Throws Error(InvalidArgument) for a bad VITVK_GEMM_VARIANT value.
+GemmConfig gemm_config(const gpu::DeviceInfo& dev, GemmVariant requested = GemmVariant::Auto);
+
 // Weights are packed once, at upload, into whatever layout this device's kernel variant reads best
 // (the identity [N, K] layout is allowed). Packed element count, then the packing itself (fp32 values;
 // the caller converts to the storage precision).
 std::size_t linear_vk_packed_count(const gpu::DeviceInfo& dev, int N, int K);
 std::vector<float> linear_vk_pack(const gpu::DeviceInfo& dev, std::span<const float> w, int N, int K);
+std::size_t linear_vk_packed_count(const GemmConfig& cfg, int N, int K);
+std::vector<float> linear_vk_pack(const GemmConfig& cfg, std::span<const float> w, int N, int K);
 
 // y[m * y_stride + n] (=, gelu(), or +=) sum_k x[m * x_stride + k] * W[n, k] + bias[n], in fp32 accumulation.
 // bias.size == 0 means no bias. Residual: y holds the residual stream on entry (read-modify-write).
+// Throws Error(InvalidArgument) when a slice is too small for the shape.
 void linear_vk(gpu::OpContext& oc, const gpu::Slice& x, int M, int K, int x_stride, const gpu::Slice& w_packed,
                const gpu::Slice& bias, int N, const gpu::Slice& y, int y_stride, Epilogue ep);
+void linear_vk(gpu::OpContext& oc, const gpu::Slice& x, int M, int K, int x_stride, const gpu::Slice& w_packed,
+               const gpu::Slice& bias, int N, const gpu::Slice& y, int y_stride, Epilogue ep,
+               const GemmConfig& cfg);
+
+namespace detail {
+// The push block of shaders/gemm.glsl, shared by linear and patch embedding.
+struct GemmPush {
+  uint32_t M = 0, N = 0, K = 0, k8s = 0, ep = 0, has_bias = 0, x_stride = 0, y_stride = 0;
+  uint32_t channels = 0, height = 0, width = 0, grid_w = 0, patches = 0, tokens_per_image = 0, first_token = 0;
+};
+// Records one GEMM dispatch of `shader` ("gemm" or "patch_embed"); x_wide: x may be read 8 aligned elements
+// at a time (shaders/gemm.glsl, X_WIDE); patch: patch_embed's patch size (a specialization constant).
+void gemm_dispatch(gpu::OpContext& oc, const char* shader, const GemmConfig& cfg, GemmPush push, bool x_wide,
+                   uint32_t patch,
+                   const gpu::Slice& x, const gpu::Slice& w_packed, const gpu::Slice& bias, const gpu::Slice& y,
+                   const char* label);
+}  // namespace detail
 
 }  // namespace vitvk::ops

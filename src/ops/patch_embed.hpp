@@ -24,6 +24,7 @@ void patch_embed_cpu(const float* images, const PatchEmbedShape& s, const float*
 #include <span>
 #include <vector>
 
+#include "ops/gemm.hpp"
 #include "vk/op_context.hpp"
 
 namespace vitvk::ops {
@@ -32,5 +33,8 @@ namespace vitvk::ops {
 // The weight [dim, C*P*P] is packed like a linear layer's (linear_vk_pack with N = dim, K = C*P*P).
 void patch_embed_vk(gpu::OpContext& oc, const gpu::Slice& images, const PatchEmbedShape& s, const gpu::Slice& w_packed,
                     const gpu::Slice& bias, const gpu::Slice& tokens, int tokens_per_image, int first_token);
+void patch_embed_vk(gpu::OpContext& oc, const gpu::Slice& images, const PatchEmbedShape& s, const gpu::Slice& w_packed,
+                    const gpu::Slice& bias, const gpu::Slice& tokens, int tokens_per_image, int first_token,
+                    const GemmConfig& cfg);
 
 }  // namespace vitvk::ops

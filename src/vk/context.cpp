@@ -66,6 +66,8 @@ DeviceInfo describe(const vk::raii::PhysicalDevice& pd, int index) {
   d.name = base.deviceName.data();
   std::tie(d.type, d.type_rank) = type_of(base.deviceType);
   d.vendor_id = base.vendorID;
+  d.device_id = base.deviceID;
+  std::copy(base.pipelineCacheUUID.begin(), base.pipelineCacheUUID.end(), d.pipeline_cache_uuid.begin());
   d.api_version = base.apiVersion;
   d.driver_version = base.driverVersion;
   d.max_storage_buffer_range = base.limits.maxStorageBufferRange;

@@ -1,6 +1,7 @@
 #pragma once
 // Vulkan instance, physical-device choice and logical device with one compute queue (vk::raii throughout).
 // Namespace vitvk::gpu, so that ::vk stays Vulkan-Hpp's.
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -19,6 +20,8 @@ struct DeviceInfo {
   std::string driver_name, driver_info;
   uint32_t driver_id = 0;  // VkDriverId: kernels pick variants by this, never by device name
   uint32_t vendor_id = 0;
+  uint32_t device_id = 0;
+  std::array<uint8_t, 16> pipeline_cache_uuid{};
   uint32_t api_version = 0;
   uint32_t driver_version = 0;
   std::string device_uuid;  // hex

@@ -1,6 +1,11 @@
 #include "vk/kernel.hpp"
 
+#include <filesystem>
+
+#include "core/file.hpp"
+#include "core/log.hpp"
 #include "vitvk/error.hpp"
+#include "vk/pipeline_cache.hpp"
 #include "vk/context_impl.hpp"
 #include "vk/kernel_impl.hpp"
 #include "vk/spirv_blobs.hpp"
@@ -9,6 +14,8 @@ namespace vitvk::gpu {
 
 struct KernelCache::Impl {
   vk::raii::PipelineCache cache{nullptr};
+  std::optional<std::filesystem::path> file;  // where the cache persists; nullopt: not persisted
+  bool dirty = false;                         // pipelines were built since loading
 };
 
 Kernel::Kernel(std::unique_ptr<Impl> impl, uint32_t bindings, uint32_t push_bytes)
@@ -16,10 +23,41 @@ Kernel::Kernel(std::unique_ptr<Impl> impl, uint32_t bindings, uint32_t push_byte
 Kernel::~Kernel() = default;
 
 KernelCache::KernelCache(Context& ctx) : ctx_(ctx), impl_(std::make_unique<Impl>()) {
-  impl_->cache = vk::raii::PipelineCache(ctx.impl().device, vk::PipelineCacheCreateInfo{});
+  std::vector<uint8_t> initial;
+  if (auto dir = pipeline_cache_dir()) {
+    impl_->file = pipeline_cache_file(*dir, ctx.info());
+    std::error_code ec;
+    if (std::filesystem::exists(*impl_->file, ec)) {
+      std::string reason;
+      try {
+        const std::string bytes = read_text_file(*impl_->file, 512u << 20);
+        auto blob = unpack_pipeline_cache({reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()}, ctx.info(), &reason);
+        if (blob) initial = std::move(*blob);
+      } catch (const Error& e) {
+        reason = e.what();
+      }
+      if (!reason.empty()) warn("ignoring pipeline cache " + impl_->file->string() + ": " + reason);
+    }
+  }
+  impl_->cache = vk::raii::PipelineCache(ctx.impl().device,
+                                         vk::PipelineCacheCreateInfo{.initialDataSize = initial.size(), .pInitialData = initial.data()});
 }
 
-KernelCache::~KernelCache() = default;
+KernelCache::~KernelCache() {
+  try {
+    save();
+  } catch (const std::exception& e) {
+    warn(std::string("could not save the pipeline cache: ") + e.what());
+  }
+}
+
+void KernelCache::save() {
+  if (!impl_->file || !impl_->dirty) return;
+  const auto blob = impl_->cache.getData();
+  std::filesystem::create_directories(impl_->file->parent_path());
+  write_file_atomic(*impl_->file, pack_pipeline_cache(blob));
+  impl_->dirty = false;
+}
 
 bool KernelCache::has_shader(std::string_view shader) const { return shaders::find(shader) != nullptr; }
 
@@ -59,6 +97,7 @@ const Kernel& KernelCache::get(std::string_view shader, uint32_t bindings, uint3
                   .pSpecializationInfo = spec.empty() ? nullptr : &si},
         .layout = *k->layout};
     k->pipeline = vk::raii::Pipeline(dev, impl_->cache, pci);
+    impl_->dirty = true;
   } catch (const vk::SystemError& e) {
     throw Error(ErrorCode::Vulkan, "building compute pipeline '" + std::string(shader) + "': " + e.what());
   }

@@ -41,6 +41,8 @@ class KernelCache {
   const Kernel& get(std::string_view shader, uint32_t bindings, uint32_t push_bytes,
                     std::span<const uint32_t> spec = {});
   bool has_shader(std::string_view shader) const;
+  // Writes the persistent pipeline cache if pipelines were built since it was loaded (also done on destruction).
+  void save();
   Context& context() { return ctx_; }
 
   struct Impl;

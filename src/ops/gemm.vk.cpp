@@ -1,0 +1,133 @@
+#include <algorithm>
+#include <array>
+#include <cstdlib>
+#include <string>
+
+#include "ops/gemm.hpp"
+#include "vitvk/error.hpp"
+
+namespace vitvk::ops {
+
+namespace {
+
+constexpr uint32_t kTiledTile = 64;  // BM = BN of the tiled kernel (shaders/gemm.glsl)
+static_assert(static_cast<int>(Epilogue::Gelu) == 1 && static_cast<int>(Epilogue::Residual) == 2,
+              "shaders/gemm.glsl numbers the epilogues so");
+
+GemmVariant variant_from_env() {
+  const char* v = std::getenv("VITVK_GEMM_VARIANT");
+  if (!v || !*v || std::string(v) == "auto") return GemmVariant::Auto;
+  if (std::string(v) == "regs") return GemmVariant::Regs;
+  if (std::string(v) == "tiled") return GemmVariant::Tiled;
+  throw Error(ErrorCode::InvalidArgument,
+              std::string("VITVK_GEMM_VARIANT='") + v + "': expected 'regs', 'tiled' or 'auto'");
+}
+
+uint32_t ceil_div(uint64_t a, uint64_t b) { return static_cast<uint32_t>((a + b - 1) / b); }
+
+void require_fits(const gpu::Slice& s, uint64_t elements, uint64_t esize, const char* what) {
+  if (s.buffer == nullptr || s.size < elements * esize)
+    throw Error(ErrorCode::InvalidArgument, std::string("linear_vk: the ") + what + " slice holds " +
+                                                std::to_string(s.size) + " bytes, the shape needs " +
+                                                std::to_string(elements * esize));
+}
+
+}  // namespace
+
+uint32_t GemmConfig::tile_rows() const { return variant == GemmVariant::Tiled ? kTiledTile : rows; }
+uint32_t GemmConfig::tile_cols() const { return variant == GemmVariant::Tiled ? kTiledTile : invocations * cols; }
+
+GemmConfig gemm_config(const gpu::DeviceInfo& dev, GemmVariant requested) {
+  GemmVariant v = requested == GemmVariant::Auto ? variant_from_env() : requested;
+  // CPU drivers run a workgroup's invocations as SIMD lanes of one thread: shared memory and barriers cost
+  // more than they save there. Every other device type gets the shared-memory tiles.
+  if (v == GemmVariant::Auto) v = dev.is_lavapipe() || dev.is_cpu() ? GemmVariant::Regs : GemmVariant::Tiled;
+  GemmConfig cfg;
+  cfg.variant = v;
+  // One SIMD vector of invocations per workgroup on CPU drivers (lavapipe: the subgroup size).
+  cfg.invocations = std::clamp<uint32_t>(dev.subgroup_size, 4, 64);
+  return cfg;
+}
+
+std::size_t linear_vk_packed_count(const GemmConfig& cfg, int N, int K) {
+  const std::size_t panel = cfg.tile_cols();
+  return std::size_t(ceil_div(N, panel)) * panel * ceil_div(K, 8) * 8;
+}
+
+std::vector<float> linear_vk_pack(const GemmConfig& cfg, std::span<const float> w, int N, int K) {
+  if (N <= 0 || K <= 0 || w.size() != std::size_t(N) * K)
+    throw Error(ErrorCode::InvalidArgument, "linear_vk_pack: weight holds " + std::to_string(w.size()) +
+                                                " values, expected N*K = " + std::to_string(N) + "*" +
+                                                std::to_string(K));
+  // Panels of `panel` output columns; within a panel, 8 consecutive k of one column are one group, and the
+  // groups of one k step lie side by side for all columns of the panel (see shaders/gemm.glsl).
+  const std::size_t panel = cfg.tile_cols(), k8s = ceil_div(K, 8);
+  std::vector<float> out(linear_vk_packed_count(cfg, N, K), 0.f);
+  for (std::size_t n = 0; n < std::size_t(N); ++n)
+    for (std::size_t k = 0; k < std::size_t(K); ++k)
+      out[(((n / panel) * k8s + k / 8) * panel + n % panel) * 8 + k % 8] = w[n * K + k];
+  return out;
+}
+
+std::size_t linear_vk_packed_count(const gpu::DeviceInfo& dev, int N, int K) {
+  return linear_vk_packed_count(gemm_config(dev), N, K);
+}
+std::vector<float> linear_vk_pack(const gpu::DeviceInfo& dev, std::span<const float> w, int N, int K) {
+  return linear_vk_pack(gemm_config(dev), w, N, K);
+}
+
+namespace detail {
+
+void gemm_dispatch(gpu::OpContext& oc, const char* shader, const GemmConfig& cfg, GemmPush push, bool x_wide,
+                   uint32_t patch, const gpu::Slice& x, const gpu::Slice& w_packed, const gpu::Slice& bias,
+                   const gpu::Slice& y, const char* label) {
+  push.k8s = ceil_div(push.K, 8);
+  push.has_bias = bias.size != 0;
+  const bool tiled = cfg.variant == GemmVariant::Tiled;
+  const std::string name = oc.shader(tiled ? (std::string(shader) + ".tiled").c_str() : shader);
+  // Spec constants (shaders/gemm.glsl, patch_embed.comp): workgroup size, X_WIDE, RB, CB, PATCH.
+  const std::array<uint32_t, 5> spec{tiled ? 256u : cfg.invocations, x_wide ? 1u : 0u, cfg.rows, cfg.cols, patch};
+  const auto& k = oc.kernels.get(name, 4, sizeof push, spec);
+  const uint64_t groups = uint64_t(ceil_div(push.M, cfg.tile_rows())) * ceil_div(push.N, cfg.tile_cols());
+  const uint32_t gx = static_cast<uint32_t>(std::min<uint64_t>(groups, 65535)), gy = ceil_div(groups, gx);
+  // Without a bias, binding 2 still needs a valid buffer; the shader does not read it.
+  oc.rec.dispatch(k, {x, w_packed, bias.size ? bias : w_packed, y}, push, gx, gy, 1, label);
+}
+
+}  // namespace detail
+
+void linear_vk(gpu::OpContext& oc, const gpu::Slice& x, int M, int K, int x_stride, const gpu::Slice& w_packed,
+               const gpu::Slice& bias, int N, const gpu::Slice& y, int y_stride, Epilogue ep,
+               const GemmConfig& cfg) {
+  if (M < 0 || N < 0 || K <= 0 || x_stride < K || y_stride < N)
+    throw Error(ErrorCode::InvalidArgument, "linear_vk: bad shape M=" + std::to_string(M) + " N=" +
+                                                std::to_string(N) + " K=" + std::to_string(K) + " x_stride=" +
+                                                std::to_string(x_stride) + " y_stride=" + std::to_string(y_stride));
+  if (M == 0 || N == 0) return;
+  const uint64_t es = oc.esize();
+  const uint64_t x_count = uint64_t(M - 1) * x_stride + K;
+  require_fits(x, x_count, es, "x");
+  require_fits(y, uint64_t(M - 1) * y_stride + N, es, "y");
+  require_fits(w_packed, linear_vk_packed_count(cfg, N, K), es, "packed weight");
+  if (bias.size) require_fits(bias, N, es, "bias");
+
+  // Wide reads of x take 8 elements at a time from an element index that is a multiple of 8 (whole 8-groups
+  // of k only, so they stay inside each row).
+  const bool x_wide = x_stride % 8 == 0 && x.offset % (8 * es) == 0;
+
+  detail::GemmPush push;
+  push.M = M;
+  push.N = N;
+  push.K = K;
+  push.ep = static_cast<uint32_t>(ep);
+  push.x_stride = x_stride;
+  push.y_stride = y_stride;
+  detail::gemm_dispatch(oc, "gemm", cfg, push, x_wide, 1, x, w_packed, bias, y, "linear");
+}
+
+void linear_vk(gpu::OpContext& oc, const gpu::Slice& x, int M, int K, int x_stride, const gpu::Slice& w_packed,
+               const gpu::Slice& bias, int N, const gpu::Slice& y, int y_stride, Epilogue ep) {
+  linear_vk(oc, x, M, K, x_stride, w_packed, bias, N, y, y_stride, ep, gemm_config(oc.device()));
+}
+
+}  // namespace vitvk::ops
