@@ -61,6 +61,7 @@ struct VulkanBackendOptions {
   bool fp16 = false;          // fp16 storage (requires the device's 16-bit storage feature)
   int max_batch = 16;         // images per GPU pass; larger batches run as several passes
   bool validation = false;
+  std::string filter_impl = "auto";  // GFNet's global filter: "auto" | "fft" (VkFFT) | "dft" (dense DFT passes)
 };
 std::unique_ptr<Backend> make_vulkan_backend(std::shared_ptr<const Model> model, const VulkanBackendOptions& options);
 
