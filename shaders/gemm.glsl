@@ -200,29 +200,30 @@ void gemm_main() {
   const uint m0 = tm * BM, n0 = tn * BN;
   if (m0 >= p.M) return;  // uniform across the workgroup
 
-  // Loader role: x row m0 + lr and W column n0 + lr (panel-relative), 8-k group lg of the step.
-  const uint lr = t / BK8, lg = t % BK8;
-  const uint lx_base = x_row_base(min(m0 + lr, p.M - 1));
-  const uint lw0 = tn * p.k8s * BN + lr;  // packed group of (column n0 + lr, k = 0)
+  // Loader roles, each one 8-k group per step, so that neighbouring invocations read neighbouring memory:
+  // x row m0 + xr, group xg (a row's groups are consecutive); W column n0 + wc, group wg (a step's groups of
+  // the panel's columns are consecutive).
+  const uint xr = t / BK8, xg = t % BK8, wc = t % BN, wg = t / BN;
+  const uint lx_base = x_row_base(min(m0 + xr, p.M - 1));
+  const uint lw0 = tn * p.k8s * BN + wc;  // packed group of (column n0 + wc, k = 0)
   const uint full8 = p.K / 8;
 
   float acc[16];
   [[unroll]] for (uint i = 0; i < 16; ++i) acc[i] = 0.0;
 
   for (uint k8 = 0; k8 < p.k8s; k8 += BK8) {
-    const uint g = k8 + lg;
     vec4 lo = vec4(0.0), hi = vec4(0.0);
-    if (g < full8)
-      load_x8(lx_base, 8 * g, lo, hi);
-    else if (g < p.k8s)
-      load_x8_tail(lx_base, 8 * g, lo, hi);
-    xs[2 * lg][lr] = lo;
-    xs[2 * lg + 1][lr] = hi;
+    if (k8 + xg < full8)
+      load_x8(lx_base, 8 * (k8 + xg), lo, hi);
+    else if (k8 + xg < p.k8s)
+      load_x8_tail(lx_base, 8 * (k8 + xg), lo, hi);
+    xs[2 * xg][xr] = lo;
+    xs[2 * xg + 1][xr] = hi;
     lo = vec4(0.0);
     hi = vec4(0.0);
-    if (g < p.k8s) load_w8(lw0 + g * BN, lo, hi);
-    ws[2 * lg][lr] = lo;
-    ws[2 * lg + 1][lr] = hi;
+    if (k8 + wg < p.k8s) load_w8(lw0 + (k8 + wg) * BN, lo, hi);
+    ws[2 * wg][wc] = lo;
+    ws[2 * wg + 1][wc] = hi;
     barrier();
     [[unroll]] for (uint kk = 0; kk < BK8 * 2; ++kk) {
       vec4 xr[4], wc[4];

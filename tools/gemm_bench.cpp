@@ -2,7 +2,8 @@
 // Each trial records `reps` dispatches into one command buffer and times submit-to-fence on the host;
 // the best trial is reported (the machine is shared, so the best is the least disturbed). Also reported: GFLOP
 // per CPU-second of this process (all driver threads), which other load on the machine disturbs less.
-//   vitvk_gemm_bench [--variant regs|tiled] [--rows-per-lane 1] [--cols-per-lane 4] [--shape 1576x576x192 ...]
+//   vitvk_gemm_bench [--variant regs|tiled] [--rows 8] [--cols 8] [--fp16] [--shape 1576x576x192 ...]
+//   vitvk_gemm_bench --patch-batch 8     (patch embedding of 8 224x224 images, patch 16, dim 192, instead)
 #include <CLI/CLI.hpp>
 #include <fmt/core.h>
 
@@ -15,6 +16,7 @@
 #include <vector>
 
 #include "ops/gemm.hpp"
+#include "ops/patch_embed.hpp"
 #include "vitvk/error.hpp"
 #include "vk/context.hpp"
 #include "vk/kernel.hpp"
@@ -58,6 +60,7 @@ int main(int argc, char** argv) {
   std::string variant = "auto";
   int rows = 0, cols = 0, invocations = 0, reps = 4, trials = 3;
   bool fp16 = false, check = false;
+  int patch_batch = 0;
   std::vector<std::string> shapes{"1576x576x192", "1576x192x192", "1576x768x192", "1576x192x768"};
   app.add_option("--variant", variant, "regs | tiled | auto")->check(CLI::IsMember({"regs", "tiled", "auto"}));
   app.add_option("--rows", rows, "regs: rows per invocation (0 = default)");
@@ -68,6 +71,7 @@ int main(int argc, char** argv) {
   app.add_option("--shape", shapes, "MxNxK (repeatable)");
   app.add_flag("--fp16", fp16, "fp16 storage");
   app.add_flag("--check", check, "compare one result with linear_cpu");
+  app.add_option("--patch-batch", patch_batch, "time patch_embed_vk on this many 224x224 images instead");
   CLI11_PARSE(app, argc, argv);
 
   try {
@@ -88,18 +92,11 @@ int main(int argc, char** argv) {
                ctx.info().driver_name, fp16 ? "fp16" : "fp32", tiled ? "tiled" : "regs", cfg.invocations, cfg.rows,
                cfg.cols, cfg.tile_rows(), cfg.tile_cols());
 
-    for (const auto& s : shapes) {
-      const Shape sh = parse_shape(s);
-      const auto x = random_floats(std::size_t(sh.M) * sh.K, 1), w = random_floats(std::size_t(sh.N) * sh.K, 2),
-                 b = random_floats(sh.N, 3);
-      auto bx = gpu::upload_floats(ctx, x, fp16), bb = gpu::upload_floats(ctx, b, fp16);
-      auto bw = gpu::upload_floats(ctx, ops::linear_vk_pack(cfg, w, sh.N, sh.K), fp16);
-      auto by = gpu::upload_floats(ctx, std::vector<float>(std::size_t(sh.M) * sh.N, 0.f), fp16);
+    // Times `record` (one op per call) like the GEMMs below: best of `trials` submits of `reps` ops.
+    auto time_op = [&](auto record) {
       auto run = [&](int n) {
         rec.begin();
-        for (int i = 0; i < n; ++i)
-          ops::linear_vk(oc, gpu::whole(bx), sh.M, sh.K, sh.K, gpu::whole(bw), gpu::whole(bb), sh.N, gpu::whole(by),
-                         sh.N, ops::Epilogue::None, cfg);
+        for (int i = 0; i < n; ++i) record();
         const auto t0 = std::chrono::steady_clock::now();
         const double c0 = cpu_seconds();
         rec.submit_and_wait();
@@ -113,6 +110,36 @@ int main(int argc, char** argv) {
         best = std::min(best, wall);
         best_cpu = std::min(best_cpu, cpu);
       }
+      return std::tuple{best, best_cpu, first};
+    };
+
+    if (patch_batch > 0) {
+      ops::PatchEmbedShape ps{.batch = patch_batch, .channels = 3, .height = 224, .width = 224, .patch = 16, .dim = 192};
+      const int K = 3 * 16 * 16, tokens = ps.num_patches() + 1;
+      auto bi = gpu::upload_floats(ctx, random_floats(std::size_t(patch_batch) * 3 * 224 * 224, 1), fp16);
+      auto bw = gpu::upload_floats(ctx, ops::linear_vk_pack(cfg, random_floats(std::size_t(192) * K, 2), 192, K), fp16);
+      auto bb = gpu::upload_floats(ctx, random_floats(192, 3), fp16);
+      auto bt = gpu::upload_floats(ctx, std::vector<float>(std::size_t(patch_batch) * tokens * 192, 0.f), fp16);
+      const auto [best, best_cpu, first] = time_op([&] {
+        ops::patch_embed_vk(oc, gpu::whole(bi), ps, gpu::whole(bw), gpu::whole(bb), gpu::whole(bt), tokens, 1, cfg);
+      });
+      const double flop = 2.0 * patch_batch * ps.num_patches() * 192 * K * reps;
+      fmt::print("patch embed x{}: {:8.2f} ms  {:7.2f} GFLOP/s  {:7.2f} GFLOP/cpu-s  (first run {:.0f} ms)\n",
+                 patch_batch, best / reps * 1e3, flop / best * 1e-9, flop / best_cpu * 1e-9, first * 1e3);
+      return 0;
+    }
+
+    for (const auto& s : shapes) {
+      const Shape sh = parse_shape(s);
+      const auto x = random_floats(std::size_t(sh.M) * sh.K, 1), w = random_floats(std::size_t(sh.N) * sh.K, 2),
+                 b = random_floats(sh.N, 3);
+      auto bx = gpu::upload_floats(ctx, x, fp16), bb = gpu::upload_floats(ctx, b, fp16);
+      auto bw = gpu::upload_floats(ctx, ops::linear_vk_pack(cfg, w, sh.N, sh.K), fp16);
+      auto by = gpu::upload_floats(ctx, std::vector<float>(std::size_t(sh.M) * sh.N, 0.f), fp16);
+      const auto [best, best_cpu, first] = time_op([&] {
+        ops::linear_vk(oc, gpu::whole(bx), sh.M, sh.K, sh.K, gpu::whole(bw), gpu::whole(bb), sh.N, gpu::whole(by), sh.N,
+                       ops::Epilogue::None, cfg);
+      });
       const double flop = 2.0 * sh.M * sh.N * sh.K * reps;
       std::string diff;
       if (check) {

@@ -89,7 +89,7 @@ class VulkanBackend final : public Backend {
  private:
   // Region offsets (bytes) inside the arena for one pass of pass_batch_ images.
   struct Arena {
-    uint64_t images = 0, x = 0, a = 0, b = 0, pre = 0, logits = 0, probs = 0, explain = 0, total = 0;
+    uint64_t images = 0, x = 0, a = 0, b = 0, pre = 0, logits = 0, probs = 0, explain = 0, explain_stride = 0, total = 0;
   };
 
   std::size_t add_linear(const LinearWeights& l, LinearVk& out, float scale = 1.f) {
@@ -151,7 +151,9 @@ class VulkanBackend final : public Backend {
     a.pre = take(B * uint64_t(d.prefix) * D * es);
     a.logits = take(B * uint64_t(d.num_classes) * es);
     a.probs = take(B * uint64_t(d.num_classes) * 4);
-    a.explain = explain ? take(uint64_t(d.depth) * B * 3 * T * T * 4) : off;
+    // Each layer's maps are bound on their own, so each starts on a binding-aligned offset.
+    a.explain_stride = align_up(uint64_t(B) * 3 * T * T * 4, al);
+    a.explain = explain ? take(uint64_t(d.depth) * a.explain_stride) : off;
     a.total = align_up(off, al);
     return a;
   }
@@ -196,8 +198,7 @@ class VulkanBackend final : public Backend {
     const ops::AttentionShape as{B, T, d.heads, d.head_dim};
     for (int l = 0; l < d.depth; ++l) {
       const BlockVk& k = blocks_[l];
-      const uint64_t layer_bytes = uint64_t(B) * 3 * T * T * 4;
-      const Slice fused = explain ? region(a.explain + l * layer_bytes, layer_bytes) : Slice{};
+      const Slice fused = explain ? region(a.explain + l * a.explain_stride, uint64_t(B) * 3 * T * T * 4) : Slice{};
       ops::layernorm_vk(oc, s_x, W(k.norm1.g), W(k.norm1.b), s_a, M, D, d.ln_eps, D, D);
       ops::linear_vk(oc, s_a, M, D, D, W(k.qkv.w), W(k.qkv.b), 3 * D, s_qkv, 3 * D, ops::Epilogue::None);
       ops::attention_vk(oc, s_qkv, as, s_a, fused);
@@ -216,7 +217,7 @@ class VulkanBackend final : public Backend {
                      W(head_dist_.b), C, s_logits, C, ops::Epilogue::Residual);
     ops::softmax_vk(oc, s_logits, B, C, s_probs);
     // Results: one copy of the contiguous tail of the arena (pre, logits, probs, explain) into host memory.
-    const uint64_t tail = (explain ? a.explain + uint64_t(d.depth) * B * 3 * T * T * 4 : a.probs + s_probs.size) - a.pre;
+    const uint64_t tail = (explain ? a.explain + uint64_t(d.depth) * a.explain_stride : a.probs + s_probs.size) - a.pre;
     rec_.copy(region(a.pre, tail), {&*readback_, 0, tail});
     rec_.submit_and_wait();
 
@@ -233,7 +234,7 @@ class VulkanBackend final : public Backend {
       const std::size_t per_image = 3ull * T * T;
       for (int l = 0; l < d.depth; ++l)
         std::memcpy(r.attention.data() + (std::size_t(l) * r.batch + first) * per_image,
-                    rb + (a.explain - a.pre) + std::size_t(l) * B * per_image * 4, std::size_t(B) * per_image * 4);
+                    rb + (a.explain - a.pre) + l * a.explain_stride, std::size_t(B) * per_image * 4);
     }
   }
 

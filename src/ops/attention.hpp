@@ -23,8 +23,17 @@ namespace vitvk::ops {
 
 // --- Vulkan (attention.vk.cpp, shaders/attention*.comp) ---
 // Same contract as attention_cpu: fused attention per head (scaled QK^T, fp32 online softmax, PV);
-// fused.size == 0 means no explain output, else [B, 3, N, N] mean/max/min over heads.
+// fused.size == 0 means no explain output, else [B, 3, N, N] mean/max/min over heads, always fp32
+// (host-bound maps, like softmax_vk's output); qkv and out are in the storage precision.
 void attention_vk(gpu::OpContext& oc, const gpu::Slice& qkv, const AttentionShape& s, const gpu::Slice& out,
                   const gpu::Slice& fused);
+
+// Kernel forms. Auto picks by device: Rows on CPU drivers (lavapipe runs a workgroup as SIMD lanes, where
+// loads are costly and subgroup broadcasts cheap), Tiled elsewhere (K/V tiles staged in shared memory).
+// Rows needs subgroups of >= 8 lanes and head_dim <= 128; outside that it falls back to Tiled (and Tiled to
+// Rows for a head too wide for shared memory). The explicit choices let tests run each form on any device.
+enum class AttentionKernel { Auto, Rows, Tiled };
+void attention_vk(gpu::OpContext& oc, const gpu::Slice& qkv, const AttentionShape& s, const gpu::Slice& out,
+                  const gpu::Slice& fused, AttentionKernel kernel);
 
 }  // namespace vitvk::ops

@@ -1,0 +1,109 @@
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <string>
+
+#include "ops/attention.hpp"
+#include "vitvk/error.hpp"
+
+namespace vitvk::ops {
+
+namespace {
+
+constexpr uint32_t kRowsPerLane = 3;  // R in shaders/attention_rows.glsl
+
+void check_binding(const char* what, const gpu::Slice& slice, uint64_t bytes) {
+  if (slice.buffer == nullptr || slice.size < bytes)
+    throw Error(ErrorCode::InvalidArgument, std::string("attention_vk: ") + what + " binding holds " +
+                                                std::to_string(slice.buffer ? slice.size : 0) + " bytes, needs " +
+                                                std::to_string(bytes));
+}
+
+// Keys per shared-memory tile for the Tiled form (two fp32 tiles of TK x head_dim, rounded up to vec4s),
+// or 0 when even one key does not fit. CPU drivers run this form only when forced (tests); there the driver
+// unrolls the whole tile, and a small one keeps its JIT compile to about a second instead of a minute.
+uint32_t tiled_keys(const gpu::DeviceInfo& dev, int head_dim) {
+  const uint64_t per_key = 2ull * 16 * ((head_dim + 3) / 4);
+  const uint64_t budget = std::min<uint64_t>(dev.shared_memory_bytes, 32768);  // leave room for occupancy
+  return static_cast<uint32_t>(std::min<uint64_t>(dev.is_cpu() ? 4 : 32, budget / per_key));
+}
+
+// Workgroup of the rows form: on a CPU driver one subgroup is one SIMD register of lanes, and the smallest
+// group wastes the fewest tail lanes; elsewhere (forced) a usual GPU size.
+uint32_t rows_workgroup(const gpu::OpContext& oc) {
+  return oc.device().is_cpu() ? oc.subgroup() : std::max<uint32_t>(64, oc.subgroup());
+}
+
+}  // namespace
+
+void attention_vk(gpu::OpContext& oc, const gpu::Slice& qkv, const AttentionShape& s, const gpu::Slice& out,
+                  const gpu::Slice& fused) {
+  attention_vk(oc, qkv, s, out, fused, AttentionKernel::Auto);
+}
+
+void attention_vk(gpu::OpContext& oc, const gpu::Slice& qkv, const AttentionShape& s, const gpu::Slice& out,
+                  const gpu::Slice& fused, AttentionKernel kernel) {
+  if (s.batch < 0 || s.tokens < 0 || s.heads <= 0 || s.head_dim <= 0)
+    throw Error(ErrorCode::InvalidArgument, "attention_vk: bad shape (batch " + std::to_string(s.batch) + ", tokens " +
+                                                std::to_string(s.tokens) + ", heads " + std::to_string(s.heads) +
+                                                ", head_dim " + std::to_string(s.head_dim) + ")");
+  if (s.batch == 0 || s.tokens == 0) return;
+  if (s.batch > 65535 || s.heads > 65535)
+    throw Error(ErrorCode::Unsupported, "attention_vk: batch and heads are limited to 65535 workgroups each");
+  const uint64_t B = s.batch, N = s.tokens, D = s.dim();
+  if (B * N * 3 * D >= (1ull << 32) || (fused.size != 0 && B * 3 * N * N >= (1ull << 32)))
+    throw Error(ErrorCode::Unsupported, "attention_vk: tensors past 2^32 elements are not supported");
+  check_binding("qkv", qkv, B * N * 3 * D * oc.esize());
+  check_binding("out", out, B * N * D * oc.esize());
+  if (fused.size != 0) check_binding("fused", fused, B * 3 * N * N * 4);
+
+  const auto& dev = oc.device();
+  const uint32_t hd = static_cast<uint32_t>(s.head_dim);
+  const float scale = 1.0f / std::sqrt(static_cast<float>(s.head_dim));
+  struct {
+    uint32_t tokens, heads;
+    float scale;
+  } push{uint32_t(N), uint32_t(s.heads), scale};
+
+  const uint32_t tile = tiled_keys(dev, s.head_dim);
+  // The rows form broadcasts 8 values per load across the subgroup and keeps a head in registers (<= 128).
+  const bool rows_ok = oc.subgroup() >= 8 && s.head_dim <= 128;
+  if (kernel == AttentionKernel::Auto)
+    kernel = dev.is_cpu() || dev.is_lavapipe() ? AttentionKernel::Rows : AttentionKernel::Tiled;
+  if (kernel == AttentionKernel::Rows && !rows_ok) kernel = AttentionKernel::Tiled;
+  if (kernel == AttentionKernel::Tiled && tile == 0) {
+    if (!rows_ok)
+      throw Error(ErrorCode::Unsupported, "attention_vk: head_dim " + std::to_string(s.head_dim) +
+                                              " fits neither kernel form on this device");
+    kernel = AttentionKernel::Rows;
+  }
+
+  if (kernel == AttentionKernel::Rows) {
+    const uint32_t wg = rows_workgroup(oc);
+    const auto& k = oc.kernels.get(oc.shader("attention"), 2, sizeof push, std::array{wg, hd});
+    oc.rec.dispatch(k, {qkv, out}, push, gpu::groups(N, wg * kRowsPerLane), s.heads, s.batch, "attention");
+  } else {
+    const uint32_t wg = 64;
+    const auto& k = oc.kernels.get(oc.shader("attention_tiled"), 2, sizeof push, std::array{wg, hd, tile});
+    oc.rec.dispatch(k, {qkv, out}, push, gpu::groups(N, wg), s.heads, s.batch, "attention");
+  }
+
+  if (fused.size != 0) {
+    if (kernel == AttentionKernel::Rows) {
+      const uint32_t wg = rows_workgroup(oc);
+      const auto& k = oc.kernels.get(oc.shader("attention_explain_rows"), 2, sizeof push, std::array{wg, hd});
+      oc.rec.dispatch(k, {qkv, fused}, push, gpu::groups(N, wg * kRowsPerLane), s.batch, 1, "attention_explain");
+    } else {
+      if (N > 65535) throw Error(ErrorCode::Unsupported, "attention_vk: explain mode is limited to 65535 tokens");
+      struct {
+        uint32_t tokens, heads, head_dim;
+        float scale;
+      } ep{uint32_t(N), uint32_t(s.heads), hd, scale};
+      const uint32_t wg = oc.subgroup();
+      const auto& k = oc.kernels.get(oc.shader("attention_explain"), 2, sizeof ep, std::array{wg});
+      oc.rec.dispatch(k, {qkv, fused}, ep, uint32_t(N), s.batch, 1, "attention_explain");
+    }
+  }
+}
+
+}  // namespace vitvk::ops
