@@ -146,8 +146,11 @@ uint64_t SpectralFilterVk::scratch_bytes(SpectralImpl impl, const SpectralShape&
 
 SpectralImpl SpectralFilterVk::resolve(SpectralImpl impl, const SpectralShape& s) const {
   if (impl != SpectralImpl::Auto) return impl;
-  (void)s;
-  return SpectralImpl::Fft;
+  // Crossover measured on lavapipe with `vitvk bench --filter-sweep` (256 channels, square grids): the dense
+  // DFT passes win up to 20x20 tokens (3x at 7x7, ~1.1-1.5x at 14x14), VkFFT from 24x24 on (3-5x at 40x40 and
+  // beyond). Both costs are linear in batch and channels, so the grid alone decides. Not measured on a GPU:
+  // the same rule applies there until it is (--filter-impl overrides).
+  return s.h * s.w < 24 * 24 ? SpectralImpl::Dft : SpectralImpl::Fft;
 }
 
 void SpectralFilterVk::record(gpu::OpContext& oc, SpectralImpl impl, const gpu::Slice& x, const SpectralShape& s,
@@ -208,8 +211,7 @@ void SpectralFilterVk::record_fft(gpu::OpContext& oc, const gpu::Slice& x, const
   struct {
     uint32_t batch, h, w, channels, row;
   } push{uint32_t(s.batch), uint32_t(s.h), uint32_t(s.w), uint32_t(s.channels), uint32_t(2 * s.wh())};
-  const uint64_t padded = uint64_t(s.batch) * s.channels * s.h * push.row;
-  const uint64_t spectrum = padded / 2;
+  const uint64_t spectrum = uint64_t(s.batch) * s.channels * s.h * s.wh();
   auto grid = [](uint64_t n, uint32_t& gx, uint32_t& gy) {
     const uint32_t total = gpu::groups(n, 64);
     gx = std::min<uint32_t>(total, 65535);
@@ -218,9 +220,12 @@ void SpectralFilterVk::record_fft(gpu::OpContext& oc, const gpu::Slice& x, const
   uint32_t gx, gy;
   // Transpose in: VkFFT transforms a contiguous axis (R2C only along axis 0, no element stride in 1.2.26),
   // while our tokens keep channels innermost; this pass also widens fp16 storage to fp32.
-  grid(padded, gx, gy);
-  oc.rec.dispatch(oc.kernels.get(oc.shader("spectral_filter_pack"), 2, sizeof push), {x, planes}, push, gx, gy, 1,
-                  "spectral_filter.pack");
+  // One invocation per (token, 4 channels); 4-channel loads and stores where channels and offsets allow.
+  const uint64_t token_groups = uint64_t(s.batch) * s.tokens() * ((s.channels + 3) / 4);
+  const uint32_t x_vec4 = s.channels % 4 == 0 && x.offset % 16 == 0, y_vec4 = s.channels % 4 == 0 && y.offset % 16 == 0;
+  grid(token_groups, gx, gy);
+  oc.rec.dispatch(oc.kernels.get(oc.shader("spectral_filter_pack"), 2, sizeof push, std::array{x_vec4}), {x, planes},
+                  push, gx, gy, 1, "spectral_filter.pack");
 
   VkFFTLaunchParams lp{};
   VkCommandBuffer cmd = oc.rec.raw_command_buffer();
@@ -240,16 +245,24 @@ void SpectralFilterVk::record_fft(gpu::OpContext& oc, const gpu::Slice& x, const
     throw Error(ErrorCode::Vulkan, "VkFFT: recording the inverse transform failed (VkFFTResult " + std::to_string(int(r)) + ")");
   oc.rec.mark_pending("spectral_filter.irfft2");
 
-  grid(uint64_t(s.batch) * s.tokens() * s.channels, gx, gy);
-  oc.rec.dispatch(oc.kernels.get(oc.shader("spectral_filter_unpack"), 2, sizeof push), {planes, y}, push, gx, gy, 1,
-                  "spectral_filter.unpack");
+  grid(token_groups, gx, gy);
+  oc.rec.dispatch(oc.kernels.get(oc.shader("spectral_filter_unpack"), 2, sizeof push, std::array{y_vec4}), {planes, y},
+                  push, gx, gy, 1, "spectral_filter.unpack");
 }
 
 // --- Dense DFT -----------------------------------------------------------------------------------------
 
+// Matrix parts are zero-padded: rows to a multiple of the pass's row block (8 for one output part, 4 for two,
+// keeping 32 accumulators per invocation), columns to a multiple of 4 (the shader reads 4 at a time).
+uint32_t pad_to(uint32_t n, uint32_t m) { return (n + m - 1) / m * m; }
+constexpr uint32_t rows_for(uint32_t np_out) { return np_out == 1 ? 8 : 4; }
+
 SpectralFilterVk::DftMatrices& SpectralFilterVk::dft_matrices(int H, int W) {
   if (auto it = dft_.find({H, W}); it != dft_.end()) return *it->second;
   const int K = W / 2 + 1;
+  // Padded rows (per part) and columns (per part) of each matrix.
+  const int KR = int(pad_to(K, rows_for(2))), HR = int(pad_to(H, rows_for(2))), WR = int(pad_to(W, rows_for(1)));
+  const int WC = int(pad_to(W, 4)), HC = int(pad_to(H, 4)), KC = int(pad_to(K, 4));
   auto cs = [](long num, long n, double& c, double& s) {
     const double a = 2.0 * std::numbers::pi * double(num % n) / double(n);
     c = std::cos(a);
@@ -257,38 +270,38 @@ SpectralFilterVk::DftMatrices& SpectralFilterVk::dft_matrices(int H, int W) {
   };
   double c, sn;
   // R2C along w: rows (re k | im k), columns x.
-  std::vector<float> r2c(std::size_t(2 * K) * W);
+  std::vector<float> r2c(std::size_t(2 * KR) * WC, 0.f);
   for (int k = 0; k < K; ++k)
     for (int x = 0; x < W; ++x) {
       cs(long(k) * x, W, c, sn);
-      r2c[std::size_t(k) * W + x] = float(c);
-      r2c[std::size_t(K + k) * W + x] = float(-sn);
+      r2c[std::size_t(k) * WC + x] = float(c);
+      r2c[std::size_t(KR + k) * WC + x] = float(-sn);
     }
-  // Complex DFT along h as a real [2H][2H] matrix on (re | im) halves; sign -1 forward, +1 inverse.
+  // Complex DFT along h as a real matrix, rows (re | im), columns (re | im); sign -1 forward, +1 inverse.
   auto complex_dft = [&](double sign) {
-    std::vector<float> m(std::size_t(4) * H * H);
+    std::vector<float> m(std::size_t(2 * HR) * 2 * HC, 0.f);
     for (int i = 0; i < H; ++i)
       for (int j = 0; j < H; ++j) {
         cs(long(i) * j, H, c, sn);
         sn *= sign;
-        m[std::size_t(i) * 2 * H + j] = float(c);              // re <- re
-        m[std::size_t(i) * 2 * H + H + j] = float(-sn);        // re <- im
-        m[std::size_t(H + i) * 2 * H + j] = float(sn);         // im <- re
-        m[std::size_t(H + i) * 2 * H + H + j] = float(c);      // im <- im
+        m[std::size_t(i) * 2 * HC + j] = float(c);               // re <- re
+        m[std::size_t(i) * 2 * HC + HC + j] = float(-sn);        // re <- im
+        m[std::size_t(HR + i) * 2 * HC + j] = float(sn);         // im <- re
+        m[std::size_t(HR + i) * 2 * HC + HC + j] = float(c);     // im <- im
       }
     return m;
   };
   const auto fwd = complex_dft(-1.0), inv = complex_dft(1.0);
   // C2R along w: rows x, columns (re k | im k). Interior bins count twice (their mirror images); the zero and
   // Nyquist bins once, and their imaginary parts not at all (sin is 0 there), as irfft does.
-  std::vector<float> c2r(std::size_t(W) * 2 * K);
+  std::vector<float> c2r(std::size_t(WR) * 2 * KC, 0.f);
   for (int x = 0; x < W; ++x)
     for (int k = 0; k < K; ++k) {
       const bool self_mirror = k == 0 || (W % 2 == 0 && k == W / 2);
       cs(long(k) * x, W, c, sn);
       const double f = self_mirror ? 1.0 : 2.0;
-      c2r[std::size_t(x) * 2 * K + k] = float(f * c);
-      c2r[std::size_t(x) * 2 * K + K + k] = self_mirror ? 0.f : float(-f * sn);
+      c2r[std::size_t(x) * 2 * KC + k] = float(f * c);
+      c2r[std::size_t(x) * 2 * KC + KC + k] = self_mirror ? 0.f : float(-f * sn);
     }
   // One buffer, 256-byte aligned parts.
   auto padded = [](std::size_t n) { return (n * 4 + 255) / 256 * 256; };
@@ -313,26 +326,35 @@ void SpectralFilterVk::record_dft(gpu::OpContext& oc, const gpu::Slice& x, const
                                   const gpu::Slice& weight, const gpu::Slice& scratch, const gpu::Slice& y) {
   const DftMatrices& m = dft_matrices(s.h, s.w);
   const uint32_t H = s.h, W = s.w, K = s.wh(), C = s.channels, B = s.batch;
+  if (uint64_t(B) * H > 65535) throw Error(ErrorCode::Unsupported, "spectral_filter: batch x grid rows exceed 65535");
   const gpu::Slice t1 = scratch.sub(0, dft_half_bytes(s)), t2 = scratch.sub(dft_half_bytes(s), dft_half_bytes(s));
-  // out[o*so_o + iy*so_i + ip*so_p + l] = sum_{jp<np_in, jy<Jy} M[ip*Iy + iy][jp*Jy + jy] * in[o*si_o + jy*si_j + jp*si_p + l]
-  struct Pass {
-    uint32_t O, L, Iy, Jy, np_in, np_out, si_o, si_j, si_p, so_o, so_i, so_p, flags;
+  // See shaders/spectral_filter_dft.comp for the indexing.
+  struct Push {
+    uint32_t O, L, Iy, Iy_pad, Jy, Jy_pad, si_o, si_j, si_p, so_o, so_i, so_p;
   };
   enum : uint32_t { kInStore = 1, kOutStore = 2, kFilter = 4 };
-  constexpr uint32_t kRows = 4;  // output rows per invocation (the shader's spec constant)
-  auto pass = [&](const Pass& p, const gpu::Slice& in, const gpu::Slice& mat, const gpu::Slice& out, const char* label) {
-    const auto& k = oc.kernels.get(oc.shader("spectral_filter_dft"), 4, sizeof(Pass), std::array{kRows});
-    oc.rec.dispatch(k, {in, mat, weight, out}, p, gpu::groups(p.L, 4 * 64), gpu::groups(p.Iy, kRows), p.O, label);
+  // 4-element loads and stores: every index the shader forms is then a multiple of 4 (all strides are
+  // multiples of C), and the bound slices start on 16 bytes.
+  const uint32_t vec4 = C % 4 == 0 && x.offset % 16 == 0 && y.offset % 16 == 0 && scratch.offset % 16 == 0;
+  auto pass = [&](uint32_t np_in, uint32_t np_out, uint32_t flags, Push p, const gpu::Slice& in,
+                  const gpu::Slice& mat, const gpu::Slice& out, const char* label) {
+    const uint32_t rows = rows_for(np_out);
+    p.Iy_pad = pad_to(p.Iy, rows);
+    p.Jy_pad = pad_to(p.Jy, 4);
+    const auto& k = oc.kernels.get(oc.shader("spectral_filter_dft"), 4, sizeof(Push),
+                                   std::array{rows, np_in, np_out, flags, vec4});
+    oc.rec.dispatch(k, {in, mat, weight, out}, p, gpu::groups(p.L, 4 * 64), p.Iy_pad / rows, p.O, label);
   };
   const uint32_t half = 2 * K * C;  // one row of the half spectrum: (re | im) x K x C
   // 1. R2C along w, per (image, row): [W][C] -> [2][K][C]
-  pass({B * H, C, K, W, 1, 2, W * C, C, 0, half, C, K * C, kInStore}, x, m.r2c, t1, "spectral_filter.dft_w");
+  pass(1, 2, kInStore, {B * H, C, K, 0, W, 0, W * C, C, 0, half, C, K * C}, x, m.r2c, t1, "spectral_filter.dft_w");
   // 2. DFT along h per image over the contiguous (k, c) block, times the filter
-  pass({B, K * C, H, H, 2, 2, H * half, half, K * C, H * half, half, K * C, kFilter}, t1, m.fwd, t2, "spectral_filter.dft_h");
+  const Push along_h{B, K * C, H, 0, H, 0, H * half, half, K * C, H * half, half, K * C};
+  pass(2, 2, kFilter, along_h, t1, m.fwd, t2, "spectral_filter.dft_h");
   // 3. inverse DFT along h
-  pass({B, K * C, H, H, 2, 2, H * half, half, K * C, H * half, half, K * C, 0}, t2, m.inv, t1, "spectral_filter.idft_h");
+  pass(2, 2, 0, along_h, t2, m.inv, t1, "spectral_filter.idft_h");
   // 4. C2R along w: [2][K][C] -> [W][C]
-  pass({B * H, C, W, K, 2, 1, half, C, K * C, W * C, C, 0, kOutStore}, t1, m.c2r, y, "spectral_filter.idft_w");
+  pass(2, 1, kOutStore, {B * H, C, W, 0, K, 0, half, C, K * C, W * C, C, 0}, t1, m.c2r, y, "spectral_filter.idft_w");
 }
 
 }  // namespace vitvk::ops
