@@ -107,7 +107,7 @@ int run_bench(const BenchOptions& o) {
       if (per_op.empty()) fmt::print("  (no per-op timings: CPU backend or no GPU timestamps)\n");
       double total = 0;
       for (const auto& [name, t] : per_op) total += t;
-      for (const auto& [name, t] : per_op) fmt::print("  {:<14} {:9.3f} ms  {:5.1f}%\n", name, t, 100 * t / total);
+      for (const auto& [name, t] : per_op) fmt::print("  {:<24} {:9.3f} ms  {:5.1f}%\n", name, t, 100 * t / total);
     }
   }
   return 0;

@@ -162,6 +162,10 @@ class GfnetVulkanBackend final : public Backend {
     arena_.emplace(ctx_, a.total, gpu::MemoryUse::Device);
     staging_.emplace(ctx_, std::max<uint64_t>(a.x - a.images, 4), gpu::MemoryUse::Upload);
     readback_.emplace(ctx_, a.total - a.pooled, gpu::MemoryUse::Readback);
+    // The full-size pass's filter plan now, not in the first forward (a smaller last pass builds its own).
+    ops::SpectralShape s = shape1_;
+    s.batch = pass_batch_;
+    spectral_.prepare(impl_, s, Slice{&*arena_, a.work, ops::SpectralFilterVk::scratch_bytes(impl_, s)});
   }
 
   void run_pass(std::span<const float> images, int B, ForwardResult& r, int first) {

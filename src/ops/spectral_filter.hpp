@@ -69,6 +69,10 @@ class SpectralFilterVk {
   void record(gpu::OpContext& oc, SpectralImpl impl, const gpu::Slice& x, const SpectralShape& s,
               const gpu::Slice& weight, const gpu::Slice& scratch, const gpu::Slice& y);
 
+  // Builds now what record() would build on first use for this shape and work space (VkFFT plans compile
+  // their kernels: up to seconds on a CPU driver), so that a model's first pass is not the slow one.
+  void prepare(SpectralImpl impl, const SpectralShape& s, const gpu::Slice& scratch);
+
   // Number of VkFFT plans built so far (tests check reuse).
   std::size_t fft_plans() const { return plans_.size(); }
 

@@ -153,6 +153,14 @@ SpectralImpl SpectralFilterVk::resolve(SpectralImpl impl, const SpectralShape& s
   return s.h * s.w < 24 * 24 ? SpectralImpl::Dft : SpectralImpl::Fft;
 }
 
+void SpectralFilterVk::prepare(SpectralImpl impl, const SpectralShape& s, const gpu::Slice& scratch) {
+  check_shape(s);
+  if (resolve(impl, s) == SpectralImpl::Fft)
+    (void)fft_plan(s, scratch);
+  else
+    (void)dft_matrices(s.h, s.w);
+}
+
 void SpectralFilterVk::record(gpu::OpContext& oc, SpectralImpl impl, const gpu::Slice& x, const SpectralShape& s,
                               const gpu::Slice& weight, const gpu::Slice& scratch, const gpu::Slice& y) {
   check_shape(s);

@@ -152,6 +152,8 @@ TEST_CASE("spectral filter: Vulkan FFT plans are reused and work at offsets insi
   auto bw1 = fx.upload(ops::spectral_filter_vk_pack(f1, s.h, s.w, s.channels));
   auto bw2 = fx.upload(ops::spectral_filter_vk_pack(f2, s.h, s.w, s.channels));
   auto oc = fx.ops(false);
+  sf.prepare(ops::SpectralImpl::Fft, s, {&arena, os, scr});  // built ahead: the records below reuse it
+  CHECK(sf.fft_plans() == 1);
   for (int run = 0; run < 2; ++run) {
     fx.rec.begin();
     // Second layer's scratch at a different offset: the same plan must serve it (offsets are launch-time).
