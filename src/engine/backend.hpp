@@ -1,5 +1,6 @@
 #pragma once
 // One interface for every way of running the graph (ggml-backend style): the CPU reference and Vulkan.
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <utility>
@@ -62,6 +63,10 @@ struct VulkanBackendOptions {
   int max_batch = 16;         // images per GPU pass; larger batches run as several passes
   bool validation = false;
   std::string filter_impl = "auto";  // GFNet's global filter: "auto" | "fft" (VkFFT) | "dft" (dense DFT passes)
+  // Bytes of Vulkan memory this backend may allocate (0: whatever the device grants). Past it allocation fails
+  // as on a full device: Error(OutOfMemory) for the weights; for the activations the pass is halved until it
+  // fits, and only a single image that does not fit is an Error(OutOfMemory).
+  uint64_t memory_budget = 0;
 };
 std::unique_ptr<Backend> make_vulkan_backend(std::shared_ptr<const Model> model, const VulkanBackendOptions& options);
 

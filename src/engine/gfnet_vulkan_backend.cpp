@@ -42,8 +42,8 @@ class GfnetVulkanBackend final : public Backend {
         ctx_(gpu::ContextOptions{.device = o.device, .validation = o.validation, .enable_fp16 = o.fp16}),
         kernels_(ctx_),
         rec_(ctx_),
-        weights_(ctx_, o.fp16),
-        filters_(ctx_, false),
+        weights_(ctx_, o.fp16, o.memory_budget),
+        filters_(ctx_, false, o.memory_budget),
         spectral_(ctx_) {
     if (o.fp16 && !ctx_.fp16_enabled())
       throw Error(ErrorCode::Unsupported, "fp16 precision requested but '" + ctx_.info().name +
@@ -53,7 +53,7 @@ class GfnetVulkanBackend final : public Backend {
     shape1_ = {1, d.grid_h, d.grid_w, d.dim};
     impl_ = spectral_.resolve(ops::parse_spectral_impl(o.filter_impl), shape1_);
     upload_weights();
-    plan_arena(std::max(1, o.max_batch));
+    plan_arena(std::max(1, o.max_batch), o.memory_budget);
   }
 
   BackendKind kind() const override { return BackendKind::Vulkan; }
@@ -151,21 +151,41 @@ class GfnetVulkanBackend final : public Backend {
     return a;
   }
 
-  void plan_arena(int max_batch) {
+  void plan_arena(int max_batch, uint64_t budget) {
     // Every region is bound as one descriptor range (the work space from the start of the buffer, for VkFFT).
     const uint64_t range = ctx_.info().max_storage_buffer_range;
     pass_batch_ = max_batch;
     while (pass_batch_ > 1 && layout(pass_batch_).images > range) pass_batch_ = std::max(1, pass_batch_ / 2);
-    const Arena a = layout(pass_batch_);
-    if (a.images > range)
+    if (layout(pass_batch_).images > range)
       throw Error(ErrorCode::Unsupported, "one image's GFNet work space exceeds the device's storage buffer range");
-    arena_.emplace(ctx_, a.total, gpu::MemoryUse::Device);
-    staging_.emplace(ctx_, std::max<uint64_t>(a.x - a.images, 4), gpu::MemoryUse::Upload);
-    readback_.emplace(ctx_, a.total - a.pooled, gpu::MemoryUse::Readback);
-    // The full-size pass's filter plan now, not in the first forward (a smaller last pass builds its own).
-    ops::SpectralShape s = shape1_;
-    s.batch = pass_batch_;
-    spectral_.prepare(impl_, s, Slice{&*arena_, a.work, ops::SpectralFilterVk::scratch_bytes(impl_, s)});
+    // As the ViT backend: halve the pass until its activations fit the device (and the budget); only a single
+    // image that does not fit is the caller's OutOfMemory.
+    const uint64_t weight_bytes = weights_.total_bytes() + filters_.total_bytes();
+    for (;;) {
+      try {
+        const Arena a = layout(pass_batch_);
+        const uint64_t staging = std::max<uint64_t>(a.x - a.images, 4), readback = a.total - a.pooled;
+        if (budget && weight_bytes + a.total + staging + readback > budget)
+          throw Error(ErrorCode::OutOfMemory,
+                      "the activations of " + std::to_string(pass_batch_) + " image(s) need " +
+                          mib(a.total + staging + readback) + " besides the weights' " + mib(weight_bytes) +
+                          ", over the memory budget of " + mib(budget));
+        arena_.emplace(ctx_, a.total, gpu::MemoryUse::Device);
+        staging_.emplace(ctx_, staging, gpu::MemoryUse::Upload);
+        readback_.emplace(ctx_, readback, gpu::MemoryUse::Readback);
+        // The full-size pass's filter plan now, not in the first forward (a smaller last pass builds its own).
+        ops::SpectralShape s = shape1_;
+        s.batch = pass_batch_;
+        spectral_.prepare(impl_, s, Slice{&*arena_, a.work, ops::SpectralFilterVk::scratch_bytes(impl_, s)});
+        return;
+      } catch (const Error& e) {
+        if (e.code() != ErrorCode::OutOfMemory || pass_batch_ == 1) throw;
+        arena_.reset();
+        staging_.reset();
+        readback_.reset();
+        pass_batch_ /= 2;
+      }
+    }
   }
 
   void run_pass(std::span<const float> images, int B, ForwardResult& r, int first) {

@@ -1,7 +1,9 @@
 // The Vulkan forward pass: weights uploaded once into a few device buffers, activations in one arena sized
 // from the graph, and each pass of up to max_batch images recorded into one command buffer and submitted once.
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
+#include <string>
 
 #include "engine/backend.hpp"
 #include "engine/gfnet.hpp"
@@ -40,13 +42,13 @@ class VulkanBackend final : public Backend {
         ctx_(gpu::ContextOptions{.device = o.device, .validation = o.validation, .enable_fp16 = o.fp16}),
         kernels_(ctx_),
         rec_(ctx_),
-        weights_(ctx_, o.fp16) {
+        weights_(ctx_, o.fp16, o.memory_budget) {
     if (o.fp16 && !ctx_.fp16_enabled())
       throw Error(ErrorCode::Unsupported, "fp16 precision requested but '" + ctx_.info().name +
                                               "' lacks 16-bit storage buffers (use --precision fp32)");
     fp16_ = o.fp16;
     upload_weights();
-    plan_arena(std::max(1, o.max_batch));
+    plan_arena(std::max(1, o.max_batch), o.memory_budget);
   }
 
   BackendKind kind() const override { return BackendKind::Vulkan; }
@@ -158,7 +160,7 @@ class VulkanBackend final : public Backend {
     return a;
   }
 
-  void plan_arena(int max_batch) {
+  void plan_arena(int max_batch, uint64_t budget) {
     // Every region is bound as one descriptor range: the largest per-image region caps the pass size.
     const ModelDims& d = model_->dims;
     const uint64_t es = fp16_ ? 2 : 4, T = d.tokens;
@@ -166,10 +168,29 @@ class VulkanBackend final : public Backend {
                                                  uint64_t(d.depth) * 3 * T * T * 4});
     const uint64_t range = ctx_.info().max_storage_buffer_range;
     pass_batch_ = static_cast<int>(std::clamp<uint64_t>(range / largest, 1, static_cast<uint64_t>(max_batch)));
-    const Arena a = layout(pass_batch_, true);
-    arena_.emplace(ctx_, a.total, gpu::MemoryUse::Device);
-    staging_.emplace(ctx_, std::max<uint64_t>(a.x - a.images, 4), gpu::MemoryUse::Upload);
-    readback_.emplace(ctx_, a.total - a.pre, gpu::MemoryUse::Readback);
+    // The device may not hold the activations of that many images: halve the pass until they fit (forward() runs
+    // any batch as several passes). Only when a single image does not fit is OutOfMemory the caller's.
+    for (;;) {
+      try {
+        const Arena a = layout(pass_batch_, true);
+        const uint64_t staging = std::max<uint64_t>(a.x - a.images, 4), readback = a.total - a.pre;
+        if (budget && weights_.total_bytes() + a.total + staging + readback > budget)
+          throw Error(ErrorCode::OutOfMemory,
+                      "the activations of " + std::to_string(pass_batch_) + " image(s) need " +
+                          mib(a.total + staging + readback) + " besides the weights' " + mib(weights_.total_bytes()) +
+                          ", over the memory budget of " + mib(budget));
+        arena_.emplace(ctx_, a.total, gpu::MemoryUse::Device);
+        staging_.emplace(ctx_, staging, gpu::MemoryUse::Upload);
+        readback_.emplace(ctx_, readback, gpu::MemoryUse::Readback);
+        return;
+      } catch (const Error& e) {
+        if (e.code() != ErrorCode::OutOfMemory || pass_batch_ == 1) throw;
+        arena_.reset();
+        staging_.reset();
+        readback_.reset();
+        pass_batch_ /= 2;
+      }
+    }
   }
 
   void run_pass(std::span<const float> images, int B, bool explain, ForwardResult& r, int first) {

@@ -2,7 +2,9 @@
 // Device weights for the Vulkan backends: many tensors packed into a few large device buffers, each tensor a
 // bindable slice (aligned for binding), uploaded once.
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
+#include <string>
 #include <vector>
 
 #include "vitvk/error.hpp"
@@ -14,10 +16,16 @@ namespace vitvk {
 
 inline uint64_t align_up(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
 
+inline std::string mib(uint64_t bytes) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f MiB", static_cast<double>(bytes) / (1 << 20));
+  return buf;
+}
+
 // Packs many tensors into device buffers of at most `chunk` bytes each (few large allocations), aligned for binding.
 class WeightStore {
  public:
-  WeightStore(gpu::Context& ctx, bool fp16) : ctx_(ctx), fp16_(fp16) {
+  WeightStore(gpu::Context& ctx, bool fp16, uint64_t budget) : ctx_(ctx), fp16_(fp16), budget_(budget) {
     align_ = std::max<uint64_t>(256, ctx.info().min_storage_buffer_offset_alignment);
     chunk_ = std::min<uint64_t>(256ull << 20, ctx.info().max_storage_buffer_range);
   }
@@ -41,6 +49,11 @@ class WeightStore {
       where[i] = {chunk_sizes.size() - 1, off};
       chunk_sizes.back() = off + bytes;
     }
+    uint64_t total = 0;
+    for (uint64_t c : chunk_sizes) total += c;
+    if (budget_ && total > budget_)
+      throw Error(ErrorCode::OutOfMemory, "the model's weights need " + mib(total) +
+                                              " of device memory, over the memory budget of " + mib(budget_));
     for (std::size_t c = 0; c < chunk_sizes.size(); ++c) {
       std::vector<uint8_t> host(chunk_sizes[c]);
       for (std::size_t i = 0; i < pending_.size(); ++i)
@@ -65,6 +78,7 @@ class WeightStore {
  private:
   gpu::Context& ctx_;
   bool fp16_;
+  uint64_t budget_ = 0;  // 0: none
   uint64_t align_ = 256, chunk_ = 0;
   std::vector<std::vector<float>> pending_;
   std::vector<gpu::Buffer> buffers_;

@@ -66,6 +66,14 @@ cv::Mat decode_image_bytes(std::span<const uint8_t> bytes, const std::string& na
   const image::ImageProbe probe = image::probe_image(bytes, name);
   if (probe.has_size()) check_pixels(name, probe.width, probe.height, limits, "from its header");
 
+  // Only data our probe recognised goes to OpenCV. imdecode offers anything else to every decoder it was built
+  // with, including GDCM (DICOM) in Debian's build, which assert()s - aborting the whole process - on malformed
+  // input. GDCM claims any data with "DICM" at offset 128 that no earlier decoder took (e.g. a JPEG 2000 box or
+  // a JPEG whose third byte is not 0xFF), so that signature is refused whatever the format. (Found by fuzz_image.)
+  if (probe.format == image::ImageFormat::Unknown) fail(name, "not a recognised image format");
+  if (bytes.size() >= 132 && std::memcmp(bytes.data() + 128, "DICM", 4) == 0)
+    fail(name, "carries a DICOM signature at byte 128; DICOM data is not decoded");
+
   cv::Mat decoded;
   try {
     const cv::Mat buf(1, static_cast<int>(bytes.size()), CV_8UC1, const_cast<uint8_t*>(bytes.data()));
@@ -78,7 +86,6 @@ cv::Mat decode_image_bytes(std::span<const uint8_t> bytes, const std::string& na
     throw Error(ErrorCode::OutOfMemory, name + ": out of memory while decoding");
   }
   if (decoded.empty()) {
-    if (probe.format == image::ImageFormat::Unknown) fail(name, "not a recognised image format");
     fail(name, std::string("cannot decode ") + image::format_name(probe.format) +
                    " data (corrupt, truncated, or a variant this OpenCV build does not read)");
   }

@@ -34,6 +34,13 @@ int checked_size(double v, const char* what) {
   return static_cast<int>(v);
 }
 
+// The resized sides of an image whose aspect ratio is too extreme to resample (one side past 2^20 pixels).
+[[noreturn]] void too_extreme(int width, int height, double side) {
+  invalid("the aspect ratio of a " + std::to_string(width) + "x" + std::to_string(height) +
+          " image is too extreme: resizing it for the model makes a side of " + std::to_string(static_cast<int64_t>(side)) +
+          " pixels (the limit is 1048576)");
+}
+
 }  // namespace
 
 double CropGeometry::src_x0() const { return static_cast<double>(crop_x) * orig_w / resized_w; }
@@ -65,12 +72,15 @@ CropGeometry plan_crop_geometry(int width, int height, const PreprocessConfig& c
       const int s = scale_h;
       const bool portrait = width <= height;
       const int64_t shorter = portrait ? width : height, longer = portrait ? height : width;
-      const int new_long = checked_size(static_cast<double>(s * longer) / static_cast<double>(shorter), "resized side");
+      const double long_side = static_cast<double>(s * longer) / static_cast<double>(shorter);
+      if (long_side > 1 << 20) too_extreme(width, height, long_side);
+      const int new_long = checked_size(long_side, "resized side");
       g.resized_w = portrait ? s : new_long;
       g.resized_h = portrait ? new_long : s;
     } else {
       // timm's ResizeKeepRatio (non-square targets): scale by the smaller ratio, Python round() each side.
       const double ratio = std::min(static_cast<double>(height) / scale_h, static_cast<double>(width) / scale_w);
+      if (std::max(height, width) / ratio > 1 << 20) too_extreme(width, height, std::max(height, width) / ratio);
       g.resized_h = checked_size(round_half_even(height / ratio), "resized side");
       g.resized_w = checked_size(round_half_even(width / ratio), "resized side");
     }

@@ -26,7 +26,7 @@ struct ImageProbe {
 // structure up to the end-of-image marker: libjpeg (and so OpenCV) pads a truncated JPEG with grey and
 // only prints a warning, so truncation has to be caught here.
 // Throws Error(ImageDecode, "<name>: <reason>") for a recognised but malformed header; an unrecognised
-// signature is not an error here (format Unknown), OpenCV gets the final say.
+// signature is not an error here (format Unknown); decode_image_bytes refuses it without calling OpenCV.
 ImageProbe probe_image(std::span<const uint8_t> bytes, const std::string& name);
 
 }  // namespace vitvk::image

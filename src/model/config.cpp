@@ -1,5 +1,7 @@
 #include "model/config.hpp"
 
+#include <cmath>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <regex>
 
@@ -19,6 +21,9 @@ std::optional<int> opt_int(const json& obj, const char* key, const std::string& 
   auto it = obj.find(key);
   if (it == obj.end() || it->is_null()) return std::nullopt;
   if (!it->is_number_integer()) bad(source, std::string(key) + " is not an integer");
+  if (it->is_number_unsigned() && it->get<uint64_t>() > static_cast<uint64_t>(hi))  // would wrap as int64
+    bad(source, std::string(key) + " = " + std::to_string(it->get<uint64_t>()) + " is out of range [" +
+                    std::to_string(lo) + ", " + std::to_string(hi) + "]");
   auto v = it->get<int64_t>();
   if (v < lo || v > hi) bad(source, std::string(key) + " = " + std::to_string(v) + " is out of range [" +
                                         std::to_string(lo) + ", " + std::to_string(hi) + "]");
@@ -54,8 +59,15 @@ std::array<float, 3> triple(const json& obj, const char* key, const std::string&
   std::array<float, 3> out{};
   for (int i = 0; i < 3; ++i) {
     if (!(*it)[i].is_number()) bad(source, std::string("pretrained_cfg.") + key + " holds a non-number");
-    out[i] = (*it)[i].get<float>();
-    if (positive && !(out[i] > 0.f)) bad(source, std::string("pretrained_cfg.") + key + " must be positive");
+    const double v = (*it)[i].get<double>();
+    if (positive && !(v > 0.0)) bad(source, std::string("pretrained_cfg.") + key + " must be positive");
+    // Bounded so that (pixel / 255 - mean) / std stays finite for every pixel: roughly before the conversion to
+    // float (1e300 would not fit), exactly after it (1e-50 becomes 0; the float is what gets written back).
+    const float f = std::abs(v) <= 1e4 ? static_cast<float>(v) : std::numeric_limits<float>::infinity();
+    if (!(std::abs(f) <= 1e3f) || (positive && !(f >= 1e-4f)))
+      bad(source, std::string("pretrained_cfg.") + key + " holds " + std::to_string(v) +
+                      (positive ? ", outside [1e-4, 1e3]" : ", outside [-1e3, 1e3]"));
+    out[i] = f;
   }
   return out;
 }
@@ -69,7 +81,10 @@ void parse_vit_args(ModelConfig& c, const json& j, const json& args, const std::
   if (auto v = opt_bool(args, "class_token", source)) c.class_token = *v;
   if (!c.class_token) bad(source, "models without a class token are not supported");
   if (auto v = opt_bool(args, "no_embed_class", source); v && *v) bad(source, "no_embed_class models are not supported");
-  if (auto v = opt_num(args, "layer_norm_eps", source)) c.ln_eps = static_cast<float>(*v);
+  if (auto v = opt_num(args, "layer_norm_eps", source)) {
+    if (!(*v > 0.0 && *v < 1.0)) bad(source, "layer_norm_eps out of range");  // before the float conversion
+    c.ln_eps = static_cast<float>(*v);
+  }
   if (!(c.ln_eps > 0.f && c.ln_eps < 1.f)) bad(source, "layer_norm_eps out of range");
   c.global_pool = opt_str(args, "global_pool", source).value_or(opt_str(j, "global_pool", source).value_or("token"));
   if (c.global_pool != "token") bad(source, "global_pool '" + c.global_pool + "' is not supported (only 'token')");
@@ -109,7 +124,10 @@ void parse_gfnet_args(ModelConfig& c, const json& args, const std::string& sourc
   if (auto v = opt_bool(args, "class_token", source); v && *v) bad(source, "GFNet models have no class token");
   c.class_token = false;
   c.num_heads = 0;
-  if (auto v = opt_num(args, "layer_norm_eps", source)) c.ln_eps = static_cast<float>(*v);
+  if (auto v = opt_num(args, "layer_norm_eps", source)) {
+    if (!(*v > 0.0 && *v < 1.0)) bad(source, "layer_norm_eps out of range");  // before the float conversion
+    c.ln_eps = static_cast<float>(*v);
+  }
   if (!(c.ln_eps > 0.f && c.ln_eps < 1.f)) bad(source, "layer_norm_eps out of range");
   c.global_pool = opt_str(args, "global_pool", source).value_or("avg");
   if (c.global_pool != "avg") bad(source, "global_pool '" + c.global_pool + "' is not supported for GFNet (only 'avg')");
@@ -182,6 +200,8 @@ ModelConfig parse_model_config(const std::string& text, const std::string& sourc
     if (auto v = opt_num(pc, "crop_pct", source)) {
       if (!(*v > 0.0 && *v <= 4.0)) bad(source, "pretrained_cfg.crop_pct out of range (0, 4]");
       p.crop_pct = static_cast<float>(*v);
+      // A positive double can still become 0 as a float (1e-50), which the eval transform would divide by.
+      if (!(p.crop_pct > 0.f)) bad(source, "pretrained_cfg.crop_pct out of range (0, 4]");
     }
     if (auto v = opt_str(pc, "interpolation", source)) {
       if (*v != "bicubic" && *v != "bilinear")

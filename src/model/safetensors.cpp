@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 #include <limits>
+#include <new>
 #include <nlohmann/json.hpp>
 
 #include "core/half.hpp"
@@ -67,8 +68,13 @@ std::optional<DType> parse_dtype(std::string_view s) {
 }
 
 int64_t TensorView::numel() const {
+  // A zero anywhere makes the tensor empty whatever the other dimensions are: [2^40, 2^23, 0] is a valid
+  // empty tensor whose running product would overflow. Otherwise the parser bounded the product by the file.
+  if (std::find(shape.begin(), shape.end(), int64_t{0}) != shape.end()) return 0;
   int64_t n = 1;
-  for (auto d : shape) n *= d;
+  for (auto d : shape)
+    if (d < 0 || __builtin_mul_overflow(n, d, &n))
+      throw Error(ErrorCode::InvalidArgument, "tensor '" + name + "': shape has no valid element count");
   return n;
 }
 
@@ -90,15 +96,22 @@ SafeTensors SafeTensors::parse(std::span<const uint8_t> bytes, const std::string
     bad(source, "truncated: header length " + std::to_string(header_len) + " but only " +
                     std::to_string(bytes.size() - 8) + " bytes follow");
   const char* hbegin = reinterpret_cast<const char*>(bytes.data() + 8);
-  json header = json::parse(hbegin, hbegin + header_len, nullptr, /*allow_exceptions=*/false);
+  json header;
+  try {
+    header = json::parse(hbegin, hbegin + header_len, nullptr, /*allow_exceptions=*/false);
+  } catch (const std::bad_alloc&) {  // a header within the size limit can still expand ~20x in memory
+    throw Error(ErrorCode::OutOfMemory, source + ": out of memory parsing the " + std::to_string(header_len) +
+                                            "-byte header");
+  }
   if (header.is_discarded()) bad(source, "header is not valid JSON");
   if (!header.is_object()) bad(source, "header is not a JSON object");
 
   const std::span<const uint8_t> data = bytes.subspan(8 + header_len);
   SafeTensors st;
   st.source_ = source;
-  if (header.size() > limits.max_tensors + 1)
-    bad(source, "header lists " + std::to_string(header.size()) + " entries, over the limit of " +
+  const std::size_t tensor_entries = header.size() - (header.contains("__metadata__") ? 1 : 0);
+  if (tensor_entries > limits.max_tensors)
+    bad(source, "header lists " + std::to_string(tensor_entries) + " tensors, over the limit of " +
                     std::to_string(limits.max_tensors));
 
   for (auto it = header.begin(); it != header.end(); ++it) {
@@ -127,14 +140,20 @@ SafeTensors SafeTensors::parse(std::span<const uint8_t> bytes, const std::string
     TensorView t;
     t.name = name;
     t.dtype = *dtype;
-    uint64_t numel = 1;
     for (const auto& d : *sh) {
       uint64_t v = 0;
       if (!as_u64(d, v) || v > (uint64_t{1} << 40)) bad(source, where + "shape has a negative, non-integer or huge dimension");
-      if (v != 0 && numel > std::numeric_limits<uint64_t>::max() / v) bad(source, where + "shape overflows");
-      numel *= v;
       t.shape.push_back(static_cast<int64_t>(v));
     }
+    // As TensorView::numel(): empty when any dimension is 0 (in whatever order), else a checked product.
+    uint64_t numel = 1;
+    if (std::find(t.shape.begin(), t.shape.end(), int64_t{0}) != t.shape.end()) numel = 0;
+    for (auto v : t.shape) {
+      if (numel == 0) break;
+      if (numel > std::numeric_limits<uint64_t>::max() / static_cast<uint64_t>(v)) bad(source, where + "shape overflows");
+      numel *= static_cast<uint64_t>(v);
+    }
+    if (numel > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) bad(source, where + "shape overflows");
     uint64_t begin = 0, end = 0;
     if (!as_u64((*off)[0], begin) || !as_u64((*off)[1], end)) bad(source, where + "data_offsets are not non-negative integers");
     if (begin > end) bad(source, where + "data_offsets begin " + std::to_string(begin) + " > end " + std::to_string(end));

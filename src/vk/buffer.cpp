@@ -68,8 +68,9 @@ Buffer::Buffer(Context& ctx, uint64_t bytes, MemoryUse use) : impl_(std::make_un
     throw Error(ErrorCode::OutOfMemory, "allocating a " + std::to_string(bytes >> 20) + " MiB Vulkan buffer: " + e.what());
   } catch (const vk::OutOfHostMemoryError& e) {
     throw Error(ErrorCode::OutOfMemory, "allocating a " + std::to_string(bytes >> 20) + " MiB Vulkan buffer: " + e.what());
-  } catch (const vk::SystemError& e) {
-    throw Error(ErrorCode::Vulkan, std::string("allocating a Vulkan buffer: ") + e.what());
+  } catch (const vk::SystemError& e) {  // device lost, or another failure: mapped to its ErrorCode
+    throw_vulkan_error(("allocating a " + std::to_string(bytes >> 20) + " MiB Vulkan buffer").c_str(),
+                       static_cast<vk::Result>(e.code().value()));
   }
 }
 

@@ -212,8 +212,8 @@ Context::Context(const ContextOptions& options) : impl_(std::make_unique<Impl>()
     m.device = vk::raii::Device(m.physical, di);
     m.queue = vk::raii::Queue(m.device, m.queue_family, 0);
     m.memory = m.physical.getMemoryProperties();
-  } catch (const vk::SystemError& e) {
-    throw Error(ErrorCode::Vulkan, std::string("creating the Vulkan context: ") + e.what());
+  } catch (const vk::SystemError& e) {  // out of memory and device loss keep their ErrorCode
+    throw_vulkan_error("creating the Vulkan context", static_cast<vk::Result>(e.code().value()));
   }
 }
 

@@ -98,8 +98,9 @@ const Kernel& KernelCache::get(std::string_view shader, uint32_t bindings, uint3
         .layout = *k->layout};
     k->pipeline = vk::raii::Pipeline(dev, impl_->cache, pci);
     impl_->dirty = true;
-  } catch (const vk::SystemError& e) {
-    throw Error(ErrorCode::Vulkan, "building compute pipeline '" + std::string(shader) + "': " + e.what());
+  } catch (const vk::SystemError& e) {  // out of memory and device loss keep their ErrorCode
+    throw_vulkan_error(("building compute pipeline '" + std::string(shader) + "'").c_str(),
+                       static_cast<vk::Result>(e.code().value()));
   }
   auto& slot = kernels_[key];
   slot = std::make_unique<Kernel>(std::move(k), bindings, push_bytes);

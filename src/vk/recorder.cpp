@@ -35,8 +35,8 @@ Recorder::Recorder(Context& ctx) : ctx_(ctx), impl_(std::make_unique<Impl>()) {
     if (ctx.info().timestamps)
       impl_->queries = vk::raii::QueryPool(c.device, vk::QueryPoolCreateInfo{.queryType = vk::QueryType::eTimestamp,
                                                                              .queryCount = kMaxTimestamps});
-  } catch (const vk::SystemError& e) {
-    throw Error(ErrorCode::Vulkan, std::string("creating a command buffer: ") + e.what());
+  } catch (const vk::SystemError& e) {  // out of memory and device loss keep their ErrorCode
+    throw_vulkan_error("creating a command buffer", static_cast<vk::Result>(e.code().value()));
   }
 }
 

@@ -1,0 +1,154 @@
+#!/usr/bin/python3
+"""Writes the seed corpus of the fuzz targets into tests/fuzz/corpus/<target>/ (committed; rerun to regenerate).
+
+Seeds are tiny but real-shaped: one valid file per format/feature each parser branches on, so the fuzzer starts
+from inside every code path instead of having to discover a PNG IHDR or a safetensors header by itself.
+Needs Debian's python3-numpy and python3-pil (run with /usr/bin/python3).
+"""
+import io
+import json
+import struct
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parent / "corpus"
+
+
+def out(target, name, data):
+    d = ROOT / target
+    d.mkdir(parents=True, exist_ok=True)
+    (d / name).write_bytes(data if isinstance(data, bytes) else data.encode())
+
+
+# ---------- safetensors ----------
+DT = {"F32": np.float32, "F16": np.float16, "F64": np.float64, "I64": np.int64, "I32": np.int32,
+      "I16": np.int16, "I8": np.int8, "U8": np.uint8, "BOOL": np.bool_}
+
+
+def safetensors(tensors, metadata=None):
+    header, blobs, off = {}, [], 0
+    if metadata:
+        header["__metadata__"] = metadata
+    for name, dtype, arr in tensors:
+        b = arr.astype(DT[dtype]).tobytes() if dtype != "BF16" else \
+            (arr.astype(np.float32).view(np.uint32) >> 16).astype(np.uint16).tobytes()
+        header[name] = {"dtype": dtype, "shape": list(arr.shape), "data_offsets": [off, off + len(b)]}
+        blobs.append(b)
+        off += len(b)
+    h = json.dumps(header, separators=(",", ":")).encode()
+    h += b" " * (-(len(h) + 8) % 8)
+    return struct.pack("<Q", len(h)) + h + b"".join(blobs)
+
+
+def tiny_vit(rng, dtype="F32", distilled=False, dim=4, depth=1, patch=8, img=16, classes=3):
+    """The model fuzz_safetensors.cpp's fuzz_config() describes (timm tensor names and shapes)."""
+    tokens = (2 if distilled else 1) + (img // patch) ** 2
+    t = [("patch_embed.proj.weight", (dim, 3, patch, patch)), ("patch_embed.proj.bias", (dim,)),
+         ("cls_token", (1, 1, dim)), ("pos_embed", (1, tokens, dim))]
+    if distilled:
+        t.append(("dist_token", (1, 1, dim)))
+    for i in range(depth):
+        p = f"blocks.{i}."
+        t += [(p + "norm1.weight", (dim,)), (p + "norm1.bias", (dim,)), (p + "attn.qkv.weight", (3 * dim, dim)),
+              (p + "attn.qkv.bias", (3 * dim,)), (p + "attn.proj.weight", (dim, dim)), (p + "attn.proj.bias", (dim,)),
+              (p + "norm2.weight", (dim,)), (p + "norm2.bias", (dim,)), (p + "mlp.fc1.weight", (2 * dim, dim)),
+              (p + "mlp.fc1.bias", (2 * dim,)), (p + "mlp.fc2.weight", (dim, 2 * dim)), (p + "mlp.fc2.bias", (dim,))]
+    t += [("norm.weight", (dim,)), ("norm.bias", (dim,)), ("head.weight", (classes, dim)), ("head.bias", (classes,))]
+    if distilled:
+        t += [("head_dist.weight", (classes, dim)), ("head_dist.bias", (classes,))]
+    return [(n, dtype, rng.standard_normal(s).astype(np.float32)) for n, s in t]
+
+
+def make_safetensors():
+    rng = np.random.default_rng(7)
+    out("safetensors", "empty_header", safetensors([]))
+    out("safetensors", "metadata_only", safetensors([], {"format": "pt"}))
+    out("safetensors", "every_dtype", safetensors(
+        [(f"t_{d.lower()}", d, np.arange(6).reshape(2, 3) % 2) for d in list(DT) + ["BF16"]], {"format": "pt"}))
+    out("safetensors", "zero_sized", safetensors([("empty", "F32", np.zeros((0, 5))), ("scalar", "F32", np.array(1.5))]))
+    out("safetensors", "tiny_vit_f32", safetensors(tiny_vit(rng), {"format": "pt"}))
+    out("safetensors", "tiny_deit_distilled_f16", safetensors(tiny_vit(rng, "F16", distilled=True)))
+    out("safetensors", "tiny_vit_bf16", safetensors(tiny_vit(rng, "BF16")))
+
+
+# ---------- config.json ----------
+def make_config():
+    labels = ["tench", "goldfish", "great white shark"]
+    timm = {"architecture": "vit_tiny_patch16_224", "num_classes": 3, "num_features": 192, "global_pool": "token",
+            "model_args": {"img_size": 224, "patch_size": 16, "embed_dim": 192, "depth": 12, "num_heads": 3,
+                           "class_token": True, "layer_norm_eps": 1e-6},
+            "pretrained_cfg": {"tag": "augreg_in21k_ft_in1k", "input_size": [3, 224, 224], "fixed_input_size": True,
+                               "interpolation": "bicubic", "crop_pct": 0.9, "crop_mode": "center",
+                               "mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5], "num_classes": 3},
+            "label_names": labels}
+    out("config", "timm_vit_tiny.json", json.dumps(timm, indent=2))
+    out("config", "hf_architectures.json", json.dumps(
+        {"architectures": ["deit_small_patch16_224"], "num_classes": 3, "label_names": labels,
+         "pretrained_cfg": {"input_size": [3, 224, 224], "crop_pct": 0.875, "interpolation": "bilinear",
+                            "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}}))
+    out("config", "minimal.json", '{"architecture": "deit_base_distilled_patch16_384"}')
+    out("config", "custom_args.json", json.dumps(
+        {"architecture": "vit_custom", "model_args": {"img_size": 32, "patch_size": 8, "embed_dim": 24, "depth": 2,
+                                                      "num_heads": 2, "num_classes": 10, "global_pool": None},
+         "pretrained_cfg": None, "label_names": None}))
+
+
+# ---------- images ----------
+def pattern(w, h, mode="RGB"):
+    y, x = np.mgrid[0:h, 0:w]
+    rgb = np.stack([(x * 37 + y * 11) % 256, (x * 5 + y * 53) % 256, (x * y * 7) % 256], -1).astype(np.uint8)
+    im = Image.fromarray(rgb, "RGB")
+    return im if mode == "RGB" else im.convert(mode)
+
+
+def save(im, fmt, **kw):
+    b = io.BytesIO()
+    im.save(b, fmt, **kw)
+    return b.getvalue()
+
+
+def make_images():
+    im = pattern(13, 9)
+    out("image", "rgb.jpg", save(im, "JPEG", quality=80))
+    out("image", "progressive.jpg", save(im, "JPEG", progressive=True))
+    out("image", "gray.jpg", save(im.convert("L"), "JPEG"))
+    out("image", "cmyk.jpg", save(im.convert("CMYK"), "JPEG"))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation: rotate 90
+    out("image", "exif_rot90.jpg", save(im, "JPEG", exif=exif.tobytes()))
+    out("image", "rgb.png", save(im, "PNG"))
+    out("image", "rgba.png", save(im.convert("RGBA"), "PNG"))
+    out("image", "palette.png", save(im.convert("P"), "PNG", transparency=0))
+    out("image", "gray16.png", save(Image.fromarray((np.arange(63).reshape(7, 9) * 1000).astype(np.uint16)), "PNG"))
+    out("image", "la.png", save(im.convert("LA"), "PNG"))
+    out("image", "rgb.bmp", save(im, "BMP"))
+    out("image", "palette.bmp", save(im.convert("P"), "BMP"))
+    out("image", "lossy.webp", save(im, "WEBP", quality=50))
+    out("image", "lossless.webp", save(im, "WEBP", lossless=True))
+    out("image", "alpha.webp", save(im.convert("RGBA"), "WEBP", lossless=True, exact=True))
+    out("image", "rgb.tif", save(im, "TIFF"))
+    out("image", "lzw.tif", save(im, "TIFF", compression="tiff_lzw"))
+    out("image", "gray_raw.tif", save(im.convert("L"), "TIFF", compression="raw"))
+    out("image", "rgb.ppm", save(im, "PPM"))
+    out("image", "gray.pgm", save(im.convert("L"), "PPM"))
+    out("image", "ascii.ppm", "P3\n# comment\n3 2\n255\n" + " ".join(str(v) for v in range(0, 255, 14)) + "\n")
+    out("image", "bits.pbm", b"P4\n9 3\n" + bytes([0xA5, 0x80, 0x5A, 0x00, 0xFF, 0x80]))
+    out("image", "rgb.pam", b"P7\nWIDTH 3\nHEIGHT 2\nDEPTH 3\nMAXVAL 255\nTUPLTYPE RGB\nENDHDR\n" + bytes(range(0, 180, 10)))
+    out("image", "rgb.pfm", b"PF\n2 2\n-1.0\n" + np.linspace(0, 1, 12, dtype="<f4").tobytes())
+    sun = struct.pack(">8I", 0x59A66A95, 3, 2, 24, 18, 1, 0, 0) + bytes(range(0, 18 * 12, 12))
+    out("image", "rgb.ras", sun)
+    out("image", "flat.hdr", b"#?RADIANCE\nFORMAT=32-bit_rle_rgbe\n\n-Y 2 +X 3\n" + bytes([128, 64, 32, 129] * 6))
+    out("image", "rgb.jp2", save(im, "JPEG2000"))
+    out("image", "rgb.j2k", save(im, "JPEG2000", no_jp2=True))
+    out("image", "anim.gif", save(im, "GIF", save_all=True, append_images=[im.rotate(180)]))
+    out("image", "tall_1x40.png", save(pattern(1, 40), "PNG"))
+
+
+if __name__ == "__main__":
+    make_safetensors()
+    make_config()
+    make_images()
+    total = sum(p.stat().st_size for p in ROOT.rglob("*") if p.is_file())
+    print(f"{ROOT}: {sum(1 for p in ROOT.rglob('*') if p.is_file())} files, {total} bytes")
