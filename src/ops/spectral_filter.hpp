@@ -48,8 +48,8 @@ const char* to_string(SpectralImpl impl);
 // layout, fp32 (both implementations read it).
 std::vector<float> spectral_filter_vk_pack(std::span<const float> weight, int h, int w, int channels);
 
-// Holds what a shape needs across passes: VkFFT plans (built once per shape and buffer, reused) and the DFT
-// matrices. One per Vulkan context, single-threaded like the Recorder; must outlive the recordings using it.
+// Holds what a shape needs across passes: VkFFT plans (built once per shape and work-space size, reused) and the
+// DFT matrices. One per Vulkan context, single-threaded like the Recorder; must outlive the recordings using it.
 class SpectralFilterVk {
  public:
   explicit SpectralFilterVk(gpu::Context& ctx);
@@ -65,7 +65,8 @@ class SpectralFilterVk {
   // Records y = filter(x) into oc.rec. x, y: [B, h*w, C] in the storage precision (must not overlap);
   // weight: spectral_filter_vk_pack output (fp32); scratch: fp32 work space of scratch_bytes(). Slices may lie
   // anywhere in bigger buffers (at offsets the device accepts for bindings; VkFFT gets the scratch offset as a
-  // launch parameter, so one plan serves every offset in a buffer).
+  // launch parameter, so one plan serves every offset, and any buffer of the same size from one recording to
+  // the next; within one recording all FFT-path records of a shape must use the same scratch buffer).
   void record(gpu::OpContext& oc, SpectralImpl impl, const gpu::Slice& x, const SpectralShape& s,
               const gpu::Slice& weight, const gpu::Slice& scratch, const gpu::Slice& y);
 
@@ -90,8 +91,8 @@ class SpectralFilterVk {
   gpu::Context& ctx_;
   struct Vk;
   std::unique_ptr<Vk> vk_;  // command pool and fence VkFFT uses while building plans
-  // (batch*channels, h, w, buffer handle, buffer bytes)
-  std::map<std::tuple<int, int, int, uint64_t, uint64_t>, std::unique_ptr<FftPlan>> plans_;
+  // (batch*channels, h, w, bound bytes of the work-space buffer)
+  std::map<std::tuple<int, int, int, uint64_t>, std::unique_ptr<FftPlan>> plans_;
   std::map<std::pair<int, int>, std::unique_ptr<DftMatrices>> dft_;
 };
 

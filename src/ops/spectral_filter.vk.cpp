@@ -101,12 +101,16 @@ struct SpectralFilterVk::Vk {
 
 struct SpectralFilterVk::FftPlan {
   VkFFTApplication app{};
-  // The scratch buffer. The plan is built without it: VkFFT 1.2.26 writes descriptor sets at plan time before
-  // it allocates its Bluestein buffers (sizes with a prime factor > 13), leaving those bindings null. Given at
-  // launch instead, VkFFT sees a new buffer array address and writes every descriptor set (both directions)
-  // once, complete; later launches pass the same address and rewrite nothing.
-  VkBuffer buffer = VK_NULL_HANDLE;
-  uint64_t buffer_bytes = 0;
+  // The work-space buffer is given at launch, not at plan time: VkFFT 1.2.26 writes descriptor sets at plan time
+  // before it allocates its Bluestein buffers (sizes with a prime factor > 13), leaving those bindings null.
+  // VkFFT rewrites every descriptor set (both directions) when a launch passes a buffer array at a new address,
+  // so the first launch of each recording passes the other of two slots: descriptors always name the buffer in
+  // use (buffers may be destroyed and their handles reused between recordings), and are never rewritten while
+  // the recording that bound them is still open.
+  VkBuffer slots[2] = {VK_NULL_HANDLE, VK_NULL_HANDLE};
+  int slot = 0;
+  uint64_t generation = ~0ull;  // the Recorder generation of the last launch
+  uint64_t buffer_bytes = 0;    // bound range: VkFFT binds from the buffer's start and adds the offset itself
   ~FftPlan() { deleteVkFFT(&app); }
 };
 
@@ -177,17 +181,15 @@ void SpectralFilterVk::record(gpu::OpContext& oc, SpectralImpl impl, const gpu::
 // --- VkFFT ---------------------------------------------------------------------------------------------
 
 SpectralFilterVk::FftPlan& SpectralFilterVk::fft_plan(const SpectralShape& s, const gpu::Slice& scratch) {
-  const VkBuffer buffer = static_cast<VkBuffer>(gpu::raw_buffer(*scratch.buffer));
   // VkFFT binds the whole buffer and adds the offset inside its shaders: bind as much as the device allows.
   uint64_t bytes = scratch.buffer->size();
   if (bytes > ctx_.info().max_storage_buffer_range) bytes = scratch.offset + scratch.size;
   if (bytes > ctx_.info().max_storage_buffer_range)
     throw Error(ErrorCode::Unsupported, "spectral_filter: FFT work space lies beyond the device's storage buffer range");
-  const auto key = std::make_tuple(s.batch * s.channels, s.h, s.w, reinterpret_cast<uint64_t>(buffer), bytes);
+  const auto key = std::make_tuple(s.batch * s.channels, s.h, s.w, bytes);
   if (auto it = plans_.find(key); it != plans_.end()) return *it->second;
 
   auto plan = std::make_unique<FftPlan>();
-  plan->buffer = buffer;
   plan->buffer_bytes = bytes;
   VkFFTConfiguration cfg{};
   cfg.FFTdim = 2;
@@ -235,10 +237,18 @@ void SpectralFilterVk::record_fft(gpu::OpContext& oc, const gpu::Slice& x, const
   oc.rec.dispatch(oc.kernels.get(oc.shader("spectral_filter_pack"), 2, sizeof push, std::array{x_vec4}), {x, planes},
                   push, gx, gy, 1, "spectral_filter.pack");
 
+  const VkBuffer buffer = static_cast<VkBuffer>(gpu::raw_buffer(*scratch.buffer));
+  if (plan.generation != oc.rec.generation()) {
+    plan.slot ^= 1;
+    plan.slots[plan.slot] = buffer;
+    plan.generation = oc.rec.generation();
+  } else if (plan.slots[plan.slot] != buffer) {
+    throw Error(ErrorCode::Internal, "spectral_filter: within one recording, an FFT plan serves one work-space buffer");
+  }
   VkFFTLaunchParams lp{};
   VkCommandBuffer cmd = oc.rec.raw_command_buffer();
   lp.commandBuffer = &cmd;
-  lp.buffer = &plan.buffer;
+  lp.buffer = &plan.slots[plan.slot];
   lp.bufferOffset = scratch.offset;
   if (const VkFFTResult r = VkFFTAppend(&plan.app, -1, &lp); r != VKFFT_SUCCESS)
     throw Error(ErrorCode::Vulkan, "VkFFT: recording the forward transform failed (VkFFTResult " + std::to_string(int(r)) + ")");

@@ -46,6 +46,7 @@ void Recorder::begin(bool profiling) {
   impl_->cmd.reset();
   impl_->cmd.begin(vk::CommandBufferBeginInfo{.flags = vk::CommandBufferUsageFlagBits::eOneTimeSubmit});
   impl_->recording = true;
+  ++generation_;
   pending_ = false;
   dispatches_ = 0;
   profiling_ = profiling && *impl_->queries;

@@ -51,6 +51,9 @@ class Recorder {
   // previous timestamp is reported under `label`).
   VkCommandBuffer_T* raw_command_buffer();
   void mark_pending(const char* label = nullptr);
+  // Counts begin() calls: such a library may rewrite its descriptor sets once per recording (the previous
+  // recording has completed by then), never within one.
+  uint64_t generation() const { return generation_; }
 
   // Ends, submits, waits. Throws Error(DeviceLost / Vulkan / OutOfMemory) on failure.
   void submit_and_wait();
@@ -67,6 +70,7 @@ class Recorder {
   bool pending_ = false;  // commands recorded since the last barrier
   bool profiling_ = false;
   uint32_t dispatches_ = 0;
+  uint64_t generation_ = 0;
   std::vector<std::string> labels_;
   std::vector<OpTiming> timings_;
 };

@@ -9,6 +9,7 @@
 
 #include "ops/spectral_filter.hpp"
 #include "support/vk_fixture.hpp"
+#include "vitvk/error.hpp"
 
 using namespace vitvk;
 
@@ -190,4 +191,38 @@ TEST_CASE("spectral filter CPU matches torch.fft (rfft2 / irfft2, norm='ortho') 
     INFO(s.h << "x" << s.w << ": max diff vs torch " << diff);
     CHECK(diff < 1e-5f);
   }
+}
+
+TEST_CASE("spectral filter: a VkFFT plan follows its work-space buffer from one recording to the next",
+          "[ops][vulkan][spectral_filter]") {
+  test::VkFixture fx;
+  ops::SpectralFilterVk sf(fx.ctx);
+  const ops::SpectralShape s{1, 5, 17, 4};  // 17: Bluestein's algorithm, the plan with the most descriptor sets
+  const std::size_t n = std::size_t(s.tokens()) * s.channels;
+  const auto x = test::random_floats(n, 41), f = test::random_floats(s.filter_floats(), 42);
+  const auto want = cpu_filter(x, s, f);
+  auto bx = fx.upload(x), bw = fx.upload(ops::spectral_filter_vk_pack(f, s.h, s.w, s.channels));
+  const std::size_t scratch_floats = ops::SpectralFilterVk::scratch_bytes(ops::SpectralImpl::Fft, s) / 4;
+  auto oc = fx.ops(false);
+  for (int round = 0; round < 3; ++round) {
+    // A fresh scratch buffer each time, the previous one destroyed: its handle may well be reused.
+    auto scratch = fx.zeros(scratch_floats);
+    auto by = fx.zeros(n);
+    fx.rec.begin();
+    sf.record(oc, ops::SpectralImpl::Fft, gpu::whole(bx), s, gpu::whole(bw), gpu::whole(scratch), gpu::whole(by));
+    fx.rec.submit_and_wait();
+    const float diff = test::max_abs_diff(fx.download(by, n), want);
+    INFO("round " << round << ": max diff " << diff);
+    CHECK(diff < 2e-5f);
+  }
+  CHECK(sf.fft_plans() == 1);
+  // Within one recording, a second buffer for the same plan would need its descriptor sets rewritten while
+  // bound: refused.
+  auto s1 = fx.zeros(scratch_floats), s2 = fx.zeros(scratch_floats), by = fx.zeros(n);
+  fx.rec.begin();
+  sf.record(oc, ops::SpectralImpl::Fft, gpu::whole(bx), s, gpu::whole(bw), gpu::whole(s1), gpu::whole(by));
+  CHECK_THROWS_AS(sf.record(oc, ops::SpectralImpl::Fft, gpu::whole(bx), s, gpu::whole(bw), gpu::whole(s2), gpu::whole(by)),
+                  Error);
+  fx.rec.submit_and_wait();
+  fx.require_clean_validation();
 }
