@@ -36,7 +36,9 @@ KernelCache::KernelCache(Context& ctx) : ctx_(ctx), impl_(std::make_unique<Impl>
       } catch (const Error& e) {
         reason = e.what();
       }
-      if (!reason.empty()) warn("ignoring pipeline cache " + impl_->file->string() + ": " + reason);
+      // A cache from an older build of the shaders is routine after an upgrade: replace it quietly.
+      if (!reason.empty() && reason != kStaleShadersReason)
+        warn("ignoring pipeline cache " + impl_->file->string() + ": " + reason);
     }
   }
   impl_->cache = vk::raii::PipelineCache(ctx.impl().device,
