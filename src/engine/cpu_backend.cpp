@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "engine/backend.hpp"
+#include "engine/gfnet.hpp"
 #include "ops/attention.hpp"
 #include "ops/cpu_kernels.hpp"
 #include "ops/embed.hpp"
@@ -271,6 +272,7 @@ class CpuBackend final : public Backend {
 }  // namespace
 
 std::unique_ptr<Backend> make_cpu_backend(std::shared_ptr<const Model> model) {
+  if (model->dims.family == ModelFamily::GFNet) return make_gfnet_cpu_backend(std::move(model));
   return std::make_unique<CpuBackend>(std::move(model));
 }
 

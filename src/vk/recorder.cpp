@@ -46,6 +46,7 @@ void Recorder::begin(bool profiling) {
   impl_->cmd.reset();
   impl_->cmd.begin(vk::CommandBufferBeginInfo{.flags = vk::CommandBufferUsageFlagBits::eOneTimeSubmit});
   impl_->recording = true;
+  ++generation_;
   pending_ = false;
   dispatches_ = 0;
   profiling_ = profiling && *impl_->queries;
@@ -122,6 +123,20 @@ void Recorder::fill_zero(const Slice& dst) {
   barrier_if_needed();
   impl_->cmd.fillBuffer(raw_buffer(*dst.buffer), dst.offset, dst.size, 0u);
   pending_ = true;
+}
+
+VkCommandBuffer_T* Recorder::raw_command_buffer() {
+  if (!impl_->recording) throw Error(ErrorCode::Internal, "raw_command_buffer: no recording in progress");
+  barrier_if_needed();
+  return static_cast<VkCommandBuffer>(*impl_->cmd);
+}
+
+void Recorder::mark_pending(const char* label) {
+  pending_ = true;
+  if (profiling_ && impl_->query_count < kMaxTimestamps) {
+    impl_->cmd.writeTimestamp(vk::PipelineStageFlagBits::eComputeShader, *impl_->queries, impl_->query_count++);
+    labels_.push_back(label ? label : "external");
+  }
 }
 
 void Recorder::submit_and_wait() {
