@@ -59,15 +59,15 @@ inline float gelu_approx(float x) {
 
 }  // namespace
 
-VITVK_SIMD_CLONES void gelu_inplace(float* y, long n) {
+VITVK_SIMD_CLONES static void gelu_inplace_simd(float* y, long n) {
   for (long i = 0; i < n; ++i) y[i] = gelu_approx(y[i]);
 }
 
-VITVK_SIMD_CLONES void exp_inplace(float* y, long n) {
+VITVK_SIMD_CLONES static void exp_inplace_simd(float* y, long n) {
   for (long i = 0; i < n; ++i) y[i] = exp_approx(y[i]);
 }
 
-VITVK_SIMD_CLONES void softmax_inplace(float* p, int rows, int cols, long ld) {
+VITVK_SIMD_CLONES static void softmax_inplace_simd(float* p, int rows, int cols, long ld) {
   for (int r = 0; r < rows; ++r) {
     float* x = p + r * ld;
     float lane_max[kLanes];
@@ -98,7 +98,7 @@ VITVK_SIMD_CLONES void softmax_inplace(float* p, int rows, int cols, long ld) {
 
 namespace {
 
-VITVK_SIMD_CLONES void bias_rows(float* y, long ldy, int rows, int cols, const float* b, bool gelu) {
+VITVK_SIMD_CLONES static void bias_rows_simd(float* y, long ldy, int rows, int cols, const float* b, bool gelu) {
   for (int r = 0; r < rows; ++r) {
     float* row = y + r * ldy;
     if (b)
@@ -117,7 +117,7 @@ void linear_tile(const float* x, int K, long ldx, const float* w, const float* b
   cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m1 - m0, n1 - n0, K, 1.0f, x + m0 * ldx, static_cast<int>(ldx),
               w + static_cast<long>(n0) * K, K, ep == Epilogue::Residual ? 1.0f : 0.0f, yt, static_cast<int>(ldy));
   // The tile was just written: bias and GELU now, while it is still in cache.
-  bias_rows(yt, ldy, m1 - m0, n1 - n0, b ? b + n0 : nullptr, ep == Epilogue::Gelu);
+  bias_rows_simd(yt, ldy, m1 - m0, n1 - n0, b ? b + n0 : nullptr, ep == Epilogue::Gelu);
 }
 
 void attention_head_cpu(const float* qkv, const AttentionShape& s, int image, int head, float* out, float* scratch,
@@ -132,10 +132,16 @@ void attention_head_cpu(const float* qkv, const AttentionShape& s, int image, in
     const int rows = std::min(block, N - r0);
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, N, hd, scale, base + r0 * row + head * hd,
                 static_cast<int>(row), k, static_cast<int>(row), 0.f, scratch, N);
-    softmax_inplace(scratch, rows, N, N);
+    softmax_inplace_simd(scratch, rows, N, N);
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, hd, N, 1.f, scratch, N, v, static_cast<int>(row), 0.f,
                 out + (static_cast<long>(image) * N + r0) * D + head * hd, D);
   }
 }
+
+// Plain wrappers: a cloned function's ifunc resolver would otherwise be exported from the shared library
+// whatever its visibility; internal-linkage clones keep it local.
+void gelu_inplace(float* y, long n) { gelu_inplace_simd(y, n); }
+void exp_inplace(float* y, long n) { exp_inplace_simd(y, n); }
+void softmax_inplace(float* p, int rows, int cols, long ld) { softmax_inplace_simd(p, rows, cols, ld); }
 
 }  // namespace vitvk::ops

@@ -26,7 +26,7 @@ inline float lane_sum(const float* x, int n) {
 
 }  // namespace
 
-VITVK_SIMD_CLONES void layernorm_cpu(const float* x, int rows, int dim, const float* gamma, const float* beta,
+VITVK_SIMD_CLONES static void layernorm_cpu_simd(const float* x, int rows, int dim, const float* gamma, const float* beta,
                                      float eps, float* y, int x_stride, int y_stride) {
   for (int r = 0; r < rows; ++r) {
     const float* xr = x + static_cast<long>(r) * x_stride;
@@ -46,5 +46,10 @@ VITVK_SIMD_CLONES void layernorm_cpu(const float* x, int rows, int dim, const fl
     for (int j = 0; j < dim; ++j) yr[j] = (xr[j] - mean) * inv * gamma[j] + beta[j];
   }
 }
+
+// Plain wrappers: a cloned function's ifunc resolver would otherwise be exported from the shared library
+// whatever its visibility; internal-linkage clones keep it local.
+void layernorm_cpu(const float* x, int rows, int dim, const float* gamma, const float* beta,
+                                     float eps, float* y, int x_stride, int y_stride) { layernorm_cpu_simd(x, rows, dim, gamma, beta, eps, y, x_stride, y_stride); }
 
 }  // namespace vitvk::ops
