@@ -65,12 +65,12 @@ soname=$(readelf -d "$libdir/libvitvk.so.$version" | sed -n 's/.*Library soname:
 exported=$(nm -D --defined-only "$libdir/libvitvk.so" | c++filt)
 grep -q 'vitvk::Classifier::load' <<< "$exported" || fail "vitvk::Classifier::load is not exported"
 grep -q ' vitvk_model_load$' <<< "$exported" || fail "vitvk_model_load is not exported"
-if grep -E 'vitvk::(gpu|ops|pipeline|api)::|vitvk::Model::' <<< "$exported" | head -3 | grep -q .; then
-  fail "internal symbols are exported"
-fi
-if grep -rlI -e "$repo" -e "$build" "$prefix/include" "$libdir/cmake" "$libdir/pkgconfig" | grep -q .; then
-  fail "installed files refer to the source or build tree: $(grep -rlI -e "$repo" -e "$build" "$prefix" | head -3)"
-fi
+# Pipelines ending in `grep -q` are avoided throughout: under pipefail, the writer killed by SIGPIPE when grep
+# exits early fails the pipeline at random. Outputs are captured first and searched as here-strings.
+internal=$(grep -E 'vitvk::(gpu|ops|pipeline|api)::|vitvk::Model::' <<< "$exported" || true)
+[[ -z $internal ]] || fail "internal symbols are exported: $(head -3 <<< "$internal")"
+stray=$(grep -rlI -e "$repo" -e "$build" "$prefix/include" "$libdir/cmake" "$libdir/pkgconfig" || true)
+[[ -z $stray ]] || fail "installed files refer to the source or build tree: $stray"
 
 top1() {  # runs the sample, prints its output, returns the top-1 line of the first image
   "$@" > "$tmp/out.txt" 2> "$tmp/err.txt" || { cat "$tmp/out.txt" "$tmp/err.txt" >&2; fail "$1 exited with $?"; }
@@ -84,14 +84,16 @@ cmake --build "$tmp/embed" >> "$tmp/embed.log" || { cat "$tmp/embed.log"; fail "
 line=$(top1 "$tmp/embed/vitvk_embed" "$model" "$image")
 step "samples/embed top-1: '$line'"
 grep -Eq -- "$expect" <<< "$line" || fail "top-1 line does not match /$expect/"
-ldd "$tmp/embed/vitvk_embed" | grep -q "libvitvk.so.0 => $libdir/" || fail "the sample does not use the installed libvitvk.so.0"
+deps=$(ldd "$tmp/embed/vitvk_embed")
+grep -qF "libvitvk.so.0 => $libdir/" <<< "$deps" || fail "the sample does not use the installed libvitvk.so.0: $(grep libvitvk <<< "$deps")"
 
 step "building samples/embed against the static library (VITVK_USE_STATIC_LIBS=ON)"
 cmake -S "$repo/samples/embed" -B "$tmp/embed-static" "${generator[@]}" "${strict[@]}" \
       -DCMAKE_PREFIX_PATH="$prefix" -DVITVK_USE_STATIC_LIBS=ON > "$tmp/static.log" \
   || { cat "$tmp/static.log"; fail "configure samples/embed (static)"; }
 cmake --build "$tmp/embed-static" >> "$tmp/static.log" || { cat "$tmp/static.log"; fail "build samples/embed (static)"; }
-! ldd "$tmp/embed-static/vitvk_embed" | grep -q libvitvk || fail "the static sample still needs libvitvk.so"
+deps=$(ldd "$tmp/embed-static/vitvk_embed")
+! grep -q libvitvk <<< "$deps" || fail "the static sample still needs libvitvk.so"
 [[ $(top1 "$tmp/embed-static/vitvk_embed" "$model" "$image") == "$line" ]] || fail "static and shared samples disagree"
 
 step "building samples/overlay"
