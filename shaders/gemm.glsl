@@ -15,7 +15,8 @@
 //  - register-blocked (default), for lavapipe: no shared memory, barriers or subgroup operations. There, every
 //    buffer load is a loop over the SIMD lanes with a bounds check per component, costing far more than the FMAs
 //    it feeds, and subgroup broadcasts are loops as well. So each invocation accumulates an RB x CB block in
-//    registers from its own loads, 8 k per step (one load per 8 halves in fp16).
+//    registers from its own loads, 8 k per step (one load per 8 halves in fp16). With GEMM_TEXEL, x and W are
+//    read through texel buffers instead (the "texel" variant; same packing, same blocking).
 //  - tiled (GEMM_TILED), for GPUs: 64x64 output tiles through shared memory, 4x4 per invocation.
 #extension GL_EXT_control_flow_attributes : require
 
@@ -23,6 +24,33 @@ layout(constant_id = 1) const bool X_WIDE = false;  // x read 8 elements at a ti
 layout(constant_id = 2) const uint RB = 8;          // register kernel: rows per invocation
 layout(constant_id = 3) const uint CB = 4;          // register kernel: output columns per invocation
 
+// One push block for both ops (linear leaves the patch fields zero).
+layout(push_constant) uniform Push {
+  uint M, N, K, k8s;  // rows, output columns, reduction length, packed K in groups of 8
+  uint ep;            // 0 none, 1 gelu, 2 residual (y += ...)
+  uint has_bias;
+  uint x_stride, y_stride;                                // linear: row strides in elements
+  uint channels, height, width, grid_w, patches;          // patch embed: image and grid geometry
+  uint tokens_per_image, first_token;                     // patch embed: where each image's rows go
+  uint x_off, w_off;  // GEMM_TEXEL: element offsets of x and W in their views (whole buffers); W's a multiple of 8
+} p;
+
+#if GEMM_TEXEL && VITVK_FP16
+// x and W as uniform texel buffers viewing their whole buffers, p.x_off / p.w_off elements in. On lavapipe a texel
+// fetch is a branchless gather where a storage-buffer load is a per-lane loop with a bounds check per component.
+// fp16: RGBA32UI texels of 8 packed halves (one fetch per 8 elements; measured faster than RGBA16F's 4).
+layout(binding = 0) uniform usamplerBuffer xt;
+layout(binding = 1) uniform usamplerBuffer wt;
+float half_at(uvec4 t, uint i) { return unpackHalf2x16(t[(i >> 1) & 3])[i & 1]; }
+float x_at(uint i) { i += p.x_off; return half_at(texelFetch(xt, int(i >> 3)), i); }
+float w1_at(uint i) { i += p.w_off; return half_at(texelFetch(wt, int(i >> 3)), i); }
+#elif GEMM_TEXEL
+// fp32: RGBA32F texels of 4 elements.
+layout(binding = 0) uniform samplerBuffer xt;
+layout(binding = 1) uniform samplerBuffer wt;
+float x_at(uint i) { i += p.x_off; return texelFetch(xt, int(i >> 2))[i & 3]; }
+float w1_at(uint i) { i += p.w_off; return texelFetch(wt, int(i >> 2))[i & 3]; }
+#else
 // Binding 0 seen both ways: element-wise for any layout, 8 elements at a time when X_WIDE allows.
 layout(binding = 0) readonly buffer X { STORE_T x[]; };
 layout(binding = 1) readonly buffer W1 { STORE_T w1[]; };
@@ -33,18 +61,11 @@ layout(binding = 1) readonly buffer W { uvec4 w8[]; };
 layout(binding = 0) readonly buffer X8 { vec4 x4[]; };
 layout(binding = 1) readonly buffer W { vec4 w4[]; };
 #endif
+float x_at(uint i) { return float(x[i]); }
+float w1_at(uint i) { return float(w1[i]); }
+#endif
 layout(binding = 2) readonly buffer Bias { STORE_T bias[]; };
 layout(binding = 3) buffer Y { STORE_T y[]; };
-
-// One push block for both ops (linear leaves the patch fields zero).
-layout(push_constant) uniform Push {
-  uint M, N, K, k8s;  // rows, output columns, reduction length, packed K in groups of 8
-  uint ep;            // 0 none, 1 gelu, 2 residual (y += ...)
-  uint has_bias;
-  uint x_stride, y_stride;                                // linear: row strides in elements
-  uint channels, height, width, grid_w, patches;          // patch embed: image and grid geometry
-  uint tokens_per_image, first_token;                     // patch embed: where each image's rows go
-} p;
 
 // erf to float precision (|error| < 2e-7, measured against libm): erf(x) = x P(x^2) on |x| <= 1,
 // 1 - exp(-x^2) Q(1/|x| - 0.5) on 1 < |x| < 4, and +-1 beyond (erfc(4) = 1.5e-8). The coefficients are
@@ -87,7 +108,12 @@ void unpack8(uvec4 u, out vec4 lo, out vec4 hi) {
 void load_x8(uint base, uint k, out vec4 lo, out vec4 hi) {
   if (X_WIDE) {
     const uint i = base + x_k_offset(k);
-#if VITVK_FP16
+#if GEMM_TEXEL && VITVK_FP16
+    unpack8(texelFetch(xt, int((i + p.x_off) >> 3)), lo, hi);
+#elif GEMM_TEXEL
+    lo = texelFetch(xt, int((i + p.x_off) >> 2));
+    hi = texelFetch(xt, int((i + p.x_off) >> 2) + 1);
+#elif VITVK_FP16
     unpack8(x8[i >> 3], lo, hi);
 #else
     lo = x4[i >> 2];
@@ -95,8 +121,8 @@ void load_x8(uint base, uint k, out vec4 lo, out vec4 hi) {
 #endif
   } else {
     [[unroll]] for (uint c = 0; c < 4; ++c) {
-      lo[c] = float(x[base + x_k_offset(k + c)]);
-      hi[c] = float(x[base + x_k_offset(k + 4 + c)]);
+      lo[c] = x_at(base + x_k_offset(k + c));
+      hi[c] = x_at(base + x_k_offset(k + 4 + c));
     }
   }
 }
@@ -106,14 +132,19 @@ void load_x8_tail(uint base, uint k, out vec4 lo, out vec4 hi) {
   lo = vec4(0.0);
   hi = vec4(0.0);
   [[unroll]] for (uint c = 0; c < 4; ++c) {
-    if (k + c < p.K) lo[c] = float(x[base + x_k_offset(k + c)]);
-    if (k + 4 + c < p.K) hi[c] = float(x[base + x_k_offset(k + 4 + c)]);
+    if (k + c < p.K) lo[c] = x_at(base + x_k_offset(k + c));
+    if (k + 4 + c < p.K) hi[c] = x_at(base + x_k_offset(k + 4 + c));
   }
 }
 
 // Packed W group g (8 consecutive k of one column).
 void load_w8(uint g, out vec4 lo, out vec4 hi) {
-#if VITVK_FP16
+#if GEMM_TEXEL && VITVK_FP16
+  unpack8(texelFetch(wt, int(g + p.w_off / 8)), lo, hi);
+#elif GEMM_TEXEL
+  lo = texelFetch(wt, int(2 * g + p.w_off / 4));
+  hi = texelFetch(wt, int(2 * g + p.w_off / 4 + 1));
+#elif VITVK_FP16
   unpack8(w8[g], lo, hi);
 #else
   lo = w4[2 * g];
@@ -134,13 +165,16 @@ float dot8(vec4 alo, vec4 ahi, vec4 blo, vec4 bhi, float acc) {
 
 #if !GEMM_TILED
 // ---- Register-blocked kernel: a workgroup of WG invocations computes an RB x (WG*CB) tile; invocation i owns
-// rows m0..m0+RB-1 and columns n0 + i + WG*c (one packed panel, PANEL = WG*CB). ----
+// rows m0..m0+RB-1 and CB columns of it, n0 + tile_col(c) (one packed panel, PANEL = WG*CB). ----
 layout(local_size_x_id = 0) in;
 
 float acc[RB * CB];
 
+// Column of this invocation's block column c within the tile (and the packed panel).
+uint tile_col(uint c) { return gl_LocalInvocationID.x + c * gl_WorkGroupSize.x; }
+
 void gemm_main() {
-  const uint WG = gl_WorkGroupSize.x, TN = WG * CB, lid = gl_LocalInvocationID.x;
+  const uint TN = gl_WorkGroupSize.x * CB;
   const uint tiles_n = (p.N + TN - 1) / TN;
   const uint tile = flat_group_id();
   const uint tm = tile / tiles_n, tn = tile % tiles_n;
@@ -149,14 +183,14 @@ void gemm_main() {
 
   uint xb[RB];  // rows past M repeat the last row (loads stay in bounds; their results are not stored)
   [[unroll]] for (uint r = 0; r < RB; ++r) xb[r] = x_row_base(min(m0 + r, p.M - 1));
-  const uint wg0 = tn * p.k8s * TN + lid;  // packed group of (column n0 + lid, k = 0)
+  const uint wg0 = tn * p.k8s * TN;  // packed group of (column n0, k = 0)
 
   [[unroll]] for (uint i = 0; i < RB * CB; ++i) acc[i] = 0.0;
   // Whole 8-k steps: the W groups of this invocation's columns, then each row's x against them.
   const uint full8 = p.K / 8;
   for (uint k8 = 0; k8 < full8; ++k8) {
     vec4 wlo[CB], whi[CB];
-    [[unroll]] for (uint c = 0; c < CB; ++c) load_w8(wg0 + k8 * TN + c * WG, wlo[c], whi[c]);
+    [[unroll]] for (uint c = 0; c < CB; ++c) load_w8(wg0 + k8 * TN + tile_col(c), wlo[c], whi[c]);
     [[unroll]] for (uint r = 0; r < RB; ++r) {
       vec4 xlo, xhi;
       load_x8(xb[r], 8 * k8, xlo, xhi);
@@ -166,19 +200,31 @@ void gemm_main() {
   // The last K % 8 values of k one at a time (kept small: it is code, not time, that matters here).
   for (uint k = full8 * 8; k < p.K; ++k) {
     float wk[CB];
-    [[unroll]] for (uint c = 0; c < CB; ++c) wk[c] = float(w1[(wg0 + full8 * TN + c * WG) * 8 + k % 8]);
+    [[unroll]] for (uint c = 0; c < CB; ++c) wk[c] = w1_at((wg0 + full8 * TN + tile_col(c)) * 8 + k % 8);
     [[unroll]] for (uint r = 0; r < RB; ++r) {
-      const float xk = float(x[xb[r] + x_k_offset(k)]);
+      const float xk = x_at(xb[r] + x_k_offset(k));
       [[unroll]] for (uint c = 0; c < CB; ++c) acc[r * CB + c] = fma(xk, wk[c], acc[r * CB + c]);
     }
   }
 
+  // Epilogue in passes over the block, GELU behind a branch on p.ep (uniform: cheap everywhere), so that only the
+  // layers that ask for it pay its ~40 operations per output.
   [[unroll]] for (uint c = 0; c < CB; ++c) {
-    const uint n = n0 + lid + c * WG;
+    const float b = p.has_bias != 0 ? float(bias[min(n0 + tile_col(c), p.N - 1)]) : 0.0;
+    [[unroll]] for (uint r = 0; r < RB; ++r) acc[r * CB + c] += b;
+  }
+  if (p.ep == 1) {
+    [[unroll]] for (uint i = 0; i < RB * CB; ++i) acc[i] = gelu(acc[i]);
+  }
+  [[unroll]] for (uint c = 0; c < CB; ++c) {
+    const uint n = n0 + tile_col(c);
     if (n < p.N) {
-      const float b = p.has_bias != 0 ? float(bias[n]) : 0.0;
-      [[unroll]] for (uint r = 0; r < RB; ++r)
-        if (m0 + r < p.M) store_out(m0 + r, n, acc[r * CB + c], b);
+      [[unroll]] for (uint r = 0; r < RB; ++r) {
+        if (m0 + r < p.M) {
+          const uint i = y_row_base(m0 + r) + n;
+          y[i] = STORE_T(p.ep == 2 ? acc[r * CB + c] + float(y[i]) : acc[r * CB + c]);
+        }
+      }
     }
   }
 }

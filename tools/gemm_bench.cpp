@@ -2,7 +2,7 @@
 // Each trial records `reps` dispatches into one command buffer and times submit-to-fence on the host;
 // the best trial is reported (the machine is shared, so the best is the least disturbed). Also reported: GFLOP
 // per CPU-second of this process (all driver threads), which other load on the machine disturbs less.
-//   vitvk_gemm_bench [--variant regs|tiled] [--rows 8] [--cols 8] [--fp16] [--shape 1576x576x192 ...]
+//   vitvk_gemm_bench [--variant regs|texel|tiled] [--rows 8] [--cols 8] [--fp16] [--shape 1576x576x192 ...]
 //   vitvk_gemm_bench --patch-batch 8     (patch embedding of 8 224x224 images, patch 16, dim 192, instead)
 #include <CLI/CLI.hpp>
 #include <fmt/core.h>
@@ -62,10 +62,11 @@ int main(int argc, char** argv) {
   bool fp16 = false, check = false;
   int patch_batch = 0;
   std::vector<std::string> shapes{"1576x576x192", "1576x192x192", "1576x768x192", "1576x192x768"};
-  app.add_option("--variant", variant, "regs | tiled | auto")->check(CLI::IsMember({"regs", "tiled", "auto"}));
-  app.add_option("--rows", rows, "regs: rows per invocation (0 = default)");
-  app.add_option("--cols", cols, "regs: output columns per invocation (0 = default)");
-  app.add_option("--invocations", invocations, "regs: invocations per workgroup (0 = default)");
+  app.add_option("--variant", variant, "regs | texel | tiled | auto")
+      ->check(CLI::IsMember({"regs", "texel", "tiled", "auto"}));
+  app.add_option("--rows", rows, "regs/texel: rows per invocation (0 = default)");
+  app.add_option("--cols", cols, "regs/texel: output columns per invocation (0 = default)");
+  app.add_option("--invocations", invocations, "regs/texel: invocations per workgroup (0 = default)");
   app.add_option("--reps", reps, "dispatches per submit");
   app.add_option("--trials", trials, "submits; the best is reported");
   app.add_option("--shape", shapes, "MxNxK (repeatable)");
@@ -80,7 +81,8 @@ int main(int argc, char** argv) {
     gpu::Recorder rec(ctx);
     if (fp16 && !ctx.fp16_enabled()) throw Error(ErrorCode::Unsupported, "this device has no fp16 storage");
     gpu::OpContext oc{kernels, rec, fp16};
-    const auto v = variant == "regs" ? ops::GemmVariant::Regs
+    const auto v = variant == "regs"    ? ops::GemmVariant::Regs
+                   : variant == "texel" ? ops::GemmVariant::Texel
                    : variant == "tiled" ? ops::GemmVariant::Tiled
                                         : ops::GemmVariant::Auto;
     ops::GemmConfig cfg = ops::gemm_config(ctx.info(), v);
@@ -89,7 +91,8 @@ int main(int argc, char** argv) {
     if (invocations) cfg.invocations = invocations;
     const bool tiled = cfg.variant == ops::GemmVariant::Tiled;
     fmt::print("device: {} ({}), {}, variant {}, invocations {} block {}x{} -> tile {}x{}\n", ctx.info().name,
-               ctx.info().driver_name, fp16 ? "fp16" : "fp32", tiled ? "tiled" : "regs", cfg.invocations, cfg.rows,
+               ctx.info().driver_name, fp16 ? "fp16" : "fp32",
+               tiled ? "tiled" : cfg.variant == ops::GemmVariant::Texel ? "texel" : "regs", cfg.invocations, cfg.rows,
                cfg.cols, cfg.tile_rows(), cfg.tile_cols());
 
     // Times `record` (one op per call) like the GEMMs below: best of `trials` submits of `reps` ops.

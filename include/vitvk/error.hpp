@@ -4,6 +4,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "vitvk/export.h"
+
 namespace vitvk {
 
 /// What kind of failure an Error reports.
@@ -20,10 +22,10 @@ enum class ErrorCode {
 };
 
 /// Returns a stable lower-case name for a code ("model_format", ...).
-const char* to_string(ErrorCode code) noexcept;
+VITVK_API const char* to_string(ErrorCode code) noexcept;
 
 /// Exception thrown by every vitvk function that can fail.
-class Error : public std::runtime_error {
+class VITVK_API Error : public std::runtime_error {
  public:
   Error(ErrorCode code, const std::string& message) : std::runtime_error(message), code_(code) {}
   ErrorCode code() const noexcept { return code_; }

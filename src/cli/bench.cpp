@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <random>
 
+#include "cli/bench_filter.hpp"
 #include "cli/commands.hpp"
 #include "engine/factory.hpp"
 #include "vitvk/error.hpp"
@@ -20,11 +21,28 @@ struct BenchOptions {
   std::optional<int> device;
   int batch = 1, iterations = 10, warmup = 2;
   bool per_op = false;
+  std::string filter_impl = "auto";  // GFNet on Vulkan
+  bool filter_sweep = false;
+  std::vector<int> grids{7, 14, 24, 32};
 };
 
 int run_bench(const BenchOptions& o) {
   if (o.batch < 1 || o.iterations < 1 || o.warmup < 0)
     throw Error(ErrorCode::InvalidArgument, "--batch and --iterations must be >= 1, --warmup >= 0");
+  if (o.filter_sweep) {
+    FilterSweepOptions f;
+    f.grids = o.grids;
+    f.batch = o.batch;
+    f.iterations = o.iterations;
+    f.warmup = o.warmup;
+    f.device = o.device;
+    f.fp16 = o.precision == "fp16";
+    f.format = o.format;
+    // Channels: the named GFNet's width, else GFNet-Ti's.
+    const ModelConfig c = o.arch.starts_with("gfnet") ? config_for_architecture(o.arch) : config_for_architecture("gfnet_ti");
+    f.channels = *c.embed_dim;
+    return run_filter_sweep(f);
+  }
   auto model = std::make_shared<const Model>(o.model_dir.empty() ? Model::random(config_for_architecture(o.arch), 1)
                                                                   : Model::load(o.model_dir));
   BackendRequest req;
@@ -32,6 +50,7 @@ int run_bench(const BenchOptions& o) {
   req.precision = parse_precision_choice(o.precision);
   req.device = o.device;
   req.max_batch = o.batch;
+  req.filter_impl = o.filter_impl;
   auto backend = make_backend(model, req);
   const ModelDims& d = model->dims;
 
@@ -88,7 +107,7 @@ int run_bench(const BenchOptions& o) {
       if (per_op.empty()) fmt::print("  (no per-op timings: CPU backend or no GPU timestamps)\n");
       double total = 0;
       for (const auto& [name, t] : per_op) total += t;
-      for (const auto& [name, t] : per_op) fmt::print("  {:<14} {:9.3f} ms  {:5.1f}%\n", name, t, 100 * t / total);
+      for (const auto& [name, t] : per_op) fmt::print("  {:<24} {:9.3f} ms  {:5.1f}%\n", name, t, 100 * t / total);
     }
   }
   return 0;
@@ -101,7 +120,7 @@ void add_bench_command(CLI::App& app, Registry& reg) {
   auto o = std::make_shared<BenchOptions>();
   auto* m = sub->add_option("-m,--model", o->model_dir, "Model directory (default: random weights for --arch)");
   sub->add_option("--arch", o->arch, "Architecture for random weights (vit_tiny_patch16_224, vit_small_patch16_224, "
-                                     "vit_base_patch16_224, vit_base_patch32_384, ...)")
+                                     "vit_base_patch16_224, vit_base_patch32_384, gfnet_ti, gfnet_xs_384, ...)")
       ->excludes(m);
   sub->add_option("-b,--backend", o->backend, "cpu | vulkan | auto")->capture_default_str();
   sub->add_option("--device", o->device, "Vulkan device index (see `vitvk devices`)");
@@ -111,6 +130,12 @@ void add_bench_command(CLI::App& app, Registry& reg) {
   sub->add_option("--warmup", o->warmup, "Untimed runs first")->capture_default_str();
   sub->add_option("-f,--format", o->format, "table | json")->check(CLI::IsMember({"table", "json"}))->capture_default_str();
   sub->add_flag("--per-op", o->per_op, "Also print GPU time per op (Vulkan timestamps)");
+  sub->add_option("--filter-impl", o->filter_impl, "GFNet global filter on Vulkan: auto | fft (VkFFT) | dft (dense DFT passes)")
+      ->check(CLI::IsMember({"auto", "fft", "dft"}))
+      ->capture_default_str();
+  sub->add_flag("--filter-sweep", o->filter_sweep,
+                "Time GFNet's global filter alone on the GPU, VkFFT vs dense DFT, per grid (channels from a gfnet --arch)");
+  sub->add_option("--grids", o->grids, "Square token grids for --filter-sweep")->delimiter(',')->capture_default_str();
   reg.add(sub, [o] { return run_bench(*o); });
 }
 

@@ -15,10 +15,13 @@
 #include "cli/commands.hpp"
 #include "cli/progress.hpp"
 #include "engine/factory.hpp"
+#include "explain/overlay.hpp"
+#include "explain/rollout.hpp"
 #include "model/model.hpp"
 #include "model/resolve.hpp"
 #include "pipeline/classify.hpp"
 #include "pipeline/enumerate.hpp"
+#include "pipeline/explain_outputs.hpp"
 #include "pipeline/output_file.hpp"
 #include "pipeline/result_writer.hpp"
 #include "vitvk/error.hpp"
@@ -40,6 +43,17 @@ struct ClassifyArgs {
   bool quiet = false;
   std::string max_pixels = "100M";
   int jobs = 0;
+  // Attention-rollout outputs.
+  std::string overlay_dir;
+  std::string rollout_format;
+  std::string report_dir;
+  float opacity = 0.5f;
+  std::string colormap = "viridis";
+  std::string head_fusion = "mean";
+  double discard_ratio = 0.0;
+  int overlay_size = 1024;
+
+  bool explain() const { return !overlay_dir.empty() || !report_dir.empty(); }
 };
 
 // The signal that asked classify to stop (0: none). A signal handler can reach only static storage, so this is
@@ -111,6 +125,21 @@ int run_classify(const ClassifyArgs& a) {
   copts.keep_logits = a.logits;
   copts.limits.max_pixels = parse_pixel_count(a.max_pixels);
   const auto format = pipeline::parse_output_format(a.format);
+  if (!a.rollout_format.empty() && a.overlay_dir.empty())
+    throw Error(ErrorCode::InvalidArgument, "--rollout-format writes the maps beside the overlays: it needs --overlay DIR");
+  pipeline::ExplainOutputOptions xopts;
+  if (a.explain()) {
+    copts.explain.enabled = true;
+    copts.explain.rollout.head_fusion = parse_head_fusion(a.head_fusion);
+    copts.explain.rollout.discard_ratio = a.discard_ratio;
+    copts.explain.max_photo_side = a.overlay_size;
+    xopts.overlay_dir = a.overlay_dir;
+    xopts.report_dir = a.report_dir;
+    if (!a.rollout_format.empty()) xopts.rollout_format = parse_rollout_format(a.rollout_format);
+    xopts.overlay.opacity = a.opacity;
+    xopts.overlay.colormap = parse_colormap(a.colormap);
+    xopts.threads = a.jobs;
+  }
   BackendRequest req;
   req.backend = parse_backend_choice(a.backend);
   req.device = a.device;
@@ -119,6 +148,9 @@ int run_classify(const ClassifyArgs& a) {
 
   const auto model_dir = resolve_model(a.model.empty() ? kDefaultModelName : a.model);
   auto model = std::make_shared<const Model>(Model::load(model_dir));
+  if (a.explain() && !pipeline::has_attention_maps(*model))
+    throw Error(ErrorCode::Unsupported, "--overlay/--report show attention rollout, but model " + model_dir.string() +
+                                            " (" + model->config.architecture + ") has no attention maps");
   auto backend = make_backend(model, req);
   if (!a.quiet)
     fmt::print(stderr, "vitvk: model {} on {} ({}, {})\n", model_dir.string(), backend->name(), backend->device_name(),
@@ -140,6 +172,14 @@ int run_classify(const ClassifyArgs& a) {
   const bool shares_terminal = !file && progress.enabled() && ::isatty(STDOUT_FILENO) == 1;
   const auto writer = pipeline::make_result_writer(format, out, model->labels, wopts);
 
+  std::optional<pipeline::ExplainWriter> explain;
+  if (a.explain()) {
+    xopts.report.info = {{"model", model_dir.filename().string()},
+                         {"backend", fmt::format("{} ({}, {})", backend->name(), backend->device_name(), backend->precision())},
+                         {"rollout", fmt::format("{} fusion, discard {}", a.head_fusion, a.discard_ratio)}};
+    explain.emplace(inputs, model->labels, std::move(xopts));
+  }
+
   pipeline::Classifier classifier(*backend, copts);
   std::size_t done = 0;
   pipeline::ClassifyStats stats;
@@ -149,6 +189,7 @@ int run_classify(const ClassifyArgs& a) {
       if (stop.signal()) throw Stopped{};
       if (shares_terminal) progress.clear();
       writer->write(r);
+      if (explain) explain->write(r);
       if (!file) out.flush();  // stdout streams; a file appears whole at the end
       if (!out) throw Error(ErrorCode::Io, "cannot write output" + (a.output.empty() ? std::string() : " " + a.output));
       progress.update(++done);
@@ -160,7 +201,9 @@ int run_classify(const ClassifyArgs& a) {
     return 128 + stop.signal();
   }
   progress.clear();
+  if (explain) explain->finish();
   if (file) file->commit();
+  out.flush();  // rows before the summary line when stdout and stderr share a pipe
 
   if (!a.quiet) {
     fmt::print(stderr, "vitvk: {} classified, {} failed, {} inputs in {:.2f} s: {:.1f} images/s", stats.classified,
@@ -169,6 +212,8 @@ int run_classify(const ClassifyArgs& a) {
     if (stats.forward_seconds > 0)
       fmt::print(stderr, " (inference alone {:.1f} images/s)", static_cast<double>(stats.classified) / stats.forward_seconds);
     fmt::print(stderr, "\n");
+    if (!a.overlay_dir.empty()) fmt::print(stderr, "vitvk: overlays in {}\n", a.overlay_dir);
+    if (explain && !a.report_dir.empty()) fmt::print(stderr, "vitvk: report at {}\n", explain->report_index().string());
   }
   return stats.failed > 0 ? 2 : 0;
 }
@@ -201,6 +246,23 @@ void add_classify_command(CLI::App& app, Registry& reg) {
       ->capture_default_str();
   sub->add_option("-j,--jobs", a->jobs, "Decode worker threads (0: one per core)")->capture_default_str()
       ->check(CLI::NonNegativeNumber);
+  sub->add_option("--overlay", a->overlay_dir,
+                  "Write an attention-rollout overlay PNG per input into DIR, mirroring the input folders");
+  sub->add_option("--rollout-format", a->rollout_format, "Also write the raw rollout map beside each overlay: npy | json")
+      ->check(CLI::IsMember({"npy", "json"}));
+  sub->add_option("--report", a->report_dir,
+                  "Write a self-contained HTML report (thumbnails, top-k, overlay toggle and opacity) into DIR");
+  sub->add_option("--opacity", a->opacity, "Overlay opacity, 0 (photo only) to 1 (heat map only)")->capture_default_str()
+      ->check(CLI::Range(0.0f, 1.0f));
+  sub->add_option("--colormap", a->colormap, "Overlay colormap: viridis, inferno, magma, plasma, turbo, jet, ...")
+      ->capture_default_str();
+  sub->add_option("--head-fusion", a->head_fusion, "How attention heads are combined for rollout: mean | max | min")
+      ->capture_default_str()->check(CLI::IsMember({"mean", "max", "min"}));
+  sub->add_option("--discard-ratio", a->discard_ratio, "Fraction of the weakest attention weights dropped per layer, [0, 1)")
+      ->capture_default_str()->check(CLI::Range(0.0, 1.0));
+  sub->add_option("--overlay-size", a->overlay_size,
+                  "Longest side of overlay and report images in pixels (photos are scaled down; 0: full size)")
+      ->capture_default_str()->check(CLI::NonNegativeNumber);
   reg.add(sub, [a] { return run_classify(*a); });
 }
 

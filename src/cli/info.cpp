@@ -21,8 +21,12 @@ void add_info_command(CLI::App& app, Registry& reg) {
     fmt::print("architecture  {}\n", m.config.architecture);
     fmt::print("input         {}x{}x{}, patch {} -> {}x{} grid, {} tokens ({} prefix)\n", d.channels, d.img_h, d.img_w,
                d.patch, d.grid_h, d.grid_w, d.tokens, d.prefix);
-    fmt::print("transformer   dim {}, depth {}, heads {} (head dim {}), mlp {}\n", d.dim, d.depth, d.heads, d.head_dim,
-               d.mlp_hidden);
+    if (d.family == ModelFamily::GFNet)
+      fmt::print("gfnet         dim {}, depth {}, global filter {}x{} per channel, mlp {}, mean-pooled head\n", d.dim,
+                 d.depth, d.grid_h, d.grid_w / 2 + 1, d.mlp_hidden);
+    else
+      fmt::print("transformer   dim {}, depth {}, heads {} (head dim {}), mlp {}\n", d.dim, d.depth, d.heads, d.head_dim,
+                 d.mlp_hidden);
     fmt::print("classes       {}\n", d.num_classes);
     fmt::print("preprocess    resize {} crop_pct {:.4g}, mean [{:.4g}, {:.4g}, {:.4g}], std [{:.4g}, {:.4g}, {:.4g}]\n",
                p.interpolation, p.crop_pct, p.mean[0], p.mean[1], p.mean[2], p.std[0], p.std[1], p.std[2]);

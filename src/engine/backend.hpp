@@ -62,6 +62,7 @@ struct VulkanBackendOptions {
   bool fp16 = false;          // fp16 storage (requires the device's 16-bit storage feature)
   int max_batch = 16;         // images per GPU pass; larger batches run as several passes
   bool validation = false;
+  std::string filter_impl = "auto";  // GFNet's global filter: "auto" | "fft" (VkFFT) | "dft" (dense DFT passes)
   // Bytes of Vulkan memory this backend may allocate (0: whatever the device grants). Past it allocation fails
   // as on a full device: Error(OutOfMemory) for the weights; for the activations the pass is halved until it
   // fits, and only a single image that does not fit is an Error(OutOfMemory).

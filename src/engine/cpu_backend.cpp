@@ -1,29 +1,135 @@
-// The CPU reference forward pass: the oracle every GPU test compares against.
+// The CPU forward pass: fast enough to be worth choosing, and still the fp32 oracle every GPU test compares
+// against. One level of threads: our own workers split each op into tiles and call single-threaded OpenBLAS
+// per tile (OpenBLAS's pthread pool on top would oversubscribe the cores, and it cannot fuse epilogues).
 #include <cblas.h>
 
 #include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <cstdlib>
+#include <exception>
+#include <functional>
+#include <mutex>
+#include <span>
+#include <string>
 #include <thread>
 
 #include "engine/backend.hpp"
+#include "engine/gfnet.hpp"
 #include "ops/attention.hpp"
+#include "ops/cpu_kernels.hpp"
 #include "ops/embed.hpp"
 #include "ops/gemm.hpp"
 #include "ops/layernorm.hpp"
-#include "ops/patch_embed.hpp"
 #include "ops/softmax.hpp"
 #include "vitvk/error.hpp"
 
 namespace vitvk {
 namespace {
 
+// A fixed set of worker threads running one parallel loop at a time; the calling thread is worker 0.
+class Workers {
+ public:
+  explicit Workers(int threads) {
+    for (int i = 1; i < threads; ++i) threads_.emplace_back([this, i] { loop(i); });
+  }
+  ~Workers() {
+    {
+      std::lock_guard lock(mutex_);
+      stop_ = true;
+    }
+    start_.notify_all();
+    for (auto& t : threads_) t.join();
+  }
+  Workers(const Workers&) = delete;
+  Workers& operator=(const Workers&) = delete;
+
+  int size() const { return static_cast<int>(threads_.size()) + 1; }
+
+  // fn(task, worker) for task in [0, tasks), spread over the workers; returns when all are done and rethrows
+  // the first exception a task threw.
+  void run(int tasks, const std::function<void(int, int)>& fn) {
+    if (tasks <= 0) return;
+    if (threads_.empty() || tasks == 1) {
+      for (int t = 0; t < tasks; ++t) fn(t, 0);
+      return;
+    }
+    {
+      std::lock_guard lock(mutex_);
+      fn_ = &fn;
+      tasks_ = tasks;
+      next_.store(0);
+      busy_ = static_cast<int>(threads_.size());
+      error_ = nullptr;
+      ++generation_;
+    }
+    start_.notify_all();
+    work(0);
+    std::unique_lock lock(mutex_);
+    done_.wait(lock, [this] { return busy_ == 0; });
+    fn_ = nullptr;
+    if (error_) std::rethrow_exception(error_);
+  }
+
+ private:
+  void work(int worker) {
+    for (int t; (t = next_.fetch_add(1)) < tasks_;) {
+      try {
+        (*fn_)(t, worker);
+      } catch (...) {
+        std::lock_guard lock(mutex_);
+        if (!error_) error_ = std::current_exception();
+      }
+    }
+  }
+  void loop(int worker) {
+    unsigned long seen = 0;
+    for (;;) {
+      {
+        std::unique_lock lock(mutex_);
+        start_.wait(lock, [&] { return stop_ || generation_ != seen; });
+        if (stop_) return;
+        seen = generation_;
+      }
+      work(worker);
+      std::lock_guard lock(mutex_);
+      if (--busy_ == 0) done_.notify_one();
+    }
+  }
+
+  std::vector<std::thread> threads_;
+  std::mutex mutex_;
+  std::condition_variable start_, done_;
+  const std::function<void(int, int)>* fn_ = nullptr;
+  int tasks_ = 0, busy_ = 0;
+  std::atomic<int> next_{0};
+  unsigned long generation_ = 0;
+  bool stop_ = false;
+  std::exception_ptr error_;
+};
+
+int thread_count() {
+  if (const char* env = std::getenv("VITVK_CPU_THREADS")) {
+    const int n = std::atoi(env);
+    if (n < 1 || n > 1024)
+      throw Error(ErrorCode::InvalidArgument, std::string("VITVK_CPU_THREADS must be 1..1024, got '") + env + "'");
+    return n;
+  }
+  return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+}
+
 class CpuBackend final : public Backend {
  public:
-  explicit CpuBackend(std::shared_ptr<const Model> model) : model_(std::move(model)) {}
+  explicit CpuBackend(std::shared_ptr<const Model> model) : model_(std::move(model)), workers_(thread_count()) {
+    // Process-wide, but every CPU-side GEMM of the library is issued from tiles like ours: OpenBLAS's own
+    // threads would only compete with the workers for the same cores.
+    openblas_set_num_threads(1);
+  }
 
   BackendKind kind() const override { return BackendKind::Cpu; }
   std::string name() const override { return "cpu"; }
   std::string device_name() const override {
-    return "CPU (" + std::to_string(std::max(1u, std::thread::hardware_concurrency())) + " threads, OpenBLAS)";
+    return "CPU (" + std::to_string(workers_.size()) + " threads, OpenBLAS)";
   }
   std::string precision() const override { return "fp32"; }
   const Model& model() const override { return *model_; }
@@ -35,10 +141,14 @@ class CpuBackend final : public Backend {
     if (batch < 1 || images.size() != static_cast<std::size_t>(batch * image_size))
       throw Error(ErrorCode::InvalidArgument, "forward: expected " + std::to_string(batch) + " images of " +
                                                   std::to_string(image_size) + " floats");
-    const int T = d.tokens, D = d.dim, M = batch * T;
-    std::vector<float> x(static_cast<std::size_t>(M) * D), xn(x.size()), attn(x.size());
-    std::vector<float> qkv(static_cast<std::size_t>(M) * 3 * D), hidden(static_cast<std::size_t>(M) * d.mlp_hidden);
-
+    // One pass at a time: the workers run one loop at a time, and the activations are reused between passes
+    // (fresh buffers would be page-faulted in again on every pass).
+    std::lock_guard lock(forward_mutex_);
+    const int T = d.tokens, D = d.dim, M = batch * T, P = d.prefix;
+    const std::size_t md = static_cast<std::size_t>(M) * D;
+    ws_.resize(md * 3 + md * 3 + static_cast<std::size_t>(M) * d.mlp_hidden);
+    const std::span<float> x(ws_.data(), md), xn(x.data() + md, md), attn(xn.data() + md, md);
+    const std::span<float> qkv(attn.data() + md, 3 * md), hidden(qkv.data() + 3 * md, std::size_t(M) * d.mlp_hidden);
     ForwardResult r;
     r.batch = batch;
     r.num_classes = d.num_classes;
@@ -48,54 +158,121 @@ class CpuBackend final : public Backend {
     const long layer_probs = static_cast<long>(batch) * 3 * T * T;
     if (options.explain) r.attention.resize(static_cast<std::size_t>(layer_probs * d.depth));
 
-    ops::PatchEmbedShape ps{batch, d.channels, d.img_h, d.img_w, d.patch, D};
-    ops::patch_embed_cpu(images.data(), ps, w.patch_embed.weight.data(), w.patch_embed.bias.data(), x.data(), T, d.prefix);
-    ops::embed_tokens_cpu(x.data(), batch, T, D, w.cls_token.data(), d.prefix > 1 ? w.dist_token.data() : nullptr,
+    patch_embed(images.data(), batch, x.data());
+    ops::embed_tokens_cpu(x.data(), batch, T, D, w.cls_token.data(), P > 1 ? w.dist_token.data() : nullptr,
                           w.pos_embed.data());
 
     const ops::AttentionShape as{batch, T, d.heads, d.head_dim};
+    const int block = std::min(T, kAttentionRows);
+    std::vector<float> scratch(static_cast<std::size_t>(workers_.size()) * block * T);
     for (int l = 0; l < d.depth; ++l) {
       const BlockWeights& blk = w.blocks[l];
-      ops::layernorm_cpu(x.data(), M, D, blk.norm1.weight.data(), blk.norm1.bias.data(), d.ln_eps, xn.data(), D, D);
-      ops::linear_cpu(xn.data(), M, D, blk.qkv.weight.data(), blk.qkv.bias.data(), 3 * D, qkv.data(), ops::Epilogue::None);
-      ops::attention_cpu(qkv.data(), as, attn.data(), options.explain ? r.attention.data() + l * layer_probs : nullptr);
-      ops::linear_cpu(attn.data(), M, D, blk.proj.weight.data(), blk.proj.bias.data(), D, x.data(), ops::Epilogue::Residual);
-      ops::layernorm_cpu(x.data(), M, D, blk.norm2.weight.data(), blk.norm2.bias.data(), d.ln_eps, xn.data(), D, D);
-      ops::linear_cpu(xn.data(), M, D, blk.fc1.weight.data(), blk.fc1.bias.data(), d.mlp_hidden, hidden.data(), ops::Epilogue::Gelu);
-      ops::linear_cpu(hidden.data(), M, d.mlp_hidden, blk.fc2.weight.data(), blk.fc2.bias.data(), D, x.data(), ops::Epilogue::Residual);
+      layernorm(x.data(), M, blk.norm1, xn.data());
+      linear(xn.data(), M, D, D, blk.qkv, 3 * D, qkv.data(), 3 * D, ops::Epilogue::None);
+      if (options.explain) {  // head-fused probabilities: one image per task, heads in order within it
+        float* probs = r.attention.data() + l * layer_probs;
+        workers_.run(batch, [&](int b, int) {
+          ops::attention_cpu(qkv.data() + static_cast<long>(b) * T * 3 * D, {1, T, d.heads, d.head_dim},
+                             attn.data() + static_cast<long>(b) * T * D, probs + static_cast<long>(b) * 3 * T * T);
+        });
+      } else {
+        workers_.run(batch * d.heads, [&](int task, int worker) {
+          ops::attention_head_cpu(qkv.data(), as, task / d.heads, task % d.heads, attn.data(),
+                                  scratch.data() + static_cast<long>(worker) * block * T, block);
+        });
+      }
+      linear(attn.data(), M, D, D, blk.proj, D, x.data(), D, ops::Epilogue::Residual);
+      layernorm(x.data(), M, blk.norm2, xn.data());
+      linear(xn.data(), M, D, D, blk.fc1, d.mlp_hidden, hidden.data(), d.mlp_hidden, ops::Epilogue::Gelu);
+      linear(hidden.data(), M, d.mlp_hidden, d.mlp_hidden, blk.fc2, D, x.data(), D, ops::Epilogue::Residual);
     }
 
     // Only the prefix tokens feed the head: normalise those rows alone.
-    const int P = d.prefix;
     std::vector<float> pre(static_cast<std::size_t>(batch) * P * D);
     for (int b = 0; b < batch; ++b)
-      ops::layernorm_cpu(x.data() + static_cast<long>(b) * T * D, P, D, w.norm.weight.data(), w.norm.bias.data(), d.ln_eps,
-                         pre.data() + static_cast<long>(b) * P * D, D, D);
-    std::vector<float> cls(static_cast<std::size_t>(batch) * D), dist;
-    for (int b = 0; b < batch; ++b) std::copy_n(pre.data() + static_cast<long>(b) * P * D, D, cls.data() + static_cast<long>(b) * D);
-    r.features = cls;
-    r.logits.resize(static_cast<std::size_t>(batch) * d.num_classes);
-    ops::linear_cpu(cls.data(), batch, D, w.head.weight.data(), w.head.bias.data(), d.num_classes, r.logits.data(), ops::Epilogue::None);
+      ops::layernorm_cpu(x.data() + static_cast<long>(b) * T * D, P, D, w.norm.weight.data(), w.norm.bias.data(),
+                         d.ln_eps, pre.data() + static_cast<long>(b) * P * D, D, D);
+    r.features.resize(static_cast<std::size_t>(batch) * D);
+    for (int b = 0; b < batch; ++b)
+      std::copy_n(pre.data() + static_cast<long>(b) * P * D, D, r.features.data() + static_cast<long>(b) * D);
+    const int C = d.num_classes;
+    r.logits.resize(static_cast<std::size_t>(batch) * C);
+    linear(pre.data(), batch, D, static_cast<long>(P) * D, w.head, C, r.logits.data(), C, ops::Epilogue::None);
     if (P > 1) {  // DeiT distilled: average the class and distillation heads, as timm does at inference
-      dist.resize(cls.size());
-      for (int b = 0; b < batch; ++b)
-        std::copy_n(pre.data() + (static_cast<long>(b) * P + 1) * D, D, dist.data() + static_cast<long>(b) * D);
       std::vector<float> ld(r.logits.size());
-      ops::linear_cpu(dist.data(), batch, D, w.head_dist.weight.data(), w.head_dist.bias.data(), d.num_classes, ld.data(), ops::Epilogue::None);
+      linear(pre.data() + D, batch, D, static_cast<long>(P) * D, w.head_dist, C, ld.data(), C, ops::Epilogue::None);
       for (std::size_t i = 0; i < ld.size(); ++i) r.logits[i] = 0.5f * (r.logits[i] + ld[i]);
     }
     r.probabilities.resize(r.logits.size());
-    ops::softmax_cpu(r.logits.data(), batch, d.num_classes, r.probabilities.data());
+    ops::softmax_cpu(r.logits.data(), batch, C, r.probabilities.data());
     return r;
   }
 
  private:
+  static constexpr int kRowBlock = 128;       // GEMM tile rows: the tile's output stays in L2 for its epilogue
+  static constexpr int kAttentionRows = 64;   // score rows materialised at a time per (image, head)
+
+  // y = epilogue(x W^T + b) in tiles. Row blocks first; when there are too few for the workers (small
+  // batches), columns are split too. Each tile packs its own share of the operands, so splitting rows
+  // repeats the weight packing and splitting columns repeats the activations': both stay small next to the
+  // tile's arithmetic at these sizes.
+  void linear(const float* xin, int M, int K, long ldx, const LinearWeights& lw, int N, float* y, long ldy,
+              ops::Epilogue ep) {
+    const int threads = workers_.size();
+    const int mb = std::max(1, (M + kRowBlock - 1) / kRowBlock);
+    int nb = mb >= 2 * threads ? 1 : (2 * threads + mb - 1) / mb;
+    nb = std::max(1, std::min(nb, N / 32));
+    const int rows = (M + mb - 1) / mb;
+    const int cols = ((N + nb - 1) / nb + 15) / 16 * 16;
+    nb = (N + cols - 1) / cols;
+    const float* wt = lw.weight.data();
+    const float* bias = lw.bias.empty() ? nullptr : lw.bias.data();
+    workers_.run(mb * nb, [&](int task, int) {
+      const int m0 = task / nb * rows, n0 = task % nb * cols;
+      ops::linear_tile(xin, K, ldx, wt, bias, y, ldy, m0, std::min(M, m0 + rows), n0, std::min(N, n0 + cols), ep);
+    });
+  }
+
+  void layernorm(const float* xin, int M, const NormWeights& nw, float* y) {
+    const ModelDims& d = model_->dims;
+    const int rows = std::max(1, (M + 2 * workers_.size() - 1) / (2 * workers_.size()));
+    workers_.run((M + rows - 1) / rows, [&](int task, int) {
+      const int m0 = task * rows, n = std::min(M, m0 + rows) - m0;
+      ops::layernorm_cpu(xin + static_cast<long>(m0) * d.dim, n, d.dim, nw.weight.data(), nw.bias.data(), d.ln_eps,
+                         y + static_cast<long>(m0) * d.dim, d.dim, d.dim);
+    });
+  }
+
+  // The stride-P convolution as im2col + GEMM, one image at a time (its patch rows are contiguous tokens).
+  void patch_embed(const float* images, int batch, float* tokens) {
+    const ModelDims& d = model_->dims;
+    const int Pt = d.patch, gw = d.img_w / Pt, G = (d.img_h / Pt) * gw, K = d.channels * Pt * Pt;
+    std::vector<float> cols(static_cast<std::size_t>(batch) * G * K);
+    workers_.run(batch, [&](int b, int) {
+      const float* img = images + static_cast<long>(b) * d.channels * d.img_h * d.img_w;
+      float* dst = cols.data() + static_cast<long>(b) * G * K;
+      for (int p = 0; p < G; ++p) {
+        const int py = p / gw, px = p % gw;
+        for (int c = 0; c < d.channels; ++c)
+          for (int ky = 0; ky < Pt; ++ky)
+            dst = std::copy_n(img + (static_cast<long>(c) * d.img_h + py * Pt + ky) * d.img_w + px * Pt, Pt, dst);
+      }
+    });
+    for (int b = 0; b < batch; ++b)
+      linear(cols.data() + static_cast<long>(b) * G * K, G, K, K, model_->weights.patch_embed, d.dim,
+             tokens + (static_cast<long>(b) * d.tokens + d.prefix) * d.dim, d.dim, ops::Epilogue::None);
+  }
+
   std::shared_ptr<const Model> model_;
+  Workers workers_;
+  std::mutex forward_mutex_;
+  std::vector<float> ws_;  // activations of the last pass: x, xn, attn, qkv, hidden
 };
 
 }  // namespace
 
 std::unique_ptr<Backend> make_cpu_backend(std::shared_ptr<const Model> model) {
+  if (model->dims.family == ModelFamily::GFNet) return make_gfnet_cpu_backend(std::move(model));
   return std::make_unique<CpuBackend>(std::move(model));
 }
 

@@ -51,6 +51,7 @@ std::unique_ptr<Backend> make_backend(std::shared_ptr<const Model> model, const 
            (precision == PrecisionChoice::Auto && device->fp16_storage && device->fp16_arithmetic && !device->is_cpu());
   o.max_batch = request.max_batch;
   o.validation = request.validation;
+  o.filter_impl = request.filter_impl;
   return make_vulkan_backend(std::move(model), o);
 }
 

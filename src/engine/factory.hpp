@@ -17,6 +17,7 @@ struct BackendRequest {
   PrecisionChoice precision = PrecisionChoice::Auto;  // VITVK_PRECISION overrides Auto
   int max_batch = 16;         // the Vulkan arena is sized for this many images per pass
   bool validation = false;    // Khronos validation layer (tests)
+  std::string filter_impl = "auto";  // GFNet on Vulkan: "auto" | "fft" | "dft" (see VulkanBackendOptions)
 };
 
 BackendChoice parse_backend_choice(const std::string& s);      // "auto" | "cpu" | "vulkan"; throws InvalidArgument

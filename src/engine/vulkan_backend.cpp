@@ -6,6 +6,8 @@
 #include <string>
 
 #include "engine/backend.hpp"
+#include "engine/gfnet.hpp"
+#include "engine/weight_store.hpp"
 #include "ops/attention.hpp"
 #include "ops/embed.hpp"
 #include "ops/gemm.hpp"
@@ -20,77 +22,6 @@ namespace vitvk {
 namespace {
 
 using gpu::Slice;
-
-uint64_t align_up(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
-
-std::string mib(uint64_t bytes) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.1f MiB", static_cast<double>(bytes) / (1 << 20));
-  return buf;
-}
-
-// Packs many tensors into device buffers of at most `chunk` bytes each (few large allocations), aligned for binding.
-class WeightStore {
- public:
-  WeightStore(gpu::Context& ctx, bool fp16, uint64_t budget) : ctx_(ctx), fp16_(fp16), budget_(budget) {
-    align_ = std::max<uint64_t>(256, ctx.info().min_storage_buffer_offset_alignment);
-    chunk_ = std::min<uint64_t>(256ull << 20, ctx.info().max_storage_buffer_range);
-  }
-  // Queues a tensor; returns a handle resolved to a Slice by finish().
-  std::size_t add(std::vector<float> values) {
-    pending_.push_back(std::move(values));
-    return pending_.size() - 1;
-  }
-  void finish() {
-    // Lay tensors out chunk by chunk, then upload each chunk once.
-    std::vector<std::pair<std::size_t, uint64_t>> where(pending_.size());  // (chunk, offset)
-    std::vector<uint64_t> chunk_sizes{0};
-    for (std::size_t i = 0; i < pending_.size(); ++i) {
-      const uint64_t bytes = gpu::storage_bytes(pending_[i].size(), fp16_);
-      if (bytes > chunk_) throw Error(ErrorCode::Unsupported, "a weight tensor is larger than the device can bind");
-      uint64_t off = align_up(chunk_sizes.back(), align_);
-      if (off + bytes > chunk_) {
-        chunk_sizes.push_back(0);
-        off = 0;
-      }
-      where[i] = {chunk_sizes.size() - 1, off};
-      chunk_sizes.back() = off + bytes;
-    }
-    uint64_t total = 0;
-    for (uint64_t c : chunk_sizes) total += c;
-    if (budget_ && total > budget_)
-      throw Error(ErrorCode::OutOfMemory, "the model's weights need " + mib(total) +
-                                              " of device memory, over the memory budget of " + mib(budget_));
-    for (std::size_t c = 0; c < chunk_sizes.size(); ++c) {
-      std::vector<uint8_t> host(chunk_sizes[c]);
-      for (std::size_t i = 0; i < pending_.size(); ++i)
-        if (where[i].first == c) {
-          auto bytes = gpu::to_storage(pending_[i], fp16_);
-          std::memcpy(host.data() + where[i].second, bytes.data(), bytes.size());
-        }
-      buffers_.emplace_back(ctx_, host.size(), gpu::MemoryUse::Device);
-      gpu::upload(ctx_, gpu::whole(buffers_.back()), host.data(), host.size());
-    }
-    for (std::size_t i = 0; i < pending_.size(); ++i)
-      slices_.push_back({&buffers_[where[i].first], where[i].second, gpu::storage_bytes(pending_[i].size(), fp16_)});
-    pending_.clear();
-  }
-  Slice operator[](std::size_t handle) const { return slices_.at(handle); }
-  uint64_t total_bytes() const {
-    uint64_t t = 0;
-    for (const auto& b : buffers_) t += b.size();
-    return t;
-  }
-
- private:
-  gpu::Context& ctx_;
-  bool fp16_;
-  uint64_t budget_ = 0;  // 0: none
-  uint64_t align_ = 256, chunk_ = 0;
-  std::vector<std::vector<float>> pending_;
-  std::vector<gpu::Buffer> buffers_;
-  std::vector<Slice> slices_;
-};
 
 struct LinearVk {
   std::size_t w = 0, b = 0;
@@ -346,6 +277,7 @@ class VulkanBackend final : public Backend {
 }  // namespace
 
 std::unique_ptr<Backend> make_vulkan_backend(std::shared_ptr<const Model> model, const VulkanBackendOptions& options) {
+  if (model->dims.family == ModelFamily::GFNet) return make_gfnet_vulkan_backend(std::move(model), options);
   return std::make_unique<VulkanBackend>(std::move(model), options);
 }
 

@@ -72,6 +72,67 @@ std::array<float, 3> triple(const json& obj, const char* key, const std::string&
   return out;
 }
 
+// ViT/DeiT model_args: heads, class token, layer norm eps, pooling.
+void parse_vit_args(ModelConfig& c, const json& j, const json& args, const std::string& source) {
+  c.num_heads = opt_int(args, "num_heads", source, 1, 4096).value_or(heads_from_architecture(c.architecture));
+  if (c.num_heads <= 0)
+    bad(source, "number of attention heads unknown: model_args.num_heads is missing and architecture '" +
+                    c.architecture + "' names no standard size");
+  if (auto v = opt_bool(args, "class_token", source)) c.class_token = *v;
+  if (!c.class_token) bad(source, "models without a class token are not supported");
+  if (auto v = opt_bool(args, "no_embed_class", source); v && *v) bad(source, "no_embed_class models are not supported");
+  if (auto v = opt_num(args, "layer_norm_eps", source)) {
+    if (!(*v > 0.0 && *v < 1.0)) bad(source, "layer_norm_eps out of range");  // before the float conversion
+    c.ln_eps = static_cast<float>(*v);
+  }
+  if (!(c.ln_eps > 0.f && c.ln_eps < 1.f)) bad(source, "layer_norm_eps out of range");
+  c.global_pool = opt_str(args, "global_pool", source).value_or(opt_str(j, "global_pool", source).value_or("token"));
+  if (c.global_pool != "token") bad(source, "global_pool '" + c.global_pool + "' is not supported (only 'token')");
+}
+
+// GFNet's named sizes (the official repository's gfnet-ti/xs/s/b): embed dim and depth; patch 16, mlp ratio 4.
+// `img` gets the input-size suffix when the name has one. False for names that are not one of these.
+bool gfnet_named_size(const std::string& arch, int& dim, int& depth, std::optional<int>& img) {
+  static const std::regex re(R"(^gfnet[-_](ti|xs|s|b)(?:[-_](\d{2,5}))?$)");
+  std::smatch m;
+  if (!std::regex_match(arch, m, re)) return false;
+  const std::string size = m[1];
+  dim = size == "ti" ? 256 : size == "b" ? 512 : 384;
+  depth = size == "ti" || size == "xs" ? 12 : 19;
+  if (m[2].matched) img = std::stoi(m[2]);
+  return true;
+}
+
+bool is_hierarchical_gfnet(const std::string& arch) { return arch.starts_with("gfnet-h") || arch.starts_with("gfnet_h"); }
+
+// GFNet's model_args: img_size, patch_size, embed_dim, depth, mlp_ratio; a named size fills in what is absent.
+void parse_gfnet_args(ModelConfig& c, const json& args, const std::string& source) {
+  c.family = ModelFamily::GFNet;
+  if (is_hierarchical_gfnet(c.architecture))
+    bad(source, "architecture '" + c.architecture + "' is a hierarchical GFNet (gfnet-h-*), which is not supported");
+  c.mlp_ratio = opt_num(args, "mlp_ratio", source);
+  if (c.mlp_ratio && !(*c.mlp_ratio > 0.0 && *c.mlp_ratio <= 64.0)) bad(source, "mlp_ratio out of range (0, 64]");
+  int dim = 0, depth = 0;
+  std::optional<int> img;
+  if (gfnet_named_size(c.architecture, dim, depth, img)) {
+    if (!c.embed_dim) c.embed_dim = dim;
+    if (!c.depth) c.depth = depth;
+    if (!c.patch_size) c.patch_size = 16;
+    if (!c.img_size && img) c.img_size = img;  // else pretrained_cfg.input_size, or 224
+    if (!c.mlp_ratio) c.mlp_ratio = 4.0;
+  }
+  if (auto v = opt_bool(args, "class_token", source); v && *v) bad(source, "GFNet models have no class token");
+  c.class_token = false;
+  c.num_heads = 0;
+  if (auto v = opt_num(args, "layer_norm_eps", source)) {
+    if (!(*v > 0.0 && *v < 1.0)) bad(source, "layer_norm_eps out of range");  // before the float conversion
+    c.ln_eps = static_cast<float>(*v);
+  }
+  if (!(c.ln_eps > 0.f && c.ln_eps < 1.f)) bad(source, "layer_norm_eps out of range");
+  c.global_pool = opt_str(args, "global_pool", source).value_or("avg");
+  if (c.global_pool != "avg") bad(source, "global_pool '" + c.global_pool + "' is not supported for GFNet (only 'avg')");
+}
+
 }  // namespace
 
 int heads_from_architecture(const std::string& a) {
@@ -96,9 +157,10 @@ ModelConfig parse_model_config(const std::string& text, const std::string& sourc
     if (it != j.end() && it->is_array() && !it->empty() && (*it)[0].is_string()) c.architecture = (*it)[0];
   }
   if (c.architecture.empty()) bad(source, "no 'architecture'");
-  if (!(c.architecture.starts_with("vit_") || c.architecture.starts_with("deit_")))
-    bad(source, "architecture '" + c.architecture + "' is not supported (vit_* and deit_* are)");
-  c.distilled = c.architecture.find("distilled") != std::string::npos;
+  const bool gfnet = c.architecture.starts_with("gfnet");
+  if (!(c.architecture.starts_with("vit_") || c.architecture.starts_with("deit_") || gfnet))
+    bad(source, "architecture '" + c.architecture + "' is not supported (vit_*, deit_* and gfnet* are)");
+  c.distilled = !gfnet && c.architecture.find("distilled") != std::string::npos;
 
   json args = json::object();
   if (auto it = j.find("model_args"); it != j.end() && !it->is_null()) {
@@ -109,20 +171,8 @@ ModelConfig parse_model_config(const std::string& text, const std::string& sourc
   c.patch_size = opt_int(args, "patch_size", source, 1, 4096);
   c.embed_dim = opt_int(args, "embed_dim", source, 1, 65536);
   c.depth = opt_int(args, "depth", source, 1, 1024);
-  c.num_heads = opt_int(args, "num_heads", source, 1, 4096).value_or(heads_from_architecture(c.architecture));
-  if (c.num_heads <= 0)
-    bad(source, "number of attention heads unknown: model_args.num_heads is missing and architecture '" +
-                    c.architecture + "' names no standard size");
-  if (auto v = opt_bool(args, "class_token", source)) c.class_token = *v;
-  if (!c.class_token) bad(source, "models without a class token are not supported");
-  if (auto v = opt_bool(args, "no_embed_class", source); v && *v) bad(source, "no_embed_class models are not supported");
-  if (auto v = opt_num(args, "layer_norm_eps", source)) {
-    if (!(*v > 0.0 && *v < 1.0)) bad(source, "layer_norm_eps out of range");  // before the float conversion
-    c.ln_eps = static_cast<float>(*v);
-  }
-  if (!(c.ln_eps > 0.f && c.ln_eps < 1.f)) bad(source, "layer_norm_eps out of range");
-  c.global_pool = opt_str(args, "global_pool", source).value_or(opt_str(j, "global_pool", source).value_or("token"));
-  if (c.global_pool != "token") bad(source, "global_pool '" + c.global_pool + "' is not supported (only 'token')");
+  if (gfnet) parse_gfnet_args(c, args, source);
+  else parse_vit_args(c, j, args, source);
   c.num_classes = opt_int(j, "num_classes", source, 1, 1 << 20);
   if (auto v = opt_int(args, "num_classes", source, 1, 1 << 20)) c.num_classes = v;
 
@@ -187,6 +237,20 @@ ModelConfig load_model_config(const std::filesystem::path& path) {
 }
 
 ModelConfig config_for_architecture(const std::string& arch) {
+  if (arch.starts_with("gfnet")) {
+    ModelConfig c;
+    c.architecture = arch;
+    int dim = 0, depth = 0;
+    std::optional<int> img;
+    if (is_hierarchical_gfnet(arch) || !gfnet_named_size(arch, dim, depth, img))
+      throw Error(ErrorCode::InvalidArgument, "unknown architecture '" + arch +
+                                                  "' (GFNet sizes: gfnet_ti, gfnet_xs, gfnet_s, gfnet_b, e.g. gfnet_xs_384)");
+    parse_gfnet_args(c, json::object(), "<" + arch + ">");
+    c.img_size = c.img_size.value_or(224);
+    c.num_classes = 1000;
+    c.preprocess.height = c.preprocess.width = *c.img_size;
+    return c;
+  }
   static const std::regex re(R"(^(vit|deit)_(tiny|small|base|large|huge)(_distilled)?_patch(\d+)_(\d+)$)");
   std::smatch m;
   if (!std::regex_match(arch, m, re))
@@ -218,7 +282,10 @@ ModelConfig config_for_architecture(const std::string& arch) {
 }
 
 std::string model_config_to_json(const ModelConfig& c) {
-  json args = {{"num_heads", c.num_heads}, {"class_token", c.class_token}, {"global_pool", c.global_pool}};
+  json args = c.family == ModelFamily::GFNet
+                  ? json{{"global_pool", c.global_pool}}
+                  : json{{"num_heads", c.num_heads}, {"class_token", c.class_token}, {"global_pool", c.global_pool}};
+  if (c.mlp_ratio) args["mlp_ratio"] = *c.mlp_ratio;
   if (c.img_size) args["img_size"] = *c.img_size;
   if (c.patch_size) args["patch_size"] = *c.patch_size;
   if (c.embed_dim) args["embed_dim"] = *c.embed_dim;

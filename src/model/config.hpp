@@ -20,7 +20,9 @@ struct PreprocessConfig {
   std::string crop_mode = "center";
 };
 
-enum class ModelFamily { ViT };
+// ViT: timm VisionTransformer / DeiT. GFNet: Rao et al.'s non-hierarchical global filter network (gfnet*
+// architectures): a learned 2-D frequency-domain filter over the patch grid in place of attention.
+enum class ModelFamily { ViT, GFNet };
 
 // What config.json says; tensor shapes fill in and cross-check the rest (see model.hpp).
 struct ModelConfig {
@@ -30,12 +32,13 @@ struct ModelConfig {
   std::optional<int> patch_size;
   std::optional<int> embed_dim;
   std::optional<int> depth;
-  int num_heads = 0;  // from model_args, else from the architecture name
+  int num_heads = 0;  // from model_args, else from the architecture name (ViT; 0 for GFNet)
+  std::optional<double> mlp_ratio;  // GFNet model_args (checked against the tensors); ViT derives it from them
   std::optional<int> num_classes;
-  bool class_token = true;
+  bool class_token = true;  // false for GFNet
   bool distilled = false;  // from the name; the dist_token tensor also turns it on
   float ln_eps = 1e-6f;
-  std::string global_pool = "token";
+  std::string global_pool = "token";  // ViT: "token"; GFNet: "avg" (mean over tokens after the final norm)
   PreprocessConfig preprocess;
   std::vector<std::string> labels;  // empty when the config has none
 };
@@ -48,7 +51,8 @@ ModelConfig load_model_config(const std::filesystem::path& path);
 int heads_from_architecture(const std::string& architecture);
 
 // A complete config for a named architecture (vit_tiny_patch16_224, vit_small_patch16_224, vit_base_patch16_224,
-// vit_base_patch32_384, vit_large_patch16_224, deit_*): used for random-weight models. Throws for unknown names.
+// vit_base_patch32_384, vit_large_patch16_224, deit_*, gfnet_ti, gfnet_xs, gfnet_s, gfnet_b, optionally with an
+// input size suffix as in gfnet_xs_384): used for random-weight models. Throws for unknown names.
 ModelConfig config_for_architecture(const std::string& architecture);
 
 // Serialises a config back to timm's config.json layout (used to write random-weight model directories).

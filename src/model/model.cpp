@@ -1,5 +1,6 @@
 #include "model/model.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <random>
 #include <set>
@@ -63,6 +64,13 @@ int as_int(int64_t v) { return static_cast<int>(v); }
 
 double ModelDims::flops_per_image() const {
   const double n = tokens, d = dim, h = mlp_hidden;
+  if (family == ModelFamily::GFNet) {
+    // Per channel: a real 2-D FFT and its inverse (nominally 2.5 N log2 N each, half of a complex one) and the
+    // complex product over the half spectrum (6 flops per bin).
+    const double filter = d * (2 * 2.5 * n * std::log2(std::max(n, 2.0)) + 6.0 * grid_h * (grid_w / 2 + 1));
+    const double block = filter + 2 * n * d * h * 2;  // + fc1, fc2
+    return 2.0 * num_patches * d * channels * patch * patch + depth * block + 2.0 * d * num_classes;
+  }
   double per_block = 2 * n * d * 3 * d      // qkv
                      + 2 * n * n * d * 2    // QK^T and PV over all heads
                      + 2 * n * d * d        // proj
@@ -72,12 +80,10 @@ double ModelDims::flops_per_image() const {
   return embed + depth * per_block + head;
 }
 
-Model Model::from_tensors(const ModelConfig& config, const SafeTensors& st) {
-  Binder b(st);
-  Model m;
-  m.config = config;
-  ModelDims& d = m.dims;
+namespace {
 
+// Patch size, width and input grid from patch_embed.proj.weight, checked against the config.
+void bind_patch_dims(Binder& b, const ModelConfig& config, ModelDims& d) {
   const TensorView& pw = b.get("patch_embed.proj.weight");
   if (pw.shape.size() != 4 || pw.shape[2] != pw.shape[3] || pw.shape[0] <= 0 || pw.shape[2] <= 0)
     b.fail("tensor 'patch_embed.proj.weight' has shape " + shape_str(pw.shape) + ", expected [dim, channels, patch, patch]");
@@ -99,22 +105,21 @@ Model Model::from_tensors(const ModelConfig& config, const SafeTensors& st) {
   d.grid_h = d.img_h / d.patch;
   d.grid_w = d.img_w / d.patch;
   d.num_patches = d.grid_h * d.grid_w;
-  const bool distilled = config.distilled || b.has("dist_token");
-  d.prefix = distilled ? 2 : 1;
-  d.tokens = d.prefix + d.num_patches;
-  d.heads = config.num_heads;
-  if (d.dim % d.heads) b.fail("embed dim " + std::to_string(d.dim) + " is not divisible by " + std::to_string(d.heads) + " heads");
-  d.head_dim = d.dim / d.heads;
   d.ln_eps = config.ln_eps;
+}
 
-  // Depth: count blocks.N.norm1.weight, then require exactly 0..depth-1.
+// Depth: count blocks.N.norm1.weight (then every tensor of blocks 0..depth-1 is required).
+int count_blocks(Binder& b, const ModelConfig& config) {
   int depth = 0;
   while (b.has("blocks." + std::to_string(depth) + ".norm1.weight")) ++depth;
   if (depth == 0) b.fail("missing tensor 'blocks.0.norm1.weight' (no transformer blocks)");
   if (config.depth && *config.depth != depth)
     b.fail("model_args.depth = " + std::to_string(*config.depth) + " but the file has " + std::to_string(depth) + " blocks");
-  d.depth = depth;
+  return depth;
+}
 
+// MLP width and class count from the tensors, checked against the config and labels.
+void bind_mlp_head_dims(Binder& b, const ModelConfig& config, ModelDims& d) {
   const TensorView& fc1 = b.get("blocks.0.mlp.fc1.weight");
   if (fc1.shape.size() != 2 || fc1.shape[0] <= 0) b.fail("tensor 'blocks.0.mlp.fc1.weight' has shape " + shape_str(fc1.shape));
   d.mlp_hidden = as_int(fc1.shape[0]);
@@ -125,6 +130,71 @@ Model Model::from_tensors(const ModelConfig& config, const SafeTensors& st) {
     b.fail("num_classes = " + std::to_string(*config.num_classes) + " but head.weight has " + std::to_string(d.num_classes) + " rows");
   if (!config.labels.empty() && static_cast<int>(config.labels.size()) != d.num_classes)
     b.fail("label_names has " + std::to_string(config.labels.size()) + " entries but head.weight has " + std::to_string(d.num_classes) + " rows");
+}
+
+void fill_labels(Model& m) {
+  m.labels = m.config.labels;
+  if (m.labels.empty())
+    for (int i = 0; i < m.dims.num_classes; ++i) m.labels.push_back("class " + std::to_string(i));
+}
+
+// GFNet: no class token, a global filter per block in place of attention, mean-pooled head.
+Model gfnet_from_tensors(const ModelConfig& config, const SafeTensors& st) {
+  Binder b(st);
+  Model m;
+  m.config = config;
+  ModelDims& d = m.dims;
+  d.family = ModelFamily::GFNet;
+  bind_patch_dims(b, config, d);
+  d.prefix = 0;
+  d.tokens = d.num_patches;
+  d.depth = count_blocks(b, config);
+  bind_mlp_head_dims(b, config, d);
+  if (config.mlp_ratio && std::abs(*config.mlp_ratio * d.dim - d.mlp_hidden) >= 1.0)
+    b.fail("model_args.mlp_ratio = " + std::to_string(*config.mlp_ratio) + " but blocks.0.mlp.fc1.weight has " +
+           std::to_string(d.mlp_hidden) + " rows for dim " + std::to_string(d.dim));
+  const int D = d.dim, fw = d.grid_w / 2 + 1;
+  GFNetWeights& w = m.gfnet;
+  w.patch_embed.out = D;
+  w.patch_embed.in = d.channels * d.patch * d.patch;
+  w.patch_embed.weight = b.take("patch_embed.proj.weight", {D, d.channels, d.patch, d.patch});
+  w.patch_embed.bias = b.take("patch_embed.proj.bias", {D});
+  w.pos_embed = b.take("pos_embed", {1, d.num_patches, D});
+  for (int i = 0; i < d.depth; ++i) {
+    const std::string p = "blocks." + std::to_string(i) + ".";
+    GFNetBlockWeights blk;
+    blk.norm1 = b.norm(p + "norm1", D);
+    // The filter's grid is the input's (as pos_embed's is): another input size fails by tensor name.
+    blk.filter = b.take(p + "filter.complex_weight", {d.grid_h, fw, D, 2});
+    blk.norm2 = b.norm(p + "norm2", D);
+    blk.fc1 = b.linear(p + "mlp.fc1", d.mlp_hidden, D);
+    blk.fc2 = b.linear(p + "mlp.fc2", D, d.mlp_hidden);
+    w.blocks.push_back(std::move(blk));
+  }
+  w.norm = b.norm("norm", D);
+  w.head = b.linear("head", d.num_classes, D);
+  b.check_all_used();
+  fill_labels(m);
+  return m;
+}
+
+}  // namespace
+
+Model Model::from_tensors(const ModelConfig& config, const SafeTensors& st) {
+  if (config.family == ModelFamily::GFNet) return gfnet_from_tensors(config, st);
+  Binder b(st);
+  Model m;
+  m.config = config;
+  ModelDims& d = m.dims;
+  bind_patch_dims(b, config, d);
+  const bool distilled = config.distilled || b.has("dist_token");
+  d.prefix = distilled ? 2 : 1;
+  d.tokens = d.prefix + d.num_patches;
+  d.heads = config.num_heads;
+  if (d.dim % d.heads) b.fail("embed dim " + std::to_string(d.dim) + " is not divisible by " + std::to_string(d.heads) + " heads");
+  d.head_dim = d.dim / d.heads;
+  const int depth = d.depth = count_blocks(b, config);
+  bind_mlp_head_dims(b, config, d);
 
   ViTWeights& w = m.weights;
   const int D = d.dim;
@@ -150,10 +220,7 @@ Model Model::from_tensors(const ModelConfig& config, const SafeTensors& st) {
   w.head = b.linear("head", d.num_classes, D);
   if (distilled) w.head_dist = b.linear("head_dist", d.num_classes, D);
   b.check_all_used();
-
-  m.labels = config.labels;
-  if (m.labels.empty())
-    for (int i = 0; i < d.num_classes; ++i) m.labels.push_back("class " + std::to_string(i));
+  fill_labels(m);
   return m;
 }
 
@@ -170,6 +237,30 @@ Model Model::load(const std::filesystem::path& dir) {
 std::vector<std::pair<std::string, std::vector<int64_t>>> Model::tensor_shapes() const {
   const ModelDims& d = dims;
   const int64_t D = d.dim;
+  if (d.family == ModelFamily::GFNet) {
+    std::vector<std::pair<std::string, std::vector<int64_t>>> out = {
+        {"patch_embed.proj.weight", {D, d.channels, d.patch, d.patch}},
+        {"patch_embed.proj.bias", {D}},
+        {"pos_embed", {1, d.num_patches, D}},
+    };
+    for (int i = 0; i < d.depth; ++i) {
+      const std::string p = "blocks." + std::to_string(i) + ".";
+      out.push_back({p + "norm1.weight", {D}});
+      out.push_back({p + "norm1.bias", {D}});
+      out.push_back({p + "filter.complex_weight", {d.grid_h, d.grid_w / 2 + 1, D, 2}});
+      out.push_back({p + "norm2.weight", {D}});
+      out.push_back({p + "norm2.bias", {D}});
+      out.push_back({p + "mlp.fc1.weight", {d.mlp_hidden, D}});
+      out.push_back({p + "mlp.fc1.bias", {d.mlp_hidden}});
+      out.push_back({p + "mlp.fc2.weight", {D, d.mlp_hidden}});
+      out.push_back({p + "mlp.fc2.bias", {D}});
+    }
+    out.push_back({"norm.weight", {D}});
+    out.push_back({"norm.bias", {D}});
+    out.push_back({"head.weight", {d.num_classes, D}});
+    out.push_back({"head.bias", {d.num_classes}});
+    return out;
+  }
   std::vector<std::pair<std::string, std::vector<int64_t>>> out = {
       {"patch_embed.proj.weight", {D, d.channels, d.patch, d.patch}},
       {"patch_embed.proj.bias", {D}},
@@ -214,9 +305,15 @@ Model Model::random(const ModelConfig& config, uint32_t seed) {
   d.patch = *config.patch_size;
   d.depth = *config.depth;
   d.num_classes = *config.num_classes;
-  d.prefix = config.distilled ? 2 : 1;
-  d.tokens = d.prefix + (config.preprocess.height / d.patch) * (config.preprocess.width / d.patch);
-  d.mlp_hidden = 4 * d.dim;
+  d.family = config.family;
+  d.grid_h = config.preprocess.height / d.patch;
+  d.grid_w = config.preprocess.width / d.patch;
+  d.num_patches = d.grid_h * d.grid_w;
+  d.prefix = config.family == ModelFamily::GFNet ? 0 : config.distilled ? 2 : 1;
+  d.tokens = d.prefix + d.num_patches;
+  d.mlp_hidden = static_cast<int>(config.mlp_ratio.value_or(4.0) * d.dim);
+  if (d.grid_h < 1 || d.grid_w < 1 || d.mlp_hidden < 1)
+    throw Error(ErrorCode::InvalidArgument, "Model::random: input smaller than a patch, or no MLP width");
 
   std::mt19937 rng(seed);
   std::vector<TensorData> tensors;
@@ -226,9 +323,12 @@ Model Model::random(const ModelConfig& config, uint32_t seed) {
     std::vector<float> v(static_cast<std::size_t>(n));
     const bool is_norm_w = name.ends_with("norm1.weight") || name.ends_with("norm2.weight") || name == "norm.weight";
     const bool is_bias = name.ends_with(".bias");
-    // Fan-in scaled weights keep activations O(1) through depth, like a trained network.
+    // Fan-in scaled weights keep activations O(1) through depth, like a trained network. A global filter is
+    // an O(1) gain per frequency (norm2 follows it, so its scale only matters relative to rounding).
     const int64_t fan_in = shape.size() >= 2 ? n / shape[0] : 1;
-    const float scale = is_bias ? 0.02f : (shape.size() >= 2 ? 1.0f / std::sqrt(static_cast<float>(fan_in)) : 0.5f);
+    const float scale = name.ends_with("filter.complex_weight") ? 1.0f
+                        : is_bias ? 0.02f
+                                  : (shape.size() >= 2 ? 1.0f / std::sqrt(static_cast<float>(fan_in)) : 0.5f);
     std::normal_distribution<float> nd(0.f, scale);
     for (auto& x : v) x = is_norm_w ? 1.0f + 0.1f * nd(rng) / scale : nd(rng);
     tensors.push_back(TensorData::from_f32(name, shape, v));
@@ -247,6 +347,32 @@ void Model::save(const std::filesystem::path& out_dir) const {
   auto add = [&](const std::string& name, const std::vector<int64_t>& shape, const std::vector<float>& v) {
     tensors.push_back(TensorData::from_f32(name, shape, v));
   };
+  if (dims.family == ModelFamily::GFNet) {
+    const GFNetWeights& g = gfnet;
+    for (const auto& [name, shape] : tensor_shapes()) {
+      const bool is_w = name.ends_with(".weight");
+      auto lin = [&](const LinearWeights& l) { return is_w ? &l.weight : &l.bias; };
+      auto nrm = [&](const NormWeights& n) { return is_w ? &n.weight : &n.bias; };
+      const std::vector<float>* src = nullptr;
+      if (name.starts_with("patch_embed")) src = lin(g.patch_embed);
+      else if (name == "pos_embed") src = &g.pos_embed;
+      else if (name.starts_with("norm.")) src = nrm(g.norm);
+      else if (name.starts_with("head.")) src = lin(g.head);
+      else {
+        const auto dot = name.find('.', 7);
+        const auto& blk = g.blocks.at(std::stoul(name.substr(7, dot - 7)));
+        const std::string rest = name.substr(dot + 1);
+        if (rest.starts_with("norm1")) src = nrm(blk.norm1);
+        else if (rest.starts_with("norm2")) src = nrm(blk.norm2);
+        else if (rest.starts_with("filter")) src = &blk.filter;
+        else if (rest.starts_with("mlp.fc1")) src = lin(blk.fc1);
+        else src = lin(blk.fc2);
+      }
+      add(name, shape, *src);
+    }
+    save_safetensors(out_dir / "model.safetensors", tensors);
+    return;
+  }
   for (const auto& [name, shape] : tensor_shapes()) {
     // Map each timm name back onto the weight it came from.
     const std::vector<float>* src = nullptr;

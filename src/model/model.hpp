@@ -1,5 +1,5 @@
 #pragma once
-// A loaded ViT/DeiT: config, dimensions derived from tensor shapes, fp32 host weights.
+// A loaded ViT/DeiT or GFNet: config, dimensions derived from tensor shapes, fp32 host weights.
 #include <cstdint>
 #include <filesystem>
 #include <string>
@@ -12,22 +12,24 @@ namespace vitvk {
 class SafeTensors;
 
 struct ModelDims {
+  ModelFamily family = ModelFamily::ViT;
   int channels = 3;
   int img_h = 0, img_w = 0;
   int patch = 0;
   int grid_h = 0, grid_w = 0;
   int num_patches = 0;  // grid_h * grid_w
-  int prefix = 1;       // class token, plus the distillation token
+  int prefix = 1;       // class token, plus the distillation token (0 for GFNet)
   int tokens = 0;       // prefix + num_patches
   int dim = 0;
   int depth = 0;
-  int heads = 0;
+  int heads = 0;        // 0 for GFNet
   int head_dim = 0;
   int mlp_hidden = 0;
   int num_classes = 0;
   float ln_eps = 1e-6f;
 
-  // Multiply-adds x2 of one image's forward pass (matmuls and attention), for GFLOP/s figures.
+  // Multiply-adds x2 of one image's forward pass (matmuls and attention; for GFNet's filter the nominal
+  // 5 N log2 N per FFT), for GFLOP/s figures.
   double flops_per_image() const;
 };
 
@@ -62,10 +64,28 @@ struct ViTWeights {
   LinearWeights head_dist;  // distilled models only
 };
 
+// GFNet (non-hierarchical): x = x + mlp(norm2(filter(norm1(x)))) per block, one residual.
+struct GFNetBlockWeights {
+  NormWeights norm1;
+  std::vector<float> filter;  // filter.complex_weight [grid_h, grid_w/2+1, dim, 2] (real, imaginary)
+  NormWeights norm2;
+  LinearWeights fc1;  // mlp_hidden x dim
+  LinearWeights fc2;  // dim x mlp_hidden
+};
+
+struct GFNetWeights {
+  LinearWeights patch_embed;     // as ViTWeights::patch_embed
+  std::vector<float> pos_embed;  // num_patches * dim (no class token)
+  std::vector<GFNetBlockWeights> blocks;
+  NormWeights norm;
+  LinearWeights head;  // reads the mean over tokens after the final norm
+};
+
 struct Model {
   ModelConfig config;
   ModelDims dims;
-  ViTWeights weights;
+  ViTWeights weights;   // family ViT
+  GFNetWeights gfnet;   // family GFNet
   std::filesystem::path dir;  // empty for generated models
   std::vector<std::string> labels;  // num_classes entries ("class N" where the config has none)
 

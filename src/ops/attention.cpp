@@ -6,12 +6,20 @@
 #include <cmath>
 #include <vector>
 
+#include "ops/cpu_kernels.hpp"
 #include "ops/softmax.hpp"
 
 namespace vitvk::ops {
 
 void attention_cpu(const float* qkv, const AttentionShape& s, float* out, float* fused) {
   const int N = s.tokens, H = s.heads, hd = s.head_dim, D = s.dim();
+  if (!fused) {  // no per-head probabilities wanted: score rows a block at a time
+    const int block = std::min(N, 64);
+    std::vector<float> scratch(static_cast<std::size_t>(block) * N);
+    for (int b = 0; b < s.batch; ++b)
+      for (int h = 0; h < H; ++h) attention_head_cpu(qkv, s, b, h, out, scratch.data(), block);
+    return;
+  }
   const long row = 3L * D;  // qkv row stride
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   std::vector<float> p(static_cast<std::size_t>(N) * N);

@@ -29,14 +29,18 @@ namespace vitvk::ops {
 // Kernel families (shaders/gemm.glsl):
 //  Regs  - register-blocked, no shared memory, barriers or subgroup operations: each invocation accumulates a
 //          block of outputs from its own loads. For CPU drivers (lavapipe), where those cost more than they save.
+//  Texel - the register-blocked kernel reading x and W through uniform texel buffers: on lavapipe a texel fetch
+//          is a branchless gather where a storage-buffer load is a per-lane loop with bounds checks. Same packing
+//          as Regs; a dispatch whose x or W slice cannot be a texel view (gpu::texel_bindable) runs Regs instead.
 //  Tiled - 64x64 shared-memory tiles, 256 invocations per workgroup: for GPUs.
-// Auto picks by driver and device type; the environment variable VITVK_GEMM_VARIANT=regs|tiled overrides it.
-enum class GemmVariant { Auto, Regs, Tiled };
+// Auto picks by driver and device type (CPU drivers: Texel where the device has the texel formats, else Regs);
+// the environment variable VITVK_GEMM_VARIANT=regs|texel|tiled overrides it.
+enum class GemmVariant { Auto, Regs, Texel, Tiled };
 
 // A resolved kernel choice: the weight packing and the dispatch both follow it, so pack and run with the same one.
 struct GemmConfig {
   GemmVariant variant = GemmVariant::Regs;  // never Auto
-  // Regs only: a workgroup of `invocations` computes a rows x (invocations * cols) tile, each invocation a
+  // Regs and Texel: a workgroup of `invocations` computes a rows x (invocations * cols) tile, each invocation a
   // rows x cols block (its columns strided by `invocations`).
   uint32_t invocations = 8, rows = 8, cols = 8;
   uint32_t tile_rows() const;
@@ -67,6 +71,7 @@ namespace detail {
 struct GemmPush {
   uint32_t M = 0, N = 0, K = 0, k8s = 0, ep = 0, has_bias = 0, x_stride = 0, y_stride = 0;
   uint32_t channels = 0, height = 0, width = 0, grid_w = 0, patches = 0, tokens_per_image = 0, first_token = 0;
+  uint32_t x_off = 0, w_off = 0;  // texel variant: element offsets of x and W in their buffers (set by gemm_dispatch)
 };
 // Records one GEMM dispatch of `shader` ("gemm" or "patch_embed"); x_wide: x may be read 8 aligned elements
 // at a time (shaders/gemm.glsl, X_WIDE); patch: patch_embed's patch size (a specialization constant).

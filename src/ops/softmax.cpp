@@ -1,23 +1,14 @@
 #include "ops/softmax.hpp"
 
 #include <algorithm>
-#include <cmath>
+
+#include "ops/cpu_kernels.hpp"
 
 namespace vitvk::ops {
 
 void softmax_cpu(const float* x, int rows, int cols, float* y) {
-  for (int r = 0; r < rows; ++r) {
-    const float* xr = x + static_cast<long>(r) * cols;
-    float* yr = y + static_cast<long>(r) * cols;
-    const float mx = *std::max_element(xr, xr + cols);
-    float sum = 0.f;
-    for (int i = 0; i < cols; ++i) {
-      yr[i] = std::exp(xr[i] - mx);
-      sum += yr[i];
-    }
-    const float inv = 1.f / sum;
-    for (int i = 0; i < cols; ++i) yr[i] *= inv;
-  }
+  if (y != x) std::copy_n(x, static_cast<long>(rows) * cols, y);
+  softmax_inplace(y, rows, cols, cols);
 }
 
 }  // namespace vitvk::ops

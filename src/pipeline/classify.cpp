@@ -6,6 +6,9 @@
 #include <latch>
 #include <memory>
 
+#include <fmt/format.h>
+#include <opencv2/imgproc.hpp>
+
 #include "vitvk/error.hpp"
 
 namespace vitvk::pipeline {
@@ -20,10 +23,25 @@ struct Slot {
   std::size_t first = 0, count = 0;
   std::vector<float> pixels;        // batch * image_floats
   std::vector<std::string> errors;  // per input; empty = decoded
+  std::vector<cv::Mat> photos;      // explain only: per input, the capped photo
+  std::vector<CropGeometry> geometry;  // explain only
   std::unique_ptr<std::latch> done;
 };
 
 }  // namespace
+
+bool has_attention_maps(const Model& model) { return model.config.family == ModelFamily::ViT; }
+
+cv::Mat cap_longest_side(const cv::Mat& image, int max_side) {
+  const int side = std::max(image.cols, image.rows);
+  if (max_side <= 0 || side <= max_side) return image;
+  const double s = static_cast<double>(max_side) / side;
+  const cv::Size size(std::max(1, static_cast<int>(std::lround(image.cols * s))),
+                      std::max(1, static_cast<int>(std::lround(image.rows * s))));
+  cv::Mat out;
+  cv::resize(image, out, size, 0, 0, cv::INTER_AREA);
+  return out;
+}
 
 std::string error_reason(const std::filesystem::path& path, const std::string& message) {
   const std::string prefix = path.string() + ": ";
@@ -36,6 +54,16 @@ Classifier::Classifier(Backend& backend, const ClassifyOptions& options)
     : backend_(backend), options_(options), pool_(options.jobs) {
   if (options_.top_k < 1) throw Error(ErrorCode::InvalidArgument, "top-k must be at least 1");
   if (options_.batch < 1) throw Error(ErrorCode::InvalidArgument, "batch size must be at least 1");
+  if (options_.explain.enabled) {
+    const ExplainOptions& e = options_.explain;
+    if (!(e.rollout.discard_ratio >= 0.0 && e.rollout.discard_ratio < 1.0))
+      throw Error(ErrorCode::InvalidArgument, fmt::format("discard ratio {} is outside [0, 1)", e.rollout.discard_ratio));
+    if (e.max_photo_side < 0) throw Error(ErrorCode::InvalidArgument, "the photo size cap must not be negative");
+    const Model& m = backend_.model();
+    if (!has_attention_maps(m))
+      throw Error(ErrorCode::Unsupported, "model " + m.config.architecture +
+                                              " has no attention maps: attention rollout needs a ViT/DeiT model");
+  }
 }
 
 ClassifyStats Classifier::run(std::span<const InputEntry> inputs,
@@ -48,6 +76,8 @@ ClassifyStats Classifier::run(std::span<const InputEntry> inputs,
   const std::size_t batch = static_cast<std::size_t>(options_.batch);
   const std::size_t groups = (inputs.size() + batch - 1) / batch;
 
+  const ExplainOptions& explain = options_.explain;
+
   ClassifyStats stats;
   stats.inputs = inputs.size();
   Slot slots[2];
@@ -58,6 +88,10 @@ ClassifyStats Classifier::run(std::span<const InputEntry> inputs,
     s.first = g * batch;
     s.count = std::min(batch, inputs.size() - s.first);
     s.errors.assign(s.count, {});
+    if (explain.enabled) {
+      s.photos.assign(s.count, {});
+      s.geometry.assign(s.count, {});
+    }
     s.done = std::make_unique<std::latch>(static_cast<std::ptrdiff_t>(s.count));
     for (std::size_t j = 0; j < s.count; ++j) {
       const InputEntry& in = inputs[s.first + j];
@@ -66,10 +100,14 @@ ClassifyStats Classifier::run(std::span<const InputEntry> inputs,
         s.done->count_down();
         continue;
       }
-      pool_.submit([&s, &in, &pre, j, image_floats, limits = options_.limits] {
+      pool_.submit([&s, &in, &pre, j, image_floats, limits = options_.limits, &explain] {
         try {
           const cv::Mat rgb = decode_image_file(in.path, limits);
-          preprocess_into(rgb, pre, std::span<float>(s.pixels).subspan(j * image_floats, image_floats));
+          const CropGeometry g = preprocess_into(rgb, pre, std::span<float>(s.pixels).subspan(j * image_floats, image_floats));
+          if (explain.enabled) {  // a copy small enough to keep until the result is written
+            s.geometry[j] = g;
+            s.photos[j] = cap_longest_side(rgb, explain.max_photo_side);
+          }
         } catch (const std::exception& e) {  // vitvk::Error, cv::Exception, bad_alloc: all become an error row
           s.errors[j] = error_reason(in.path, e.what());
           if (s.errors[j].empty()) s.errors[j] = "unknown error";
@@ -106,8 +144,11 @@ ClassifyStats Classifier::run(std::span<const InputEntry> inputs,
     ForwardResult fr;
     if (n > 0) {
       const auto tf = Clock::now();
-      fr = backend_.forward(std::span<const float>(s.pixels).first(n * image_floats), n, {});
+      fr = backend_.forward(std::span<const float>(s.pixels).first(n * image_floats), n, {.explain = explain.enabled});
       stats.forward_seconds += since(tf);
+      if (explain.enabled && fr.attention.empty())
+        throw Error(ErrorCode::Unsupported, "the " + backend_.name() + " backend returned no attention maps for " +
+                                                model.config.architecture + ": attention rollout is not available");
     }
 
     int b = 0;
@@ -119,9 +160,15 @@ ClassifyStats Classifier::run(std::span<const InputEntry> inputs,
         r.error = std::move(s.errors[j]);
         ++stats.failed;
       } else {
-        const auto logits = fr.logits_of(b++);
+        const auto logits = fr.logits_of(b);
         r.top = top_k(softmax(logits), options_.top_k);
         if (options_.keep_logits) r.logits.assign(logits.begin(), logits.end());
+        if (explain.enabled) {
+          r.photo = std::move(s.photos[j]);
+          r.geometry = s.geometry[j];
+          r.rollout = rollout(fr, b, explain.rollout, d);
+        }
+        ++b;
         ++stats.classified;
       }
       on_result(r);

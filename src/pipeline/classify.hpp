@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "engine/backend.hpp"
+#include "explain/rollout.hpp"
 #include "image/preprocess.hpp"
 #include "pipeline/enumerate.hpp"
 #include "pipeline/result.hpp"
@@ -17,12 +18,21 @@
 
 namespace vitvk::pipeline {
 
+// Attention rollout from the same forward pass that gives the labels. The attention buffer of a batch is reduced
+// to one small map per image right after its forward pass and dropped.
+struct ExplainOptions {
+  bool enabled = false;        // forward in explain mode; results carry photo, geometry and rollout
+  RolloutOptions rollout;
+  int max_photo_side = 1024;   // longest side of ClassifyResult::photo (INTER_AREA downscale); 0 = full size
+};
+
 struct ClassifyOptions {
   int top_k = 5;             // clamped to the number of classes
   int batch = 8;             // images per forward pass
   int jobs = 0;              // decode workers; <= 0: one per hardware thread
   bool keep_logits = false;  // fill ClassifyResult::logits
   DecodeLimits limits;
+  ExplainOptions explain;
 };
 
 struct ClassifyStats {
@@ -34,7 +44,8 @@ struct ClassifyStats {
 // Reusable: the worker pool lives as long as the Classifier. One run() at a time (the backend is not shared-safe).
 class Classifier {
  public:
-  // Throws Error(InvalidArgument) for top_k < 1 or batch < 1.
+  // Throws Error(InvalidArgument) for top_k < 1, batch < 1 or bad explain options, and Error(Unsupported) when
+  // explain is asked of a model without attention maps (see has_attention_maps).
   Classifier(Backend& backend, const ClassifyOptions& options);
 
   // Classifies every input, calling on_result exactly once per input, in input order, on the calling thread, as
@@ -49,6 +60,13 @@ class Classifier {
   ClassifyOptions options_;
   WorkerPool pool_;
 };
+
+// Whether attention rollout can explain this model's predictions (ViT/DeiT; not attention-free families).
+bool has_attention_maps(const Model& model);
+
+// `image` scaled down (INTER_AREA) so its longest side is at most max_side (0: returned as is). Sizes round to
+// nearest: w' = max(1, round(w * max_side / max(w, h))).
+cv::Mat cap_longest_side(const cv::Mat& image, int max_side);
 
 // The reason part of an error message: drops a leading "<path>: " so rows that already name the file do not
 // repeat it.

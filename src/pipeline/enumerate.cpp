@@ -27,6 +27,7 @@ class Walker {
   explicit Walker(std::vector<InputEntry>& out) : out_(out) {}
 
   void walk(const fs::path& root) {
+    root_ = root;
     std::vector<fs::path> stack{root};
     while (!stack.empty()) {
       fs::path dir = std::move(stack.back());
@@ -60,16 +61,18 @@ class Walker {
       if (e.is_directory(tec)) {  // follows symlinks; d_type makes this free for plain entries
         stack.push_back(e.path());
       } else if (has_image_extension(e.path())) {
+        fs::path rel = e.path().lexically_relative(root_);
         if (e.is_regular_file(tec) || (e.is_symlink(tec) && !e.exists(tec)))
-          out_.push_back({e.path(), {}});  // a dangling link is kept so the user sees why it failed
+          out_.push_back({e.path(), {}, std::move(rel)});  // a dangling link is kept so the user sees why it failed
         else
-          out_.push_back({e.path(), "not a regular file"});
+          out_.push_back({e.path(), "not a regular file", std::move(rel)});
       }
     }
     if (ec) out_.push_back({dir, "cannot read folder: " + ec.message()});
   }
 
   std::vector<InputEntry>& out_;
+  fs::path root_;
   std::set<std::pair<dev_t, ino_t>> visited_;
 };
 

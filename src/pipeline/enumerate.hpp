@@ -12,6 +12,9 @@ namespace vitvk::pipeline {
 struct InputEntry {
   std::filesystem::path path;
   std::string error;
+  // For an image found by walking a folder argument: its path below that folder (what output trees mirror).
+  // Empty for a path named directly.
+  std::filesystem::path relative = {};
   bool ok() const { return error.empty(); }
 };
 

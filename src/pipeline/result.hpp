@@ -5,6 +5,10 @@
 #include <string>
 #include <vector>
 
+#include <opencv2/core.hpp>
+
+#include "explain/rollout.hpp"
+#include "image/preprocess.hpp"
 #include "pipeline/topk.hpp"
 
 namespace vitvk::pipeline {
@@ -15,6 +19,12 @@ struct ClassifyResult {
   std::string error;             // non-empty: this input failed, and why
   std::vector<ScoredClass> top;  // most probable first; probabilities are fp32 softmax of the logits
   std::vector<float> logits;     // only when asked for
+  // Explain runs only (ClassifyOptions::explain), for classified inputs: the decoded photo (8-bit RGB, downscaled
+  // to ExplainOptions::max_photo_side), where the model's crop lies in the original image (geometry refers to
+  // the original size; the overlay functions scale it to the photo), and the attention-rollout map.
+  cv::Mat photo;
+  CropGeometry geometry;
+  RolloutMap rollout;  // w = h = 0 when not computed
   bool ok() const { return error.empty(); }
 };
 

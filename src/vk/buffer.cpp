@@ -1,9 +1,19 @@
 #include "vk/buffer.hpp"
 
+#include <map>
+#include <tuple>
+
 #include "vitvk/error.hpp"
 #include "vk/context_impl.hpp"
 
 namespace vitvk::gpu {
+
+namespace {
+// Allocations are rounded up to this many bytes (the widest texel) so that a texel view of any aligned slice
+// can round its range up to whole texels.
+constexpr uint64_t kTexelPad = 16;
+uint64_t round_up(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
+}  // namespace
 
 struct Buffer::Impl {
   vk::raii::Buffer buffer{nullptr};
@@ -12,7 +22,61 @@ struct Buffer::Impl {
   uint8_t* mapped = nullptr;
   bool coherent = true;
   const vk::raii::Device* device = nullptr;
+  const DeviceInfo* info = nullptr;
+  // Texel views by (offset, rounded range, format); declared last so they are destroyed before the buffer.
+  std::map<std::tuple<uint64_t, uint64_t, TexelFormat>, vk::raii::BufferView> views;
 };
+
+uint32_t texel_bytes(TexelFormat f) {
+  switch (f) {
+    case TexelFormat::R32f: return 4;
+    case TexelFormat::Rgba32f: return 16;
+    case TexelFormat::Rgba16f: return 8;
+    case TexelFormat::Rgba32u: return 16;
+  }
+  return 16;
+}
+
+vk::Format vk_format(TexelFormat f) {
+  switch (f) {
+    case TexelFormat::R32f: return vk::Format::eR32Sfloat;
+    case TexelFormat::Rgba32f: return vk::Format::eR32G32B32A32Sfloat;
+    case TexelFormat::Rgba16f: return vk::Format::eR16G16B16A16Sfloat;
+    case TexelFormat::Rgba32u: return vk::Format::eR32G32B32A32Uint;
+  }
+  return vk::Format::eUndefined;
+}
+
+bool texel_bindable(const DeviceInfo& dev, const Slice& s, TexelFormat f) {
+  const uint64_t t = texel_bytes(f);
+  const uint64_t align = std::max<uint64_t>(dev.min_texel_buffer_offset_alignment, 1);
+  return s.buffer != nullptr && s.size > 0 && (dev.uniform_texel_formats >> static_cast<int>(f) & 1u) &&
+         s.offset % align == 0 && s.offset % t == 0 &&
+         s.offset + round_up(s.size, t) <= round_up(s.buffer->size(), kTexelPad) &&
+         round_up(s.size, t) / t <= dev.max_texel_buffer_elements;
+}
+
+vk::BufferView texel_view(const Slice& s, TexelFormat f) {
+  Buffer::Impl& m = s.buffer->impl();
+  if (!texel_bindable(*m.info, s, f))
+    throw Error(ErrorCode::Internal, "texel view of bytes " + std::to_string(s.offset) + "+" + std::to_string(s.size) +
+                                         " of a " + std::to_string(m.size) + "-byte buffer: not bindable on this device");
+  const uint64_t range = round_up(s.size, texel_bytes(f));
+  auto key = std::make_tuple(s.offset, range, f);
+  auto it = m.views.find(key);
+  if (it == m.views.end()) {
+    try {
+      it = m.views.emplace(key, vk::raii::BufferView(*m.device, vk::BufferViewCreateInfo{.buffer = *m.buffer,
+                                                                                        .format = vk_format(f),
+                                                                                        .offset = s.offset,
+                                                                                        .range = range}))
+               .first;
+    } catch (const vk::SystemError& e) {
+      throw Error(ErrorCode::Vulkan, std::string("creating a texel buffer view: ") + e.what());
+    }
+  }
+  return *it->second;
+}
 
 namespace {
 
@@ -32,11 +96,13 @@ Buffer::Buffer(Context& ctx, uint64_t bytes, MemoryUse use) : impl_(std::make_un
   Impl& m = *impl_;
   m.size = bytes;
   m.device = &c.device;
+  m.info = &ctx.info();
   using U = vk::BufferUsageFlagBits;
   using P = vk::MemoryPropertyFlagBits;
   try {
-    m.buffer = vk::raii::Buffer(c.device, vk::BufferCreateInfo{.size = std::max<uint64_t>(bytes, 4),
-                                                               .usage = U::eStorageBuffer | U::eTransferSrc | U::eTransferDst});
+    m.buffer = vk::raii::Buffer(c.device, vk::BufferCreateInfo{.size = round_up(std::max<uint64_t>(bytes, 4), kTexelPad),
+                                                               .usage = U::eStorageBuffer | U::eUniformTexelBuffer |
+                                                                        U::eTransferSrc | U::eTransferDst});
     const auto req = m.buffer.getMemoryRequirements();
     std::optional<uint32_t> type;
     switch (use) {
@@ -80,6 +146,7 @@ Buffer& Buffer::operator=(Buffer&&) noexcept = default;
 
 uint64_t Buffer::size() const { return impl_->size; }
 uint8_t* Buffer::mapped() const { return impl_->mapped; }
+std::size_t Buffer::texel_view_count() const { return impl_->views.size(); }
 
 void Buffer::invalidate() const {
   if (impl_->mapped && !impl_->coherent)

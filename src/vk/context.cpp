@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "vitvk/error.hpp"
+#include "vk/buffer.hpp"
 #include "vk/context_impl.hpp"
 
 namespace vitvk::gpu {
@@ -72,6 +73,12 @@ DeviceInfo describe(const vk::raii::PhysicalDevice& pd, int index) {
   d.driver_version = base.driverVersion;
   d.max_storage_buffer_range = base.limits.maxStorageBufferRange;
   d.min_storage_buffer_offset_alignment = base.limits.minStorageBufferOffsetAlignment;
+  d.min_texel_buffer_offset_alignment = base.limits.minTexelBufferOffsetAlignment;
+  d.max_texel_buffer_elements = base.limits.maxTexelBufferElements;
+  for (int f = 0; f < kTexelFormatCount; ++f)
+    if (pd.getFormatProperties(vk_format(static_cast<TexelFormat>(f))).bufferFeatures &
+        vk::FormatFeatureFlagBits::eUniformTexelBuffer)
+      d.uniform_texel_formats |= 1u << f;
   d.shared_memory_bytes = base.limits.maxComputeSharedMemorySize;
   d.max_workgroup_invocations = base.limits.maxComputeWorkGroupInvocations;
   d.timestamps = base.limits.timestampComputeAndGraphics;

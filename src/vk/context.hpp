@@ -32,6 +32,9 @@ struct DeviceInfo {
   uint32_t max_workgroup_invocations = 0;
   uint64_t max_storage_buffer_range = 0;
   uint64_t min_storage_buffer_offset_alignment = 0;
+  uint64_t min_texel_buffer_offset_alignment = 0;
+  uint32_t max_texel_buffer_elements = 0;
+  uint32_t uniform_texel_formats = 0;  // bit i: gpu::TexelFormat(i) supports uniform texel buffers (buffer.hpp)
   uint64_t device_local_bytes = 0;
   bool push_descriptor = false;
   bool coopmat_nv = false;   // VK_NV_cooperative_matrix

@@ -24,8 +24,15 @@ struct Context::Impl {
 };
 
 class Buffer;
+struct Slice;
+enum class TexelFormat : uint8_t;
 // The raw handle of a Buffer (defined in buffer.cpp, which knows Buffer::Impl).
 vk::Buffer raw_buffer(const Buffer& b);
+vk::Format vk_format(TexelFormat f);
+// A uniform-texel-buffer view of `s` (range rounded up to whole texels), made on first use and owned by the
+// buffer, which keeps it until it is destroyed itself (so it outlives every command buffer that binds it).
+// Throws Error(Internal) where texel_bindable() is false.
+vk::BufferView texel_view(const Slice& s, TexelFormat f);
 
 // Throws Error(Vulkan / DeviceLost / OutOfMemory) for a failed vk::Result, naming what was attempted.
 [[noreturn]] void throw_vulkan_error(const char* what, vk::Result result);

@@ -18,8 +18,8 @@ struct KernelCache::Impl {
   bool dirty = false;                         // pipelines were built since loading
 };
 
-Kernel::Kernel(std::unique_ptr<Impl> impl, uint32_t bindings, uint32_t push_bytes)
-    : impl_(std::move(impl)), bindings_(bindings), push_bytes_(push_bytes) {}
+Kernel::Kernel(std::unique_ptr<Impl> impl, std::vector<Binding> bindings, uint32_t push_bytes)
+    : impl_(std::move(impl)), bindings_(std::move(bindings)), push_bytes_(push_bytes) {}
 Kernel::~Kernel() = default;
 
 KernelCache::KernelCache(Context& ctx) : ctx_(ctx), impl_(std::make_unique<Impl>()) {
@@ -36,7 +36,9 @@ KernelCache::KernelCache(Context& ctx) : ctx_(ctx), impl_(std::make_unique<Impl>
       } catch (const Error& e) {
         reason = e.what();
       }
-      if (!reason.empty()) warn("ignoring pipeline cache " + impl_->file->string() + ": " + reason);
+      // A cache from an older build of the shaders is routine after an upgrade: replace it quietly.
+      if (!reason.empty() && reason != kStaleShadersReason)
+        warn("ignoring pipeline cache " + impl_->file->string() + ": " + reason);
     }
   }
   impl_->cache = vk::raii::PipelineCache(ctx.impl().device,
@@ -62,8 +64,17 @@ void KernelCache::save() {
 bool KernelCache::has_shader(std::string_view shader) const { return shaders::find(shader) != nullptr; }
 
 const Kernel& KernelCache::get(std::string_view shader, uint32_t bindings, uint32_t push_bytes,
-                               std::span<const uint32_t> spec) {
-  auto key = std::make_tuple(std::string(shader), bindings, push_bytes, std::vector<uint32_t>(spec.begin(), spec.end()));
+                               std::span<const uint32_t> spec, std::span<const Binding> kinds) {
+  if (!kinds.empty() && kinds.size() != bindings)
+    throw Error(ErrorCode::Internal, "kernel '" + std::string(shader) + "': " + std::to_string(kinds.size()) +
+                                         " binding kinds for " + std::to_string(bindings) + " bindings");
+  std::vector<Binding> binding_kinds(bindings);
+  std::copy(kinds.begin(), kinds.end(), binding_kinds.begin());
+  std::vector<uint8_t> kind_key(bindings);
+  for (uint32_t i = 0; i < bindings; ++i)
+    kind_key[i] = binding_kinds[i].texel ? uint8_t(1 + static_cast<uint8_t>(*binding_kinds[i].texel)) : uint8_t(0);
+  auto key = std::make_tuple(std::string(shader), push_bytes, std::vector<uint32_t>(spec.begin(), spec.end()),
+                             std::move(kind_key));
   if (auto it = kernels_.find(key); it != kernels_.end()) return *it->second;
 
   const shaders::Blob* blob = shaders::find(shader);
@@ -73,8 +84,11 @@ const Kernel& KernelCache::get(std::string_view shader, uint32_t bindings, uint3
   try {
     std::vector<vk::DescriptorSetLayoutBinding> binds(bindings);
     for (uint32_t i = 0; i < bindings; ++i)
-      binds[i] = vk::DescriptorSetLayoutBinding{.binding = i, .descriptorType = vk::DescriptorType::eStorageBuffer, .descriptorCount = 1,
-                  .stageFlags = vk::ShaderStageFlagBits::eCompute};
+      binds[i] = vk::DescriptorSetLayoutBinding{.binding = i,
+                                                .descriptorType = binding_kinds[i].texel ? vk::DescriptorType::eUniformTexelBuffer
+                                                                                         : vk::DescriptorType::eStorageBuffer,
+                                                .descriptorCount = 1,
+                                                .stageFlags = vk::ShaderStageFlagBits::eCompute};
     k->set_layout = vk::raii::DescriptorSetLayout(
         dev, vk::DescriptorSetLayoutCreateInfo{.flags = vk::DescriptorSetLayoutCreateFlagBits::ePushDescriptorKHR,
                                                .bindingCount = bindings,
@@ -103,7 +117,7 @@ const Kernel& KernelCache::get(std::string_view shader, uint32_t bindings, uint3
                        static_cast<vk::Result>(e.code().value()));
   }
   auto& slot = kernels_[key];
-  slot = std::make_unique<Kernel>(std::move(k), bindings, push_bytes);
+  slot = std::make_unique<Kernel>(std::move(k), std::move(binding_kinds), push_bytes);
   return *slot;
 }
 

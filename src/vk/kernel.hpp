@@ -1,31 +1,45 @@
 #pragma once
-// Compute pipelines built from the embedded SPIR-V: one push-descriptor set of storage buffers
-// (bindings 0..n-1) plus push constants, optional uint32 specialization constants (ids 0..k-1).
+// Compute pipelines built from the embedded SPIR-V: one push-descriptor set (bindings 0..n-1, storage buffers
+// unless declared otherwise) plus push constants, optional uint32 specialization constants (ids 0..k-1).
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
 #include <tuple>
 #include <vector>
 
+#include "vk/buffer.hpp"
+
 namespace vitvk::gpu {
 
 class Context;
 
+// How a kernel declares one binding: a storage buffer (the default), or a uniform texel buffer
+// (GLSL samplerBuffer) through which the bound slice is read in `texel` format. The recorder binds a slice
+// either way, making (and caching) the texel view itself; check texel_bindable() before choosing the latter.
+struct Binding {
+  std::optional<TexelFormat> texel;
+  static Binding storage() { return {}; }
+  static Binding uniform_texel(TexelFormat f) { return {f}; }
+  bool operator==(const Binding&) const = default;
+};
+
 class Kernel {
  public:
   struct Impl;
-  Kernel(std::unique_ptr<Impl> impl, uint32_t bindings, uint32_t push_bytes);
+  Kernel(std::unique_ptr<Impl> impl, std::vector<Binding> bindings, uint32_t push_bytes);
   ~Kernel();
-  uint32_t bindings() const { return bindings_; }
+  uint32_t bindings() const { return static_cast<uint32_t>(bindings_.size()); }
+  const Binding& binding(uint32_t i) const { return bindings_.at(i); }
   uint32_t push_bytes() const { return push_bytes_; }
   Impl& impl() const { return *impl_; }
 
  private:
   std::unique_ptr<Impl> impl_;
-  uint32_t bindings_;
+  std::vector<Binding> bindings_;
   uint32_t push_bytes_;
 };
 
@@ -38,8 +52,9 @@ class KernelCache {
   KernelCache& operator=(const KernelCache&) = delete;
 
   // `shader` is an embedded blob name (e.g. "layernorm", "gemm.fp16"); throws Error(Unsupported) when absent.
+  // `kinds`: one per binding, or empty for all storage buffers.
   const Kernel& get(std::string_view shader, uint32_t bindings, uint32_t push_bytes,
-                    std::span<const uint32_t> spec = {});
+                    std::span<const uint32_t> spec = {}, std::span<const Binding> kinds = {});
   bool has_shader(std::string_view shader) const;
   // Writes the persistent pipeline cache if pipelines were built since it was loaded (also done on destruction).
   void save();
@@ -50,7 +65,9 @@ class KernelCache {
  private:
   Context& ctx_;
   std::unique_ptr<Impl> impl_;
-  std::map<std::tuple<std::string, uint32_t, uint32_t, std::vector<uint32_t>>, std::unique_ptr<Kernel>> kernels_;
+  // Key: shader, push bytes, spec constants, bindings (0 = storage, 1 + format = texel).
+  std::map<std::tuple<std::string, uint32_t, std::vector<uint32_t>, std::vector<uint8_t>>, std::unique_ptr<Kernel>>
+      kernels_;
 };
 
 }  // namespace vitvk::gpu

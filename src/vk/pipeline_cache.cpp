@@ -67,7 +67,7 @@ std::optional<std::vector<uint8_t>> unpack_pipeline_cache(std::span<const uint8_
     return std::nullopt;
   };
   if (file.size() < kEnvelope || std::memcmp(file.data(), kMagic, 8) != 0) return fail("not a vitvk pipeline cache");
-  if (get64(file.data() + 8) != embedded_shader_hash()) return fail("made by a build with other shaders");
+  if (get64(file.data() + 8) != embedded_shader_hash()) return fail(kStaleShadersReason);
   const uint64_t size = get64(file.data() + 16);
   if (size != file.size() - kEnvelope) return fail("truncated or padded");
   const uint8_t* blob = file.data() + kEnvelope;

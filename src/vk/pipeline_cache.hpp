@@ -22,6 +22,9 @@ uint64_t embedded_shader_hash();
 std::optional<std::filesystem::path> pipeline_cache_dir();
 std::filesystem::path pipeline_cache_file(const std::filesystem::path& dir, const DeviceInfo& dev);
 
+// The reason unpack_pipeline_cache gives for a file written by a build with other shaders.
+inline constexpr const char* kStaleShadersReason = "made by a build with other shaders";
+
 // Our envelope around the driver's blob: magic, shader hash, size, checksum, then the blob whose own header
 // (VkPipelineCacheHeaderVersionOne) must name this device. Returns the blob, or nullopt plus a reason.
 std::optional<std::vector<uint8_t>> unpack_pipeline_cache(std::span<const uint8_t> file, const DeviceInfo& dev,

@@ -46,6 +46,7 @@ void Recorder::begin(bool profiling) {
   impl_->cmd.reset();
   impl_->cmd.begin(vk::CommandBufferBeginInfo{.flags = vk::CommandBufferUsageFlagBits::eOneTimeSubmit});
   impl_->recording = true;
+  ++generation_;
   pending_ = false;
   dispatches_ = 0;
   profiling_ = profiling && *impl_->queries;
@@ -77,13 +78,24 @@ void Recorder::dispatch(const Kernel& kernel, std::initializer_list<Slice> bindi
   auto& cmd = impl_->cmd;
   auto& k = kernel.impl();
   cmd.bindPipeline(vk::PipelineBindPoint::eCompute, *k.pipeline);
-  std::vector<vk::DescriptorBufferInfo> infos;
-  infos.reserve(bindings.size());
-  for (const Slice& s : bindings) infos.push_back({.buffer = raw_buffer(*s.buffer), .offset = s.offset, .range = s.size});
-  std::vector<vk::WriteDescriptorSet> writes(infos.size());
-  for (uint32_t i = 0; i < infos.size(); ++i)
-    writes[i] = vk::WriteDescriptorSet{.dstBinding = i, .descriptorCount = 1, .descriptorType = vk::DescriptorType::eStorageBuffer,
-                 .pBufferInfo = &infos[i]};
+  // Both arrays are filled before `writes` points into them (no reallocation afterwards).
+  std::vector<vk::DescriptorBufferInfo> infos(bindings.size());
+  std::vector<vk::BufferView> views(bindings.size());
+  std::vector<vk::WriteDescriptorSet> writes(bindings.size());
+  uint32_t i = 0;
+  for (const Slice& s : bindings) {
+    if (const auto& texel = kernel.binding(i).texel) {
+      views[i] = texel_view(s, *texel);
+      writes[i] = vk::WriteDescriptorSet{.dstBinding = i, .descriptorCount = 1,
+                                         .descriptorType = vk::DescriptorType::eUniformTexelBuffer,
+                                         .pTexelBufferView = &views[i]};
+    } else {
+      infos[i] = vk::DescriptorBufferInfo{.buffer = raw_buffer(*s.buffer), .offset = s.offset, .range = s.size};
+      writes[i] = vk::WriteDescriptorSet{.dstBinding = i, .descriptorCount = 1,
+                                         .descriptorType = vk::DescriptorType::eStorageBuffer, .pBufferInfo = &infos[i]};
+    }
+    ++i;
+  }
   cmd.pushDescriptorSetKHR(vk::PipelineBindPoint::eCompute, *k.layout, 0, writes);
   if (push_size)
     cmd.getDispatcher()->vkCmdPushConstants(*cmd, static_cast<VkPipelineLayout>(*k.layout), VK_SHADER_STAGE_COMPUTE_BIT, 0,
@@ -111,6 +123,20 @@ void Recorder::fill_zero(const Slice& dst) {
   barrier_if_needed();
   impl_->cmd.fillBuffer(raw_buffer(*dst.buffer), dst.offset, dst.size, 0u);
   pending_ = true;
+}
+
+VkCommandBuffer_T* Recorder::raw_command_buffer() {
+  if (!impl_->recording) throw Error(ErrorCode::Internal, "raw_command_buffer: no recording in progress");
+  barrier_if_needed();
+  return static_cast<VkCommandBuffer>(*impl_->cmd);
+}
+
+void Recorder::mark_pending(const char* label) {
+  pending_ = true;
+  if (profiling_ && impl_->query_count < kMaxTimestamps) {
+    impl_->cmd.writeTimestamp(vk::PipelineStageFlagBits::eComputeShader, *impl_->queries, impl_->query_count++);
+    labels_.push_back(label ? label : "external");
+  }
 }
 
 void Recorder::submit_and_wait() {

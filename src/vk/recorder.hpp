@@ -9,6 +9,8 @@
 
 #include "vk/buffer.hpp"
 
+struct VkCommandBuffer_T;  // Vulkan's handle type, without including the Vulkan headers here
+
 namespace vitvk::gpu {
 
 class Context;
@@ -43,6 +45,16 @@ class Recorder {
   void copy(const Slice& src, const Slice& dst);
   void fill_zero(const Slice& dst);
 
+  // For libraries that append their own commands (VkFFT): the recording command buffer, after the barrier
+  // that orders whatever comes next after everything recorded so far. Call mark_pending() once the commands
+  // are in, so that the next command waits for what they wrote (and, when profiling, the time since the
+  // previous timestamp is reported under `label`).
+  VkCommandBuffer_T* raw_command_buffer();
+  void mark_pending(const char* label = nullptr);
+  // Counts begin() calls: such a library may rewrite its descriptor sets once per recording (the previous
+  // recording has completed by then), never within one.
+  uint64_t generation() const { return generation_; }
+
   // Ends, submits, waits. Throws Error(DeviceLost / Vulkan / OutOfMemory) on failure.
   void submit_and_wait();
 
@@ -58,6 +70,7 @@ class Recorder {
   bool pending_ = false;  // commands recorded since the last barrier
   bool profiling_ = false;
   uint32_t dispatches_ = 0;
+  uint64_t generation_ = 0;
   std::vector<std::string> labels_;
   std::vector<OpTiming> timings_;
 };

@@ -12,6 +12,12 @@ using namespace vitvk;
 
 namespace {
 
+// Whether the device can view fp32 / fp16 storage as 4-element texels (the texel variant's formats).
+bool texel_capable(const gpu::DeviceInfo& dev, bool fp16) {
+  const auto f = fp16 ? gpu::TexelFormat::Rgba16f : gpu::TexelFormat::Rgba32f;
+  return (dev.uniform_texel_formats >> static_cast<int>(f) & 1u) != 0;
+}
+
 struct LinearCase {
   int M, N, K;
   int x_stride, y_stride;  // >= K, >= N
@@ -53,6 +59,11 @@ float linear_rel_error(test::VkFixture& fx, const ops::GemmConfig& cfg, bool fp1
   ops::linear_vk(oc, gpu::whole(bx), c.M, c.K, c.x_stride, gpu::whole(bw), c.bias ? gpu::whole(bb) : gpu::Slice{},
                  c.N, gpu::whole(by), c.y_stride, c.ep, cfg);
   fx.rec.submit_and_wait();
+  // The texel variant must really have read x and W through texel views (not fallen back) where it can.
+  if (cfg.variant == ops::GemmVariant::Texel && texel_capable(fx.ctx.info(), fp16)) {
+    CHECK(bx.texel_view_count() == 1);
+    CHECK(bw.texel_view_count() == 1);
+  }
   const auto got = fx.download(by, want.size(), fp16);
   float scale = 1.f;
   for (float v : want) scale = std::max(scale, std::abs(v));
@@ -94,6 +105,14 @@ TEST_CASE("linear_vk: register kernel matches linear_cpu, fp32", "[ops][vulkan][
 
 TEST_CASE("linear_vk: register kernel matches linear_cpu, fp16 storage", "[ops][vulkan][gemm]") {
   run_cases(ops::GemmVariant::Regs, true);
+}
+
+TEST_CASE("linear_vk: texel-buffer kernel matches linear_cpu, fp32", "[ops][vulkan][gemm]") {
+  run_cases(ops::GemmVariant::Texel, false);
+}
+
+TEST_CASE("linear_vk: texel-buffer kernel matches linear_cpu, fp16 storage", "[ops][vulkan][gemm]") {
+  run_cases(ops::GemmVariant::Texel, true);
 }
 
 TEST_CASE("linear_vk: tiled kernel matches linear_cpu, fp32", "[ops][vulkan][gemm]") {
@@ -150,10 +169,14 @@ TEST_CASE("linear_vk: kernel selection by driver, overridable, and bad arguments
   test::VkFixture fx;
   const auto& dev = fx.ctx.info();
   const auto cfg = ops::gemm_config(dev, ops::GemmVariant::Auto);
+  const bool cpu_driver = dev.is_lavapipe() || dev.is_cpu();
+  const bool texel_ok = texel_capable(dev, false) && (!dev.fp16_storage || texel_capable(dev, true));
   if (std::getenv("VITVK_GEMM_VARIANT") == nullptr)
-    CHECK(cfg.variant == (dev.is_lavapipe() || dev.is_cpu() ? ops::GemmVariant::Regs : ops::GemmVariant::Tiled));
+    CHECK(cfg.variant == (!cpu_driver ? ops::GemmVariant::Tiled : texel_ok ? ops::GemmVariant::Texel : ops::GemmVariant::Regs));
+  if (dev.is_lavapipe()) CHECK(texel_ok);  // lavapipe has both formats: the texel kernel must not be lost
   CHECK(ops::gemm_config(dev, ops::GemmVariant::Tiled).variant == ops::GemmVariant::Tiled);
   CHECK(ops::gemm_config(dev, ops::GemmVariant::Regs).variant == ops::GemmVariant::Regs);
+  CHECK(ops::gemm_config(dev, ops::GemmVariant::Texel).variant == ops::GemmVariant::Texel);
 
   // Slices smaller than the shape needs are an Error, not an out-of-bounds dispatch.
   auto bx = fx.zeros(10 * 16), bw = fx.zeros(ops::linear_vk_packed_count(cfg, 16, 16)), by = fx.zeros(10 * 16);

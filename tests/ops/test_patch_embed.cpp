@@ -45,6 +45,12 @@ float patch_rel_error(test::VkFixture& fx, const ops::GemmConfig& cfg, bool fp16
   ops::patch_embed_vk(oc, gpu::whole(bi), s, gpu::whole(bw), gpu::whole(bb), gpu::whole(bt), c.tokens_per_image,
                       c.first_token, cfg);
   fx.rec.submit_and_wait();
+  // The texel variant must really have read the images and W through texel views where the device has them.
+  const auto tf = fp16 ? gpu::TexelFormat::Rgba16f : gpu::TexelFormat::Rgba32f;
+  if (cfg.variant == ops::GemmVariant::Texel && (fx.ctx.info().uniform_texel_formats >> static_cast<int>(tf) & 1u)) {
+    CHECK(bi.texel_view_count() == 1);
+    CHECK(bw.texel_view_count() == 1);
+  }
   const auto got = fx.download(bt, want.size(), fp16);
   float scale = 1.f;
   for (float v : want) scale = std::max(scale, std::abs(v));
@@ -76,6 +82,14 @@ TEST_CASE("patch_embed_vk: register kernel matches patch_embed_cpu, fp32", "[ops
 
 TEST_CASE("patch_embed_vk: register kernel matches patch_embed_cpu, fp16 storage", "[ops][vulkan][patch_embed]") {
   run_cases(ops::GemmVariant::Regs, true);
+}
+
+TEST_CASE("patch_embed_vk: texel-buffer kernel matches patch_embed_cpu, fp32", "[ops][vulkan][patch_embed]") {
+  run_cases(ops::GemmVariant::Texel, false);
+}
+
+TEST_CASE("patch_embed_vk: texel-buffer kernel matches patch_embed_cpu, fp16 storage", "[ops][vulkan][patch_embed]") {
+  run_cases(ops::GemmVariant::Texel, true);
 }
 
 TEST_CASE("patch_embed_vk: tiled kernel matches patch_embed_cpu, fp32", "[ops][vulkan][patch_embed]") {

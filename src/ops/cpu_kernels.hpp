@@ -1,0 +1,27 @@
+#pragma once
+// CPU-only building blocks of the fast fp32 forward (engine/cpu_backend.cpp) that the reference ops share:
+// SIMD-friendly exp/erf (GELU, softmax), a GEMM tile with its epilogue applied while the tile is hot, and one
+// attention head. Each hot loop is compiled for AVX-512, AVX2+FMA and baseline x86-64 and picked at load time.
+#include "ops/attention.hpp"
+#include "ops/gemm.hpp"
+
+namespace vitvk::ops {
+
+// In place over n floats. Accuracy (tests/engine/test_cpu_kernels.cpp): exp within 2 ulp of std::exp on the
+// softmax range; gelu within 1e-6 absolute of the std::erf form.
+void gelu_inplace(float* y, long n);
+// Row-wise max-subtracted softmax, in place; rows of `cols` floats at stride `ld`.
+void softmax_inplace(float* p, int rows, int cols, long ld);
+void exp_inplace(float* y, long n);
+
+// The [m0, m1) x [n0, n1) tile of y = epilogue(x W^T + b): x [M, K] at row stride ldx, W [N, K] as stored
+// (PyTorch layout), y at row stride ldy. One single-threaded sgemm, then bias / GELU / residual on the tile.
+void linear_tile(const float* x, int K, long ldx, const float* w, const float* b, float* y, long ldy, int m0, int m1,
+                 int n0, int n1, Epilogue ep);
+
+// softmax(Q K^T / sqrt(hd)) V of one (image, head) into out [B, N, D] at that head's columns; rows of the
+// score matrix are processed `block` at a time in `scratch` (block * tokens floats).
+void attention_head_cpu(const float* qkv, const AttentionShape& s, int image, int head, float* out, float* scratch,
+                        int block);
+
+}  // namespace vitvk::ops

@@ -1,0 +1,249 @@
+#!/usr/bin/python3
+"""Side-by-side throughput of vitvk (CPU and Vulkan backends), PyTorch (CPU) and ONNX Runtime (CPU).
+
+One command, back to back, same architectures and batch sizes, random weights of the real shapes:
+
+    /usr/bin/python3 tools/bench/compare.py --models tiny,small,base --batches 1,16 --reps 5
+
+Needs: build/vitvk; /usr/bin/python3 with Debian's python3-torch (the PyTorch side, and the ONNX export);
+for ONNX Runtime, node plus `cd tools/bench && ONNXRUNTIME_NODE_INSTALL=skip npm install` (onnxruntime-node
+ships its native library in the package). Frameworks that are missing are reported as skipped.
+
+Each cell is `--reps` timed forward passes after `--warmup` untimed ones: median ms/batch, spread (min..max),
+images/s from the median, and the ratio of images/s to vitvk's CPU backend. The machine's load average is
+recorded before and after each cell, since on a small shared machine other processes skew every figure.
+Prints a table (markdown) and writes the whole record as JSON (--json). A tool that prints figures, not a test.
+"""
+import argparse
+import datetime
+import json
+import os
+import pathlib
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = pathlib.Path(__file__).resolve().parent
+REPO = HERE.parent.parent
+ARCHS = {  # name: (timm architecture, embed dim, heads, depth, patch, image size)
+    "tiny": ("vit_tiny_patch16_224", 192, 3, 12, 16, 224),
+    "small": ("vit_small_patch16_224", 384, 6, 12, 16, 224),
+    "base": ("vit_base_patch16_224", 768, 12, 12, 16, 224),
+    "base32_384": ("vit_base_patch32_384", 768, 12, 12, 32, 384),
+}
+
+
+def loadavg():
+    return list(os.getloadavg())
+
+
+def summarize(ms, batch):
+    med = statistics.median(ms)
+    return {"ms_median": med, "ms_min": min(ms), "ms_max": max(ms), "runs": len(ms),
+            "images_per_s": batch * 1000.0 / med}
+
+
+def children_cpu_s():
+    import resource
+    u = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return u.ru_utime + u.ru_stime
+
+
+def run_vitvk(exe, arch, batch, backend, reps, warmup, timeout):
+    def bench(n, w):
+        cmd = [str(exe), "bench", "--arch", arch, "--backend", backend, "--batch", str(batch), "-n", str(n),
+               "--warmup", str(w), "--format", "json"]
+        if backend == "vulkan":
+            cmd += ["--precision", "fp32"]
+        c0 = children_cpu_s()
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        if p.returncode != 0:
+            raise RuntimeError(p.stderr.strip().splitlines()[-1] if p.stderr.strip() else f"exit {p.returncode}")
+        return json.loads(p.stdout.strip().splitlines()[-1]), children_cpu_s() - c0
+
+    j, _ = bench(reps, warmup)
+    r = {"ms_median": j["ms_per_batch"], "ms_min": j["ms_min"], "ms_max": j["ms_max"], "runs": reps,
+         "images_per_s": j["images_per_s"], "device": j["device"]}
+    if backend == "cpu":
+        # CPU time per pass: a process running 1 + n passes minus one running 1 (model setup cancels out);
+        # n covers about two seconds of passes so that setup's own jitter stays small next to it.
+        n = max(reps, min(20, int(2000 / max(j["ms_per_batch"], 1.0)) + 1))
+        _, cpu1 = bench(1, 0)
+        _, cpun = bench(1 + n, 0)
+        r["cpu_ms_per_run"] = max(0.0, (cpun - cpu1) * 1e3 / n)
+        r["cpu_passes"] = n
+    return r
+
+
+def random_vit(dim, heads, depth, patch, img, seed=0):
+    """A TorchViT (tools/goldens/torch_vit.py) with random weights of the timm shapes."""
+    import torch
+    sys.path.insert(0, str(REPO / "tools" / "goldens"))
+    from torch_vit import TorchViT
+    g = torch.Generator().manual_seed(seed)
+    t = (img // patch) ** 2 + 1
+
+    def rn(*shape):
+        return torch.randn(*shape, generator=g) * 0.02
+
+    w = {"patch_embed.proj.weight": rn(dim, 3, patch, patch), "patch_embed.proj.bias": rn(dim),
+         "cls_token": rn(1, 1, dim), "pos_embed": rn(1, t, dim), "norm.weight": torch.ones(dim),
+         "norm.bias": torch.zeros(dim), "head.weight": rn(1000, dim), "head.bias": rn(1000)}
+    for i in range(depth):
+        p = f"blocks.{i}."
+        for n in ("norm1", "norm2"):
+            w[p + n + ".weight"], w[p + n + ".bias"] = torch.ones(dim), torch.zeros(dim)
+        for n, (o, k) in {"attn.qkv": (3 * dim, dim), "attn.proj": (dim, dim), "mlp.fc1": (4 * dim, dim),
+                          "mlp.fc2": (dim, 4 * dim)}.items():
+            w[p + n + ".weight"], w[p + n + ".bias"] = rn(o, k), rn(o)
+    vit = TorchViT.__new__(TorchViT)
+    vit.config, vit.w, vit.heads, vit.patch, vit.depth, vit.prefix, vit.eps = {}, w, heads, patch, depth, 1, 1e-6
+    # The same LayerNorm with a constant normalized shape: the ONNX exporter cannot trace x.shape[-1:].
+    vit._ln = lambda x, n: torch.nn.functional.layer_norm(x, (dim,), w[n + ".weight"], w[n + ".bias"], vit.eps)
+    return vit
+
+
+def torch_module(vit):
+    import torch
+
+    class Logits(torch.nn.Module):
+        def forward(self, images):
+            return vit.forward(images)[0]
+
+    return Logits().eval()
+
+
+def run_torch(module, img, batch, reps, warmup):
+    import torch
+    x = torch.randn(batch, 3, img, img, generator=torch.Generator().manual_seed(3))
+    with torch.inference_mode():
+        for _ in range(warmup):
+            module(x)
+        ms = []
+        c0 = time.process_time()
+        for _ in range(reps):
+            t0 = time.perf_counter()
+            module(x)
+            ms.append((time.perf_counter() - t0) * 1e3)
+        cpu = (time.process_time() - c0) * 1e3 / reps
+    r = summarize(ms, batch)
+    r["cpu_ms_per_run"] = cpu
+    return r
+
+
+def export_onnx(module, img, path):
+    import torch
+    x = torch.randn(1, 3, img, img)
+    torch.onnx.export(module, (x,), str(path), input_names=["images"], output_names=["logits"],
+                      dynamic_axes={"images": {0: "batch"}, "logits": {0: "batch"}}, opset_version=17,
+                      do_constant_folding=True)
+
+
+def run_ort(model_path, batch, reps, warmup, threads, timeout):
+    p = subprocess.run(["node", str(HERE / "ort_bench.mjs"), str(model_path), str(batch), str(warmup), str(reps),
+                        str(threads)], capture_output=True, text=True, timeout=timeout, cwd=HERE)
+    if p.returncode != 0:
+        raise RuntimeError((p.stderr.strip().splitlines() or [f"exit {p.returncode}"])[-1])
+    j = json.loads(p.stdout.strip().splitlines()[-1])
+    r = summarize(j["ms"], batch)
+    r["cpu_ms_per_run"] = j["cpu_ms_per_run"]
+    return r
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--models", default="tiny,small,base", help="comma list of " + ",".join(ARCHS))
+    ap.add_argument("--batches", default="1,16")
+    ap.add_argument("--frameworks", default="vitvk-cpu,vitvk-vulkan,torch,ort")
+    ap.add_argument("--reps", type=int, default=5, help="timed runs per cell")
+    ap.add_argument("--warmup", type=int, default=1)
+    ap.add_argument("--threads", type=int, default=os.cpu_count(), help="threads for ORT (vitvk uses all cores)")
+    ap.add_argument("--torch-threads", type=int, default=1,
+                    help="threads for PyTorch (default 1: Debian's torch runs its OpenMP threads on top of "
+                         "OpenBLAS's pthreads, and on a loaded 2-core machine the two pools spin against each "
+                         "other: 30x more CPU time per image measured at 2 threads)")
+    ap.add_argument("--vitvk", default=str(REPO / "build" / "vitvk"))
+    ap.add_argument("--json", default=None, help="write the full record here")
+    ap.add_argument("--timeout", type=int, default=1800, help="seconds per cell")
+    a = ap.parse_args()
+    frameworks = a.frameworks.split(",")
+    record = {"date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+              "host": platform.node(), "cpu_count": os.cpu_count(), "threads": a.threads,
+              "torch_threads": a.torch_threads, "reps": a.reps,
+              "warmup": a.warmup, "weights": "random (timm shapes)", "loadavg_start": loadavg(), "cells": [],
+              "env": {k: v for k, v in os.environ.items() if k.startswith(("OPENBLAS", "OMP", "VITVK"))}}
+    if "OPENBLAS_CORETYPE" in os.environ:
+        print(f"note: OPENBLAS_CORETYPE={os.environ['OPENBLAS_CORETYPE']} forces OpenBLAS's kernel choice "
+              "(vitvk's CPU GEMMs); unset it to let OpenBLAS detect the CPU", file=sys.stderr)
+    try:
+        import torch
+        torch.set_num_threads(a.torch_threads)
+        record["torch"] = torch.__version__
+    except ImportError:
+        torch = None
+    tmp = tempfile.TemporaryDirectory(prefix="vitvk-bench-")
+    for name in a.models.split(","):
+        arch, dim, heads, depth, patch, img = ARCHS[name]
+        module = onnx_path = None
+        if torch is not None and ("torch" in frameworks or "ort" in frameworks):
+            module = torch_module(random_vit(dim, heads, depth, patch, img))
+        if "ort" in frameworks and module is not None:
+            onnx_path = pathlib.Path(tmp.name) / f"{arch}.onnx"
+            try:
+                export_onnx(module, img, onnx_path)
+            except Exception as e:  # noqa: BLE001 - reported in the record
+                print(f"ONNX export failed for {arch}: {e}", file=sys.stderr)
+                onnx_path = None
+        for batch in [int(b) for b in a.batches.split(",")]:
+            for fw in frameworks:
+                cell = {"model": arch, "batch": batch, "framework": fw, "loadavg_before": loadavg()}
+                try:
+                    if fw in ("vitvk-cpu", "vitvk-vulkan"):
+                        cell.update(run_vitvk(a.vitvk, arch, batch, fw.split("-")[1], a.reps, a.warmup, a.timeout))
+                    elif fw == "torch":
+                        if module is None:
+                            raise RuntimeError("python3-torch not available")
+                        cell.update(run_torch(module, img, batch, a.reps, a.warmup))
+                    elif fw == "ort":
+                        if onnx_path is None:
+                            raise RuntimeError("no ONNX model (torch missing or export failed)")
+                        cell.update(run_ort(onnx_path, batch, a.reps, a.warmup, a.threads, a.timeout))
+                    else:
+                        raise RuntimeError("unknown framework")
+                except Exception as e:  # noqa: BLE001 - a missing framework is a skipped cell, not a failure
+                    cell["skipped"] = str(e)
+                cell["loadavg_after"] = loadavg()
+                record["cells"].append(cell)
+                print(f"  {arch} b{batch} {fw}: " + (f"{cell['ms_median']:.1f} ms" if "ms_median" in cell
+                                                     else "skipped: " + cell["skipped"]), file=sys.stderr, flush=True)
+    record["loadavg_end"] = loadavg()
+    # Ratios: images/s relative to vitvk's CPU backend in the same (model, batch).
+    base = {(c["model"], c["batch"]): c["images_per_s"] for c in record["cells"]
+            if c["framework"] == "vitvk-cpu" and "images_per_s" in c}
+    for c in record["cells"]:
+        if "images_per_s" in c and (c["model"], c["batch"]) in base:
+            c["vs_vitvk_cpu"] = c["images_per_s"] / base[(c["model"], c["batch"])]
+    print(f"date {record['date']}, {record['cpu_count']} CPUs, ORT threads {a.threads}, torch threads {a.torch_threads}, {a.reps} runs/cell, "
+          f"loadavg start {record['loadavg_start']} end {record['loadavg_end']}")
+    print("| model | batch | framework | ms/batch median | spread (min..max) | images/s | × vitvk-cpu "
+          "| CPU ms/image | load before→after |")
+    print("| --- | ---: | --- | ---: | --- | ---: | ---: | ---: | --- |")
+    for c in record["cells"]:
+        la = f"{c['loadavg_before'][0]:.1f}→{c['loadavg_after'][0]:.1f}"
+        if "ms_median" in c:
+            print(f"| {c['model']} | {c['batch']} | {c['framework']} | {c['ms_median']:.1f} | "
+                  f"{c['ms_min']:.1f}..{c['ms_max']:.1f} | {c['images_per_s']:.1f} | "
+                  f"{c.get('vs_vitvk_cpu', float('nan')):.2f} | "
+                  + (f"{c['cpu_ms_per_run'] / c['batch']:.1f}" if "cpu_ms_per_run" in c else "–") + f" | {la} |")
+        else:
+            print(f"| {c['model']} | {c['batch']} | {c['framework']} | skipped: {c['skipped']} | | | | | {la} |")
+    if a.json:
+        pathlib.Path(a.json).write_text(json.dumps(record, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
