@@ -43,6 +43,6 @@ else
 fi
 
 if ((build)); then
-  cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE="${CMAKE_BUILD_TYPE:-Release}"
+  cmake --preset release -DCMAKE_BUILD_TYPE="${CMAKE_BUILD_TYPE:-Release}"  # CMakePresets.json: Ninja, build/
   cmake --build build -j"$(nproc)"
 fi

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# The hardening stage of CI: fuzzes every parser for a bounded time (scripts/fuzz.sh), then builds the library,
+# CLI and tests with AddressSanitizer + UndefinedBehaviorSanitizer (CMake preset "asan", in build-asan/) and runs
+# the whole test suite under them, on the CPU path and on the Vulkan device (lavapipe where there is no GPU).
+# Any crash, sanitizer report, leak or failing test fails the stage.
+#   scripts/ci-extra.sh [fuzz seconds per target (default 60)]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+secs=${1:-60}
+start=$SECONDS
+
+# clang and its libFuzzer runtime, installed the way scripts/setup.sh installs everything else.
+missing=()
+for p in clang libclang-rt-dev; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "ci-extra: installing ${missing[*]}"
+  sudo_cmd=()
+  [[ $(id -u) -ne 0 ]] && sudo_cmd=(sudo)
+  "${sudo_cmd[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+scripts/fuzz.sh "$secs"
+fuzz_done=$SECONDS
+
+cmake --preset asan >/dev/null
+cmake --build --preset asan -j"$(nproc)"
+build_done=$SECONDS
+ctest --preset asan
+echo "ci-extra: passed in $((SECONDS - start)) s (fuzz $((fuzz_done - start)) s, asan build $((build_done - fuzz_done)) s," \
+     "asan tests $((SECONDS - build_done)) s)"
