@@ -12,7 +12,7 @@ start=$SECONDS
 # clang and its libFuzzer runtime, installed the way scripts/setup.sh installs everything else.
 missing=()
 for p in clang libclang-rt-dev; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  [[ $(dpkg-query -W -f='${Status}' "$p" 2>/dev/null) == "install ok installed" ]] || missing+=("$p")
 done
 if ((${#missing[@]})); then
   echo "ci-extra: installing ${missing[*]}"

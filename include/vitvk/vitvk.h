@@ -31,6 +31,10 @@
 extern "C" {
 #endif
 
+/* Every enum ends in a *_MAX_ENUM member (as Vulkan's do) so that any int a C caller passes is a value of the
+ * type in C++ too: out-of-range values are then reported as VITVK_INVALID_ARGUMENT instead of being undefined
+ * behaviour on the library side (found by UBSan through tests/api/c_api_test.c). */
+
 /* Status codes: stable values, the C mirror of vitvk::ErrorCode. */
 typedef enum vitvk_status {
   VITVK_OK = 0,
@@ -42,7 +46,8 @@ typedef enum vitvk_status {
   VITVK_VULKAN = 6,           /* a Vulkan call failed */
   VITVK_DEVICE_LOST = 7,      /* the GPU was lost; reload the model */
   VITVK_OUT_OF_MEMORY = 8,
-  VITVK_INTERNAL = 9          /* a bug in vitvk */
+  VITVK_INTERNAL = 9,         /* a bug in vitvk */
+  VITVK_STATUS_MAX_ENUM = 0x7fffffff
 } vitvk_status;
 
 typedef enum vitvk_pixel_format {
@@ -50,11 +55,22 @@ typedef enum vitvk_pixel_format {
   VITVK_PIXEL_BGR8 = 1,
   VITVK_PIXEL_RGBA8 = 2, /* alpha ignored */
   VITVK_PIXEL_BGRA8 = 3,
-  VITVK_PIXEL_GRAY8 = 4
+  VITVK_PIXEL_GRAY8 = 4,
+  VITVK_PIXEL_FORMAT_MAX_ENUM = 0x7fffffff
 } vitvk_pixel_format;
 
-typedef enum vitvk_backend { VITVK_BACKEND_AUTO = 0, VITVK_BACKEND_CPU = 1, VITVK_BACKEND_VULKAN = 2 } vitvk_backend;
-typedef enum vitvk_precision { VITVK_PRECISION_AUTO = 0, VITVK_PRECISION_FP32 = 1, VITVK_PRECISION_FP16 = 2 } vitvk_precision;
+typedef enum vitvk_backend {
+  VITVK_BACKEND_AUTO = 0,
+  VITVK_BACKEND_CPU = 1,
+  VITVK_BACKEND_VULKAN = 2,
+  VITVK_BACKEND_MAX_ENUM = 0x7fffffff
+} vitvk_backend;
+typedef enum vitvk_precision {
+  VITVK_PRECISION_AUTO = 0,
+  VITVK_PRECISION_FP32 = 1,
+  VITVK_PRECISION_FP16 = 2,
+  VITVK_PRECISION_MAX_ENUM = 0x7fffffff
+} vitvk_precision;
 
 /* Load options; fill with vitvk_load_options_init, then change what you need. */
 typedef struct vitvk_load_options {

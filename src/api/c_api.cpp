@@ -75,6 +75,7 @@ vitvk::PixelFormat format_of(vitvk_pixel_format f) {
     case VITVK_PIXEL_RGBA8: return vitvk::PixelFormat::Rgba8;
     case VITVK_PIXEL_BGRA8: return vitvk::PixelFormat::Bgra8;
     case VITVK_PIXEL_GRAY8: return vitvk::PixelFormat::Gray8;
+    case VITVK_PIXEL_FORMAT_MAX_ENUM: break;
   }
   throw vitvk::Error(vitvk::ErrorCode::InvalidArgument, "unknown pixel format " + std::to_string(static_cast<int>(f)));
 }
@@ -118,6 +119,7 @@ const char* vitvk_status_name(vitvk_status status) {
     case VITVK_DEVICE_LOST: return vitvk::to_string(vitvk::ErrorCode::DeviceLost);
     case VITVK_OUT_OF_MEMORY: return vitvk::to_string(vitvk::ErrorCode::OutOfMemory);
     case VITVK_INTERNAL: return vitvk::to_string(vitvk::ErrorCode::Internal);
+    case VITVK_STATUS_MAX_ENUM: break;
   }
   return "unknown";
 }
