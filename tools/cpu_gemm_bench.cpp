@@ -57,10 +57,11 @@ int main(int argc, char** argv) {
                                   "197x192x768",  "127x576x192",  "127x768x192",  "127x192x768",
                                   "1x1000x768",   "1x1000x192",   "196x192x768"};
   std::string isa_name;
-  int reps = 20;
+  int reps = 20, copies = 1;
   app.add_option("--shape", shapes, "MxNxK shapes");
   app.add_option("--isa", isa_name, "avx512 | avx2 | portable (default: the best this CPU runs)");
   app.add_option("--reps", reps, "timed repetitions per shape");
+  app.add_option("--copies", copies, "weight copies cycled through (several: W comes from memory, as in a forward)");
   CLI11_PARSE(app, argc, argv);
   openblas_set_num_threads(1);
   ops::CpuIsa isa = ops::cpu_gemm_isa();
@@ -81,14 +82,28 @@ int main(int argc, char** argv) {
       fmt::print(stderr, "bad shape '{}'\n", s);
       return 1;
     }
-    std::vector<float> x(std::size_t(M) * K), w(std::size_t(N) * K), b(N), y(std::size_t(M) * N);
-    for (auto* v : {&x, &w, &b}) std::generate(v->begin(), v->end(), [&] { return nd(rng); });
-    const ops::PackedLinear pw(w, b, N, K);
+    std::vector<float> x(std::size_t(M) * K), y(std::size_t(M) * N);
+    std::generate(x.begin(), x.end(), [&] { return nd(rng); });
+    std::vector<std::vector<float>> w(std::max(1, copies)), b(w.size());
+    std::vector<ops::PackedLinear> pw;
+    for (std::size_t i = 0; i < w.size(); ++i) {
+      w[i].resize(std::size_t(N) * K);
+      b[i].resize(N);
+      std::generate(w[i].begin(), w[i].end(), [&] { return nd(rng); });
+      std::generate(b[i].begin(), b[i].end(), [&] { return nd(rng); });
+      pw.emplace_back(w[i], b[i], N, K);
+    }
+    std::size_t next = 0;
     const double gflop = 2.0 * M * N * K * 1e-9;
     for (auto ep : {ops::Epilogue::None, ops::Epilogue::Gelu, ops::Epilogue::Residual}) {
       std::fill(y.begin(), y.end(), 0.f);
-      const Timing blas = time_it(reps, [&] { ops::linear_tile(x.data(), K, K, w.data(), b.data(), y.data(), N, 0, M, 0, N, ep); });
-      const Timing packed = time_it(reps, [&] { ops::packed_linear_tile(pw, x.data(), K, y.data(), N, 0, M, 0, N, ep, isa); });
+      const Timing blas = time_it(reps, [&] {
+        const std::size_t i = next++ % w.size();
+        ops::linear_tile(x.data(), K, K, w[i].data(), b[i].data(), y.data(), N, 0, M, 0, N, ep);
+      });
+      const Timing packed = time_it(reps, [&] {
+        ops::packed_linear_tile(pw[next++ % pw.size()], x.data(), K, y.data(), N, 0, M, 0, N, ep, isa);
+      });
       fmt::print("{:>14} {:>9} {:>13.1f} ({:6.2f}) {:>13.1f} ({:6.2f}) {:>7.2f}\n", s,
                  ep == ops::Epilogue::None ? "none" : ep == ops::Epilogue::Gelu ? "gelu" : "residual",
                  gflop / (blas.cpu_ms * 1e-3), blas.cpu_ms, gflop / (packed.cpu_ms * 1e-3), packed.cpu_ms,

@@ -156,7 +156,7 @@ class CpuBackend final : public Backend {
   std::string name() const override { return "cpu"; }
   std::string device_name() const override {
     return "CPU (" + std::to_string(workers_.size()) + " threads, OpenBLAS" +
-           (gemm_ == GemmChoice::Blas ? std::string() : std::string(" + ") + ops::cpu_isa_name(ops::cpu_gemm_isa()) +
+           (!packing() ? std::string() : std::string(" + ") + ops::cpu_isa_name(ops::cpu_gemm_isa()) +
                                                                 " packed GEMM") + ")";
   }
   std::string precision() const override { return "fp32"; }
@@ -239,24 +239,28 @@ class CpuBackend final : public Backend {
 
  private:
   static constexpr int kRowBlock = 128;       // GEMM tile rows: the tile's output stays in L2 for its epilogue
+  static constexpr int kPackedRowBlock = 256;  // the same for the packed kernel (which applies it per register tile)
   static constexpr int kAttentionRows = 64;   // score rows materialised at a time per (image, head)
 
   struct BlockLinears {
     CpuLinear qkv, proj, fc1, fc2;
   };
 
+  // Auto packs (and then always uses the packed kernel) where the CPU runs its AVX-512 or AVX2 form: per
+  // tools/cpu_gemm_bench.cpp on Zen 5, at least as fast as single-threaded OpenBLAS (its Cooper Lake / Haswell
+  // kernels) on the linear shapes of ViT-Ti/B, mostly 1.1-1.4x. Its portable form is not: OpenBLAS there.
+  bool packing() const {
+    return gemm_ == GemmChoice::Packed || (gemm_ == GemmChoice::Auto && ops::cpu_gemm_isa() != ops::CpuIsa::Portable);
+  }
+
   CpuLinear make_linear(const LinearWeights& lw) const {
     CpuLinear l{&lw, {}};
-    if (gemm_ != GemmChoice::Blas && lw.out > 0 && lw.weight.size() == std::size_t(lw.out) * lw.in)
+    if (packing() && lw.out > 0 && lw.weight.size() == std::size_t(lw.out) * lw.in)
       l.packed = ops::PackedLinear(lw.weight, lw.bias, lw.out, lw.in);
     return l;
   }
 
-  // Whether the packed kernel runs this shape. Auto: wherever the weights were packed (see the measurements in
-  // the commit that introduced it).
-  bool use_packed(const CpuLinear& l, int /*M*/, int /*K*/, int /*N*/) const {
-    return gemm_ != GemmChoice::Blas && l.packed.rows() > 0;
-  }
+  bool use_packed(const CpuLinear& l) const { return l.packed.rows() > 0; }
 
   // y = epilogue(x W^T + b) in tiles. Row blocks first; when there are too few for the workers (small
   // batches), columns are split too. OpenBLAS: each tile packs its own share of the operands, so splitting
@@ -264,10 +268,13 @@ class CpuBackend final : public Backend {
   // the tile's arithmetic at these sizes. The packed kernel reads the weights packed at load.
   void linear(const float* xin, int M, int K, long ldx, const CpuLinear& l, int N, float* y, long ldy,
               ops::Epilogue ep) {
-    const bool packed = use_packed(l, M, K, N);
+    const bool packed = use_packed(l);
     const int align = packed ? ops::PackedLinear::kPanel : 16;
     const int threads = workers_.size();
-    const int mb = std::max(1, (M + kRowBlock - 1) / kRowBlock);
+    // The packed kernel keeps a row block's activations in L2 and streams the weights past them once per block:
+    // taller blocks read the weights fewer times.
+    const int row_block = packed ? kPackedRowBlock : kRowBlock;
+    const int mb = std::max(1, (M + row_block - 1) / row_block);
     int nb = mb >= 2 * threads ? 1 : (2 * threads + mb - 1) / mb;
     nb = std::max(1, std::min(nb, N / 32));
     const int rows = (M + mb - 1) / mb;

@@ -287,16 +287,19 @@ struct Avx2 {
 constexpr int kMaxRowsAvx512 = 12, kMaxRowsAvx2 = 6;
 #endif
 
-// K is split into blocks of at most this many rows, so a block of a panel (kc x 128 bytes) stays in L1 while
-// every row tile of the task streams through it.
+// K is split into blocks of at most this many rows, so a block of a panel (kc x 128 bytes) stays in L1 / near
+// L2 while every row tile of the task streams through it (VITVK_GEMM_KC overrides it, for tuning).
 int k_block() {
   static const int kc = [] {
     const char* env = std::getenv("VITVK_GEMM_KC");
     const int v = env ? std::atoi(env) : 0;
-    return v > 0 ? v : 256;
+    return v > 0 ? v : 384;
   }();
   return kc;
 }
+
+// The activations' share of a 1 MiB L2 (Zen 4/5, recent Intel), the rest left to the weights and the output.
+constexpr long kL2Floats = (448 << 10) / sizeof(float);
 
 }  // namespace
 
@@ -359,18 +362,26 @@ void packed_linear_tile(const PackedLinear& w, const float* x, long ldx, float* 
   const int kblocks = (K + k_block() - 1) / k_block(), kc_max = (K + kblocks - 1) / kblocks;
   // Row tiles of nearly equal height (73 rows: 7 tiles of 10 or 11, not 6 of 12 and a lone row).
   const int tiles = (rows + max_rows - 1) / max_rows, base = rows / tiles, extra = rows % tiles;
-  for (int kb = 0; kb < kblocks; ++kb) {
-    const int k0 = kb * kc_max, kc = std::min(K, k0 + kc_max) - k0;
-    int flags = (kb > 0 || ep == Epilogue::Residual ? kLoadC : 0);
-    if (kb == kblocks - 1) flags |= kFinish | (ep == Epilogue::Gelu ? kGelu : 0);
+  // Panel by panel, so the packed weights stream through once, in memory order (a panel's K blocks are
+  // contiguous and so are consecutive panels): the hardware prefetcher keeps ahead of them. The activations are
+  // re-read for every panel from L2; where all of x would not fit there, K is first cut into groups of blocks
+  // whose share of x does (the weights are then streamed once per group).
+  const int group = std::max(1, static_cast<int>(kL2Floats / (static_cast<long>(rows) * kc_max)));
+  for (int g0 = 0; g0 < kblocks; g0 += group) {
+    const int g1 = std::min(kblocks, g0 + group);
     for (int n = n0; n < n1; n += P) {
-      const float* panel = w.panel(n / P) + static_cast<long>(k0) * P;
       const float* bias = w.has_bias() ? w.bias() + n : nullptr;
       const int cols = std::min(P, n1 - n);
-      for (int t = 0, m = m0; t < tiles; ++t) {
-        const int h = base + (t < extra ? 1 : 0);
-        table[h - 1](x + m * ldx + k0, ldx, panel, kc, y + m * ldy + n, ldy, cols, bias, flags);
-        m += h;
+      for (int kb = g0; kb < g1; ++kb) {
+        const int k0 = kb * kc_max, kc = std::min(K, k0 + kc_max) - k0;
+        int flags = (kb > 0 || ep == Epilogue::Residual ? kLoadC : 0);
+        if (kb == kblocks - 1) flags |= kFinish | (ep == Epilogue::Gelu ? kGelu : 0);
+        const float* panel = w.panel(n / P) + static_cast<long>(k0) * P;
+        for (int t = 0, m = m0; t < tiles; ++t) {
+          const int h = base + (t < extra ? 1 : 0);
+          table[h - 1](x + m * ldx + k0, ldx, panel, kc, y + m * ldy + n, ldy, cols, bias, flags);
+          m += h;
+        }
       }
     }
   }
