@@ -8,6 +8,8 @@
 #include <nlohmann/json.hpp>
 #include <random>
 
+#include <sys/resource.h>
+
 #include "cli/bench_filter.hpp"
 #include "cli/commands.hpp"
 #include "engine/factory.hpp"
@@ -59,14 +61,23 @@ int run_bench(const BenchOptions& o) {
   std::normal_distribution<float> nd;
   for (auto& v : images) v = nd(rng);
 
+  // CPU time of the whole process (all threads) over the timed runs: on a shared machine, less disturbed by
+  // other load than wall time.
+  auto cpu_seconds = [] {
+    rusage ru{};
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_utime.tv_sec + ru.ru_stime.tv_sec + 1e-6 * (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
+  };
   using clock = std::chrono::steady_clock;
   for (int i = 0; i < o.warmup; ++i) backend->forward(images, o.batch, {});
   std::vector<double> ms;
+  const double cpu0 = cpu_seconds();
   for (int i = 0; i < o.iterations; ++i) {
     const auto t0 = clock::now();
     backend->forward(images, o.batch, {});
     ms.push_back(std::chrono::duration<double, std::milli>(clock::now() - t0).count());
   }
+  const double cpu_ms = (cpu_seconds() - cpu0) * 1e3 / o.iterations;
   std::sort(ms.begin(), ms.end());
   const double median = ms[ms.size() / 2];
   const double ips = o.batch * 1000.0 / median;
@@ -93,6 +104,7 @@ int run_bench(const BenchOptions& o) {
                         {"ms_per_batch", median},
                         {"ms_min", ms.front()},
                         {"ms_max", ms.back()},
+                        {"cpu_ms_per_batch", cpu_ms},
                         {"images_per_s", ips},
                         {"gflops", gflops},
                         {"gflop_per_image", d.flops_per_image() / 1e9}};
@@ -103,6 +115,7 @@ int run_bench(const BenchOptions& o) {
     fmt::print("  {:.2f} ms/batch (min {:.2f}, max {:.2f}, {} runs after {} warm-up)\n", median, ms.front(), ms.back(),
                o.iterations, o.warmup);
     fmt::print("  {:.1f} images/s, {:.1f} GFLOP/s ({:.3f} GFLOP/image)\n", ips, gflops, d.flops_per_image() / 1e9);
+    fmt::print("  {:.2f} ms of process CPU time per batch (mean over the timed runs, all threads)\n", cpu_ms);
     if (o.per_op) {
       if (per_op.empty()) fmt::print("  (no per-op timings: CPU backend or no GPU timestamps)\n");
       double total = 0;

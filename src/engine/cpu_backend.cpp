@@ -17,6 +17,7 @@
 #include "engine/backend.hpp"
 #include "engine/gfnet.hpp"
 #include "ops/attention.hpp"
+#include "ops/cpu_gemm.hpp"
 #include "ops/cpu_kernels.hpp"
 #include "ops/embed.hpp"
 #include "ops/gemm.hpp"
@@ -118,18 +119,45 @@ int thread_count() {
   return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
 }
 
+// Which GEMM runs the linear layers: VITVK_CPU_GEMM=packed (our kernel on weights packed at load), blas
+// (OpenBLAS on the weights as loaded) or auto (default: packed where it measured faster).
+enum class GemmChoice { Auto, Packed, Blas };
+GemmChoice gemm_choice() {
+  const char* env = std::getenv("VITVK_CPU_GEMM");
+  if (!env || std::string(env) == "auto") return GemmChoice::Auto;
+  if (std::string(env) == "packed") return GemmChoice::Packed;
+  if (std::string(env) == "blas") return GemmChoice::Blas;
+  throw Error(ErrorCode::InvalidArgument, std::string("VITVK_CPU_GEMM must be auto, packed or blas, got '") + env + "'");
+}
+
+// A linear layer's weights as loaded (for OpenBLAS) and the backend's packed copy (for ops::packed_linear_tile).
+struct CpuLinear {
+  const LinearWeights* w = nullptr;
+  ops::PackedLinear packed;  // empty where the packed kernel is not used
+};
+
 class CpuBackend final : public Backend {
  public:
-  explicit CpuBackend(std::shared_ptr<const Model> model) : model_(std::move(model)), workers_(thread_count()) {
+  explicit CpuBackend(std::shared_ptr<const Model> model)
+      : model_(std::move(model)), workers_(thread_count()), gemm_(gemm_choice()) {
     // Process-wide, but every CPU-side GEMM of the library is issued from tiles like ours: OpenBLAS's own
     // threads would only compete with the workers for the same cores.
     openblas_set_num_threads(1);
+    // Our copy of the weights in the packed kernel's layout, made once here (the Model keeps its own).
+    const ViTWeights& w = model_->weights;
+    patch_embed_ = make_linear(w.patch_embed);
+    head_ = make_linear(w.head);
+    if (model_->dims.prefix > 1) head_dist_ = make_linear(w.head_dist);
+    for (const BlockWeights& b : w.blocks)
+      blocks_.push_back({make_linear(b.qkv), make_linear(b.proj), make_linear(b.fc1), make_linear(b.fc2)});
   }
 
   BackendKind kind() const override { return BackendKind::Cpu; }
   std::string name() const override { return "cpu"; }
   std::string device_name() const override {
-    return "CPU (" + std::to_string(workers_.size()) + " threads, OpenBLAS)";
+    return "CPU (" + std::to_string(workers_.size()) + " threads, OpenBLAS" +
+           (!packing() ? std::string() : std::string(" + ") + ops::cpu_isa_name(ops::cpu_gemm_isa()) +
+                                                                " packed GEMM") + ")";
   }
   std::string precision() const override { return "fp32"; }
   const Model& model() const override { return *model_; }
@@ -167,8 +195,9 @@ class CpuBackend final : public Backend {
     std::vector<float> scratch(static_cast<std::size_t>(workers_.size()) * block * T);
     for (int l = 0; l < d.depth; ++l) {
       const BlockWeights& blk = w.blocks[l];
+      const BlockLinears& lin = blocks_[l];
       layernorm(x.data(), M, blk.norm1, xn.data());
-      linear(xn.data(), M, D, D, blk.qkv, 3 * D, qkv.data(), 3 * D, ops::Epilogue::None);
+      linear(xn.data(), M, D, D, lin.qkv, 3 * D, qkv.data(), 3 * D, ops::Epilogue::None);
       if (options.explain) {  // head-fused probabilities: one image per task, heads in order within it
         float* probs = r.attention.data() + l * layer_probs;
         workers_.run(batch, [&](int b, int) {
@@ -181,10 +210,10 @@ class CpuBackend final : public Backend {
                                   scratch.data() + static_cast<long>(worker) * block * T, block);
         });
       }
-      linear(attn.data(), M, D, D, blk.proj, D, x.data(), D, ops::Epilogue::Residual);
+      linear(attn.data(), M, D, D, lin.proj, D, x.data(), D, ops::Epilogue::Residual);
       layernorm(x.data(), M, blk.norm2, xn.data());
-      linear(xn.data(), M, D, D, blk.fc1, d.mlp_hidden, hidden.data(), d.mlp_hidden, ops::Epilogue::Gelu);
-      linear(hidden.data(), M, d.mlp_hidden, d.mlp_hidden, blk.fc2, D, x.data(), D, ops::Epilogue::Residual);
+      linear(xn.data(), M, D, D, lin.fc1, d.mlp_hidden, hidden.data(), d.mlp_hidden, ops::Epilogue::Gelu);
+      linear(hidden.data(), M, d.mlp_hidden, d.mlp_hidden, lin.fc2, D, x.data(), D, ops::Epilogue::Residual);
     }
 
     // Only the prefix tokens feed the head: normalise those rows alone.
@@ -197,10 +226,10 @@ class CpuBackend final : public Backend {
       std::copy_n(pre.data() + static_cast<long>(b) * P * D, D, r.features.data() + static_cast<long>(b) * D);
     const int C = d.num_classes;
     r.logits.resize(static_cast<std::size_t>(batch) * C);
-    linear(pre.data(), batch, D, static_cast<long>(P) * D, w.head, C, r.logits.data(), C, ops::Epilogue::None);
+    linear(pre.data(), batch, D, static_cast<long>(P) * D, head_, C, r.logits.data(), C, ops::Epilogue::None);
     if (P > 1) {  // DeiT distilled: average the class and distillation heads, as timm does at inference
       std::vector<float> ld(r.logits.size());
-      linear(pre.data() + D, batch, D, static_cast<long>(P) * D, w.head_dist, C, ld.data(), C, ops::Epilogue::None);
+      linear(pre.data() + D, batch, D, static_cast<long>(P) * D, head_dist_, C, ld.data(), C, ops::Epilogue::None);
       for (std::size_t i = 0; i < ld.size(); ++i) r.logits[i] = 0.5f * (r.logits[i] + ld[i]);
     }
     r.probabilities.resize(r.logits.size());
@@ -210,26 +239,56 @@ class CpuBackend final : public Backend {
 
  private:
   static constexpr int kRowBlock = 128;       // GEMM tile rows: the tile's output stays in L2 for its epilogue
+  static constexpr int kPackedRowBlock = 256;  // the same for the packed kernel (which applies it per register tile)
   static constexpr int kAttentionRows = 64;   // score rows materialised at a time per (image, head)
 
+  struct BlockLinears {
+    CpuLinear qkv, proj, fc1, fc2;
+  };
+
+  // Auto packs (and then always uses the packed kernel) where the CPU runs its AVX-512 or AVX2 form: per
+  // tools/cpu_gemm_bench.cpp on Zen 5, at least as fast as single-threaded OpenBLAS (its Cooper Lake / Haswell
+  // kernels) on the linear shapes of ViT-Ti/B, mostly 1.1-1.4x. Its portable form is not: OpenBLAS there.
+  bool packing() const {
+    return gemm_ == GemmChoice::Packed || (gemm_ == GemmChoice::Auto && ops::cpu_gemm_isa() != ops::CpuIsa::Portable);
+  }
+
+  CpuLinear make_linear(const LinearWeights& lw) const {
+    CpuLinear l{&lw, {}};
+    if (packing() && lw.out > 0 && lw.weight.size() == std::size_t(lw.out) * lw.in)
+      l.packed = ops::PackedLinear(lw.weight, lw.bias, lw.out, lw.in);
+    return l;
+  }
+
+  bool use_packed(const CpuLinear& l) const { return l.packed.rows() > 0; }
+
   // y = epilogue(x W^T + b) in tiles. Row blocks first; when there are too few for the workers (small
-  // batches), columns are split too. Each tile packs its own share of the operands, so splitting rows
-  // repeats the weight packing and splitting columns repeats the activations': both stay small next to the
-  // tile's arithmetic at these sizes.
-  void linear(const float* xin, int M, int K, long ldx, const LinearWeights& lw, int N, float* y, long ldy,
+  // batches), columns are split too. OpenBLAS: each tile packs its own share of the operands, so splitting
+  // rows repeats the weight packing and splitting columns repeats the activations': both stay small next to
+  // the tile's arithmetic at these sizes. The packed kernel reads the weights packed at load.
+  void linear(const float* xin, int M, int K, long ldx, const CpuLinear& l, int N, float* y, long ldy,
               ops::Epilogue ep) {
+    const bool packed = use_packed(l);
+    const int align = packed ? ops::PackedLinear::kPanel : 16;
     const int threads = workers_.size();
-    const int mb = std::max(1, (M + kRowBlock - 1) / kRowBlock);
+    // The packed kernel keeps a row block's activations in L2 and streams the weights past them once per block:
+    // taller blocks read the weights fewer times.
+    const int row_block = packed ? kPackedRowBlock : kRowBlock;
+    const int mb = std::max(1, (M + row_block - 1) / row_block);
     int nb = mb >= 2 * threads ? 1 : (2 * threads + mb - 1) / mb;
     nb = std::max(1, std::min(nb, N / 32));
     const int rows = (M + mb - 1) / mb;
-    const int cols = ((N + nb - 1) / nb + 15) / 16 * 16;
+    const int cols = ((N + nb - 1) / nb + align - 1) / align * align;
     nb = (N + cols - 1) / cols;
+    const LinearWeights& lw = *l.w;
     const float* wt = lw.weight.data();
     const float* bias = lw.bias.empty() ? nullptr : lw.bias.data();
     workers_.run(mb * nb, [&](int task, int) {
-      const int m0 = task / nb * rows, n0 = task % nb * cols;
-      ops::linear_tile(xin, K, ldx, wt, bias, y, ldy, m0, std::min(M, m0 + rows), n0, std::min(N, n0 + cols), ep);
+      const int m0 = task / nb * rows, n0 = task % nb * cols, m1 = std::min(M, m0 + rows), n1 = std::min(N, n0 + cols);
+      if (packed)
+        ops::packed_linear_tile(l.packed, xin, ldx, y, ldy, m0, m1, n0, n1, ep);
+      else
+        ops::linear_tile(xin, K, ldx, wt, bias, y, ldy, m0, m1, n0, n1, ep);
     });
   }
 
@@ -259,12 +318,15 @@ class CpuBackend final : public Backend {
       }
     });
     for (int b = 0; b < batch; ++b)
-      linear(cols.data() + static_cast<long>(b) * G * K, G, K, K, model_->weights.patch_embed, d.dim,
+      linear(cols.data() + static_cast<long>(b) * G * K, G, K, K, patch_embed_, d.dim,
              tokens + (static_cast<long>(b) * d.tokens + d.prefix) * d.dim, d.dim, ops::Epilogue::None);
   }
 
   std::shared_ptr<const Model> model_;
   Workers workers_;
+  GemmChoice gemm_;
+  CpuLinear patch_embed_, head_, head_dist_;
+  std::vector<BlockLinears> blocks_;
   std::mutex forward_mutex_;
   std::vector<float> ws_;  // activations of the last pass: x, xn, attn, qkv, hidden
 };

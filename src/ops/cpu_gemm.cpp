@@ -1,0 +1,390 @@
+#include "ops/cpu_gemm.hpp"
+
+#include <algorithm>
+#include <array>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+#include <string>
+#include <utility>
+
+#include "ops/cpu_math.hpp"
+#include "vitvk/error.hpp"
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define VITVK_X86_KERNELS 1
+// Explicit ISA levels on internal-linkage functions, picked at run time with __builtin_cpu_supports: no -march
+// flags, nothing exported. No arch= here, so the scalar helpers (cpu_math.hpp) may still be inlined into them.
+#define VITVK_AVX512 __attribute__((target("avx512f,avx512vl,avx512dq,avx512bw,avx2,fma")))
+#define VITVK_AVX2 __attribute__((target("avx2,fma")))
+#else
+#define VITVK_X86_KERNELS 0
+#endif
+
+namespace vitvk::ops {
+
+void PackedLinear::Free::operator()(float* p) const { ::operator delete[](p, std::align_val_t(64)); }
+
+PackedLinear::PackedLinear(std::span<const float> w, std::span<const float> b, int N, int K)
+    : n_(N), k_(K), has_bias_(!b.empty()) {
+  if (N < 1 || K < 1 || w.size() != static_cast<std::size_t>(N) * K || (!b.empty() && b.size() != std::size_t(N)))
+    throw Error(ErrorCode::InvalidArgument, "PackedLinear: weight / bias sizes do not match " + std::to_string(N) +
+                                                " x " + std::to_string(K));
+  const std::size_t count = bytes() / sizeof(float);
+  data_.reset(new (std::align_val_t(64)) float[count]);
+  std::fill_n(data_.get(), count, 0.0f);
+  for (int p = 0; p < panels(); ++p) {
+    float* dst = data_.get() + static_cast<std::size_t>(p) * K * kPanel;
+    const int cols = std::min(kPanel, N - p * kPanel);
+    for (int j = 0; j < cols; ++j) {
+      const float* src = w.data() + static_cast<std::size_t>(p * kPanel + j) * K;
+      for (int k = 0; k < K; ++k) dst[static_cast<std::size_t>(k) * kPanel + j] = src[k];
+    }
+  }
+  if (has_bias_) std::copy(b.begin(), b.end(), data_.get() + static_cast<std::size_t>(panels()) * K * kPanel);
+}
+
+namespace {
+
+// Kernel flags: start from what y holds (a later K block, or the residual stream), and on the last K block add
+// the bias and apply GELU before the store.
+enum : int { kLoadC = 1, kFinish = 2, kGelu = 4 };
+
+// One register tile: rows [0, MR) of a (row stride lda, already at the K block) times `kc` rows of a packed
+// panel b (stride 32), into c (stride ldc), `cols` <= 32 of the panel's columns stored.
+using TileFn = void (*)(const float* a, long lda, const float* b, int kc, float* c, long ldc, int cols,
+                        const float* bias, int flags);
+
+// ---------------------------------------------------------------------------------------------- portable
+template <int MR>
+void tile_portable(const float* a, long lda, const float* b, int kc, float* c, long ldc, int cols, const float* bias,
+                   int flags) {
+  constexpr int W = PackedLinear::kPanel;
+  float acc[MR][W];
+  for (int r = 0; r < MR; ++r)
+    for (int j = 0; j < W; ++j) acc[r][j] = (flags & kLoadC) && j < cols ? c[r * ldc + j] : 0.0f;
+  for (int k = 0; k < kc; ++k) {
+    const float* bk = b + static_cast<long>(k) * W;
+    for (int r = 0; r < MR; ++r) {
+      const float av = a[r * lda + k];
+      for (int j = 0; j < W; ++j) acc[r][j] += av * bk[j];
+    }
+  }
+  for (int r = 0; r < MR; ++r) {
+    if (flags & kFinish) {
+      if (bias)
+        for (int j = 0; j < W; ++j) acc[r][j] += bias[j];
+      if (flags & kGelu)
+        for (int j = 0; j < W; ++j) acc[r][j] = gelu_approx(acc[r][j]);
+    }
+    std::copy_n(acc[r], cols, c + r * ldc);
+  }
+}
+
+#if VITVK_X86_KERNELS
+// ---------------------------------------------------------------------------------------------- AVX-512
+// The exp_approx / gelu_approx of cpu_math.hpp, 16 lanes at a time (same constants and steps, with FMAs).
+VITVK_AVX512 inline __m512 exp_avx512(__m512 x_in) {
+  // The maskz forms with a full mask: the plain intrinsics trip GCC 12's -Wmaybe-uninitialized (GCC PR 105593).
+  const __mmask16 all = 0xFFFF;
+  const __m512 x = _mm512_maskz_min_ps(all, _mm512_maskz_max_ps(all, x_in, _mm512_set1_ps(-87.3f)), _mm512_set1_ps(88.0f));
+  const __m512 shifter = _mm512_set1_ps(12582912.0f);
+  const __m512 n = _mm512_sub_ps(_mm512_fmadd_ps(x, _mm512_set1_ps(1.44269504088896341f), shifter), shifter);
+  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693145751953125f), x);
+  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(1.42860682030941723e-6f), r);
+  __m512 p = _mm512_set1_ps(1.0f / 5040);
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 720));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+  const __m512i bits = _mm512_maskz_slli_epi32(all, _mm512_add_epi32(_mm512_maskz_cvttps_epi32(all, n), _mm512_set1_epi32(127)), 23);
+  const __m512 y = _mm512_mul_ps(p, _mm512_castsi512_ps(bits));
+  return _mm512_mask_mov_ps(y, _mm512_cmp_ps_mask(x_in, _mm512_set1_ps(-87.3f), _CMP_LT_OQ), _mm512_setzero_ps());
+}
+
+VITVK_AVX512 inline __m512 gelu_avx512(__m512 x) {
+  const __m512 one = _mm512_set1_ps(1.0f);
+  const __m512 a = _mm512_mul_ps(_mm512_abs_ps(x), _mm512_set1_ps(0.70710678118654752f));
+  const __m512 t = _mm512_div_ps(one, _mm512_fmadd_ps(_mm512_set1_ps(0.3275911f), a, one));
+  __m512 q = _mm512_set1_ps(1.061405429f);
+  q = _mm512_fmadd_ps(q, t, _mm512_set1_ps(-1.453152027f));
+  q = _mm512_fmadd_ps(q, t, _mm512_set1_ps(1.421413741f));
+  q = _mm512_fmadd_ps(q, t, _mm512_set1_ps(-0.284496736f));
+  q = _mm512_fmadd_ps(q, t, _mm512_set1_ps(0.254829592f));
+  q = _mm512_mul_ps(_mm512_mul_ps(q, t), exp_avx512(_mm512_mul_ps(_mm512_sub_ps(_mm512_setzero_ps(), a), a)));
+  const __m512 s = _mm512_mask_sub_ps(q, _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_GE_OQ),
+                                      _mm512_set1_ps(2.0f), q);  // x >= 0: 2 - erfc, else erfc
+  return _mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(0.5f), x), s);
+}
+
+// MR x 32: 2 MR accumulators (up to 28 of the 32 zmm registers), two panel loads per k, x broadcast from memory.
+template <int MR>
+VITVK_AVX512 void tile_avx512(const float* a, long lda, const float* b, int kc, float* c, long ldc, int cols,
+                              const float* bias, int flags) {
+  const __mmask16 m0 = cols >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << cols) - 1);
+  const __mmask16 m1 = cols >= 32 ? __mmask16(0xFFFF) : cols > 16 ? __mmask16((1u << (cols - 16)) - 1) : 0;
+  __m512 acc0[MR], acc1[MR];
+  if (flags & kLoadC) {
+#pragma GCC unroll 16
+    for (int r = 0; r < MR; ++r) {
+      acc0[r] = _mm512_maskz_loadu_ps(m0, c + r * ldc);
+      acc1[r] = _mm512_maskz_loadu_ps(m1, c + r * ldc + 16);
+    }
+  } else {
+#pragma GCC unroll 16
+    for (int r = 0; r < MR; ++r) acc0[r] = acc1[r] = _mm512_setzero_ps();
+  }
+  for (int k = 0; k < kc; ++k) {
+    const __m512 b0 = _mm512_load_ps(b + 32L * k), b1 = _mm512_load_ps(b + 32L * k + 16);
+#pragma GCC unroll 16
+    for (int r = 0; r < MR; ++r) {
+      const __m512 av = _mm512_set1_ps(a[r * lda + k]);
+      acc0[r] = _mm512_fmadd_ps(av, b0, acc0[r]);
+      acc1[r] = _mm512_fmadd_ps(av, b1, acc1[r]);
+    }
+  }
+  if (flags & kFinish) {
+    if (bias) {
+      const __m512 bias0 = _mm512_load_ps(bias), bias1 = _mm512_load_ps(bias + 16);
+#pragma GCC unroll 16
+      for (int r = 0; r < MR; ++r) {
+        acc0[r] = _mm512_add_ps(acc0[r], bias0);
+        acc1[r] = _mm512_add_ps(acc1[r], bias1);
+      }
+    }
+    if (flags & kGelu) {
+#pragma GCC unroll 16
+      for (int r = 0; r < MR; ++r) {
+        _mm512_mask_storeu_ps(c + r * ldc, m0, gelu_avx512(acc0[r]));
+        _mm512_mask_storeu_ps(c + r * ldc + 16, m1, gelu_avx512(acc1[r]));
+      }
+      return;
+    }
+  }
+#pragma GCC unroll 16
+  for (int r = 0; r < MR; ++r) {
+    _mm512_mask_storeu_ps(c + r * ldc, m0, acc0[r]);
+    _mm512_mask_storeu_ps(c + r * ldc + 16, m1, acc1[r]);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------- AVX2 + FMA
+VITVK_AVX2 inline __m256 exp_avx2(__m256 x_in) {
+  const __m256 x = _mm256_min_ps(_mm256_max_ps(x_in, _mm256_set1_ps(-87.3f)), _mm256_set1_ps(88.0f));
+  const __m256 shifter = _mm256_set1_ps(12582912.0f);
+  const __m256 n = _mm256_sub_ps(_mm256_fmadd_ps(x, _mm256_set1_ps(1.44269504088896341f), shifter), shifter);
+  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693145751953125f), x);
+  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(1.42860682030941723e-6f), r);
+  __m256 p = _mm256_set1_ps(1.0f / 5040);
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 720));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 120));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 24));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 6));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+  const __m256i bits = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvttps_epi32(n), _mm256_set1_epi32(127)), 23);
+  const __m256 y = _mm256_mul_ps(p, _mm256_castsi256_ps(bits));
+  return _mm256_andnot_ps(_mm256_cmp_ps(x_in, _mm256_set1_ps(-87.3f), _CMP_LT_OQ), y);
+}
+
+VITVK_AVX2 inline __m256 gelu_avx2(__m256 x) {
+  const __m256 one = _mm256_set1_ps(1.0f);
+  const __m256 a = _mm256_mul_ps(_mm256_andnot_ps(_mm256_set1_ps(-0.0f), x), _mm256_set1_ps(0.70710678118654752f));
+  const __m256 t = _mm256_div_ps(one, _mm256_fmadd_ps(_mm256_set1_ps(0.3275911f), a, one));
+  __m256 q = _mm256_set1_ps(1.061405429f);
+  q = _mm256_fmadd_ps(q, t, _mm256_set1_ps(-1.453152027f));
+  q = _mm256_fmadd_ps(q, t, _mm256_set1_ps(1.421413741f));
+  q = _mm256_fmadd_ps(q, t, _mm256_set1_ps(-0.284496736f));
+  q = _mm256_fmadd_ps(q, t, _mm256_set1_ps(0.254829592f));
+  q = _mm256_mul_ps(_mm256_mul_ps(q, t), exp_avx2(_mm256_mul_ps(_mm256_sub_ps(_mm256_setzero_ps(), a), a)));
+  const __m256 s = _mm256_blendv_ps(q, _mm256_sub_ps(_mm256_set1_ps(2.0f), q),
+                                    _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_GE_OQ));
+  return _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(0.5f), x), s);
+}
+
+// MR x 16 over one half of a 32-wide panel (b at the half, stride 32): 2 MR accumulators of the 16 ymm registers.
+template <int MR>
+VITVK_AVX2 void half_avx2(const float* a, long lda, const float* b, int kc, float* c, long ldc, int cols,
+                          const float* bias, int flags) {
+  const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  const __m256i m0 = _mm256_cmpgt_epi32(_mm256_set1_epi32(cols), lane);
+  const __m256i m1 = _mm256_cmpgt_epi32(_mm256_set1_epi32(cols - 8), lane);
+  __m256 acc0[MR], acc1[MR];
+  if (flags & kLoadC) {
+#pragma GCC unroll 8
+    for (int r = 0; r < MR; ++r) {
+      acc0[r] = _mm256_maskload_ps(c + r * ldc, m0);
+      acc1[r] = _mm256_maskload_ps(c + r * ldc + 8, m1);
+    }
+  } else {
+#pragma GCC unroll 8
+    for (int r = 0; r < MR; ++r) acc0[r] = acc1[r] = _mm256_setzero_ps();
+  }
+  for (int k = 0; k < kc; ++k) {
+    const __m256 b0 = _mm256_load_ps(b + 32L * k), b1 = _mm256_load_ps(b + 32L * k + 8);
+#pragma GCC unroll 8
+    for (int r = 0; r < MR; ++r) {
+      const __m256 av = _mm256_broadcast_ss(a + r * lda + k);
+      acc0[r] = _mm256_fmadd_ps(av, b0, acc0[r]);
+      acc1[r] = _mm256_fmadd_ps(av, b1, acc1[r]);
+    }
+  }
+  if (flags & kFinish) {
+    if (bias) {
+      const __m256 bias0 = _mm256_load_ps(bias), bias1 = _mm256_load_ps(bias + 8);
+#pragma GCC unroll 8
+      for (int r = 0; r < MR; ++r) {
+        acc0[r] = _mm256_add_ps(acc0[r], bias0);
+        acc1[r] = _mm256_add_ps(acc1[r], bias1);
+      }
+    }
+    if (flags & kGelu)
+#pragma GCC unroll 8
+      for (int r = 0; r < MR; ++r) {
+        acc0[r] = gelu_avx2(acc0[r]);
+        acc1[r] = gelu_avx2(acc1[r]);
+      }
+  }
+#pragma GCC unroll 8
+  for (int r = 0; r < MR; ++r) {
+    _mm256_maskstore_ps(c + r * ldc, m0, acc0[r]);
+    _mm256_maskstore_ps(c + r * ldc + 8, m1, acc1[r]);
+  }
+}
+
+template <int MR>
+VITVK_AVX2 void tile_avx2(const float* a, long lda, const float* b, int kc, float* c, long ldc, int cols,
+                          const float* bias, int flags) {
+  half_avx2<MR>(a, lda, b, kc, c, ldc, std::min(cols, 16), bias, flags);
+  if (cols > 16) half_avx2<MR>(a, lda, b + 16, kc, c + 16, ldc, cols - 16, bias ? bias + 16 : nullptr, flags);
+}
+#endif  // VITVK_X86_KERNELS
+
+// Row-tile heights per ISA and the kernel of each height.
+template <template <int> class K, int... I>
+constexpr auto tile_table(std::integer_sequence<int, I...>) {
+  return std::array<TileFn, sizeof...(I)>{K<I + 1>::fn...};
+}
+template <int MR>
+struct Portable {
+  static constexpr TileFn fn = tile_portable<MR>;
+};
+constexpr int kMaxRowsPortable = 4;
+#if VITVK_X86_KERNELS
+template <int MR>
+struct Avx512 {
+  static constexpr TileFn fn = tile_avx512<MR>;
+};
+template <int MR>
+struct Avx2 {
+  static constexpr TileFn fn = tile_avx2<MR>;
+};
+constexpr int kMaxRowsAvx512 = 12, kMaxRowsAvx2 = 6;
+#endif
+
+// K is split into blocks of at most this many rows, so a block of a panel (kc x 128 bytes) stays in L1 / near
+// L2 while every row tile of the task streams through it (VITVK_GEMM_KC overrides it, for tuning).
+int k_block() {
+  static const int kc = [] {
+    const char* env = std::getenv("VITVK_GEMM_KC");
+    const int v = env ? std::atoi(env) : 0;
+    return v > 0 ? v : 384;
+  }();
+  return kc;
+}
+
+// The activations' share of a 1 MiB L2 (Zen 4/5, recent Intel), the rest left to the weights and the output.
+constexpr long kL2Floats = (448 << 10) / sizeof(float);
+
+}  // namespace
+
+bool cpu_isa_supported(CpuIsa isa) {
+  switch (isa) {
+    case CpuIsa::Portable:
+      return true;
+#if VITVK_X86_KERNELS
+    case CpuIsa::Avx2:
+      __builtin_cpu_init();
+      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    case CpuIsa::Avx512:
+      __builtin_cpu_init();
+      return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+             __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512bw") &&
+             cpu_isa_supported(CpuIsa::Avx2);
+#endif
+    default:
+      return false;
+  }
+}
+
+const char* cpu_isa_name(CpuIsa isa) {
+  return isa == CpuIsa::Avx512 ? "avx512" : isa == CpuIsa::Avx2 ? "avx2" : "portable";
+}
+
+CpuIsa cpu_gemm_isa() {
+  static const CpuIsa best = [] {
+    CpuIsa cap = CpuIsa::Avx512;
+    if (const char* env = std::getenv("VITVK_CPU_ISA")) {
+      const std::string v = env;
+      if (v == "portable") cap = CpuIsa::Portable;
+      else if (v == "avx2") cap = CpuIsa::Avx2;
+      else if (v != "avx512")
+        throw Error(ErrorCode::InvalidArgument, "VITVK_CPU_ISA must be portable, avx2 or avx512, got '" + v + "'");
+    }
+    for (CpuIsa i : {CpuIsa::Avx512, CpuIsa::Avx2})
+      if (static_cast<int>(i) <= static_cast<int>(cap) && cpu_isa_supported(i)) return i;
+    return CpuIsa::Portable;
+  }();
+  return best;
+}
+
+void packed_linear_tile(const PackedLinear& w, const float* x, long ldx, float* y, long ldy, int m0, int m1, int n0,
+                        int n1, Epilogue ep, CpuIsa isa) {
+  constexpr int P = PackedLinear::kPanel;
+  if (m1 <= m0 || n1 <= n0) return;
+  if (n0 % P != 0 || n1 > w.rows() || !cpu_isa_supported(isa))
+    throw Error(ErrorCode::InvalidArgument, "packed_linear_tile: bad column range or unsupported ISA");
+  static constexpr auto portable = tile_table<Portable>(std::make_integer_sequence<int, kMaxRowsPortable>{});
+  const TileFn* table = portable.data();
+  int max_rows = kMaxRowsPortable;
+#if VITVK_X86_KERNELS
+  static constexpr auto avx512 = tile_table<Avx512>(std::make_integer_sequence<int, kMaxRowsAvx512>{});
+  static constexpr auto avx2 = tile_table<Avx2>(std::make_integer_sequence<int, kMaxRowsAvx2>{});
+  if (isa == CpuIsa::Avx512) table = avx512.data(), max_rows = kMaxRowsAvx512;
+  if (isa == CpuIsa::Avx2) table = avx2.data(), max_rows = kMaxRowsAvx2;
+#endif
+  const int K = w.cols(), rows = m1 - m0;
+  const int kblocks = (K + k_block() - 1) / k_block(), kc_max = (K + kblocks - 1) / kblocks;
+  // Row tiles of nearly equal height (73 rows: 7 tiles of 10 or 11, not 6 of 12 and a lone row).
+  const int tiles = (rows + max_rows - 1) / max_rows, base = rows / tiles, extra = rows % tiles;
+  // Panel by panel, so the packed weights stream through once, in memory order (a panel's K blocks are
+  // contiguous and so are consecutive panels): the hardware prefetcher keeps ahead of them. The activations are
+  // re-read for every panel from L2; where all of x would not fit there, K is first cut into groups of blocks
+  // whose share of x does (the weights are then streamed once per group).
+  const int group = std::max(1, static_cast<int>(kL2Floats / (static_cast<long>(rows) * kc_max)));
+  for (int g0 = 0; g0 < kblocks; g0 += group) {
+    const int g1 = std::min(kblocks, g0 + group);
+    for (int n = n0; n < n1; n += P) {
+      const float* bias = w.has_bias() ? w.bias() + n : nullptr;
+      const int cols = std::min(P, n1 - n);
+      for (int kb = g0; kb < g1; ++kb) {
+        const int k0 = kb * kc_max, kc = std::min(K, k0 + kc_max) - k0;
+        int flags = (kb > 0 || ep == Epilogue::Residual ? kLoadC : 0);
+        if (kb == kblocks - 1) flags |= kFinish | (ep == Epilogue::Gelu ? kGelu : 0);
+        const float* panel = w.panel(n / P) + static_cast<long>(k0) * P;
+        for (int t = 0, m = m0; t < tiles; ++t) {
+          const int h = base + (t < extra ? 1 : 0);
+          table[h - 1](x + m * ldx + k0, ldx, panel, kc, y + m * ldy + n, ldy, cols, bias, flags);
+          m += h;
+        }
+      }
+    }
+  }
+}
+
+}  // namespace vitvk::ops
