@@ -1,5 +1,7 @@
 // Per-stage CPU cost of the classify pipeline's input side, single-threaded: read the file, probe its header,
-// imdecode (to BGR), BGR -> RGB, PIL-exact resize of the crop region, and crop + normalise to CHW floats.
+// imdecode (to BGR), PIL-exact resize of the crop region, and crop + normalise to CHW floats (the pipeline
+// preprocesses the BGR image as decoded). BGR -> RGB, which only the RGB API path pays, is timed on the side
+// and left out of the total.
 // Figures are CPU time of this thread (CLOCK_THREAD_CPUTIME_ID), so other load on the machine inflates them
 // far less than wall time. Developer tool: prints figures, asserts nothing.
 //
@@ -93,23 +95,25 @@ int main(int argc, char** argv) {
       cv::Mat rgb;
       cv::cvtColor(bgr, rgb, cv::COLOR_BGR2RGB);
       u = cpu_now();
-      t_rgb += u - t;
+      const double t_rgb_one = u - t;
+      t_rgb += t_rgb_one;
       t = u;
       // The resize alone (the region preprocess_into asks for), then the whole of preprocess_into; the
       // crop/normalise cost is the difference.
       const vitvk::CropGeometry g = vitvk::plan_crop_geometry(rgb.cols, rgb.rows, cfg);
       const int x0 = std::max(g.crop_x, 0), y0 = std::max(g.crop_y, 0);
       const int x1 = std::min(g.crop_x + g.crop_w, g.resized_w), y1 = std::min(g.crop_y + g.crop_h, g.resized_h);
-      const cv::Mat region = vitvk::resize_like_pil(rgb, g.resized_w, g.resized_h, cfg.interpolation,
+      const cv::Mat region = vitvk::resize_like_pil(bgr, g.resized_w, g.resized_h, cfg.interpolation,
                                                     cv::Rect(x0, y0, x1 - x0, y1 - y0));
       u = cpu_now();
       const double resize = u - t;
       t_resize += resize;
       t = u;
-      vitvk::preprocess_into(rgb, cfg, out);
+      vitvk::preprocess_into(bgr, cfg, out, vitvk::PixelOrder::Bgr);
       u = cpu_now();
       t_norm += std::max(0.0, (u - t) - resize);
-      t_total += (u - t_start) - (u - t) + std::max(0.0, (u - t) - resize);  // counts the resize once
+      // Counts the resize once and leaves BGR -> RGB out.
+      t_total += (u - t_start) - (u - t) + std::max(0.0, (u - t) - resize) - t_rgb_one;
       pixels += static_cast<double>(rgb.total());
       ++n;
     }
@@ -120,8 +124,8 @@ int main(int argc, char** argv) {
   }
   const double k = 1e3 / static_cast<double>(n);
   std::printf("%zu images (%.2f MP average), CPU ms/image on one thread:\n", n, pixels / n / 1e6);
-  std::printf("  read      %7.3f\n  probe     %7.3f\n  imdecode  %7.3f\n  bgr->rgb  %7.3f\n  resize    %7.3f\n"
-              "  crop+norm %7.3f\n  total     %7.3f\n",
-              t_read * k, t_probe * k, t_decode * k, t_rgb * k, t_resize * k, t_norm * k, t_total * k);
+  std::printf("  read      %7.3f\n  probe     %7.3f\n  imdecode  %7.3f\n  resize    %7.3f\n  crop+norm %7.3f\n"
+              "  total     %7.3f\n  (bgr->rgb %7.3f, not on the classify path, not in the total)\n",
+              t_read * k, t_probe * k, t_decode * k, t_resize * k, t_norm * k, t_total * k, t_rgb * k);
   return 0;
 }
