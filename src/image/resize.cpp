@@ -192,28 +192,54 @@ VITVK_SIMD_CLONES static void vertical_row_simd(const uint8_t* const* rows, cons
 }
 
 // Horizontal pass of nb <= kBlock rows: `rows[b]` (b < nb) are input rows, `out[b]` their output rows.
-// Input columns [xlo, xhi) cover every tap; `block` holds (xhi - xlo) * C * kBlock bytes of scratch.
+// Input columns [xlo, xhi) cover every tap; `block` holds (xhi - xlo) * C * kBlock samples of scratch, widened to
+// int32 once here rather than once per tap.
 template <int C>
 [[gnu::always_inline]] inline void horizontal_block(const uint8_t* const* rows, uint8_t* const* out, int nb, int xlo,
-                                                    int xhi, const Taps& t, int n_out, uint8_t* block) {
+                                                    int xhi, const Taps& t, int n_out, int32_t* block) {
   constexpr int L = C * kBlock;
+  static_assert(kBlock == 16, "the transpose below works on 16x16 byte tiles");
   const int n = (xhi - xlo) * C;
-  for (int b = 0; b < nb; ++b) {
-    const uint8_t* s = rows[b] + static_cast<std::size_t>(xlo) * C;
-    for (int i = 0; i < n; ++i) block[static_cast<std::size_t>(i) * kBlock + b] = s[i];
+  const std::size_t x0 = static_cast<std::size_t>(xlo) * C;
+  // 16x16 byte tiles: four rounds of interleaving rows k and k + 8 (low halves, high halves) transpose a tile.
+  // Lanes of missing rows (b >= nb) are zero: computed, never stored.
+  const u8x16 lo = {0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23};
+  const u8x16 hi = {8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31};
+  int i = 0;
+  for (; i + 16 <= n; i += 16) {
+    u8x16 r[kBlock], o[kBlock];
+    for (int b = 0; b < kBlock; ++b) {
+      if (b < nb) std::memcpy(&r[b], rows[b] + x0 + i, 16);
+      else r[b] = u8x16{};
+    }
+    for (int round = 0; round < 4; ++round) {
+      for (int k = 0; k < 8; ++k) {
+        o[2 * k] = __builtin_shuffle(r[k], r[k + 8], lo);
+        o[2 * k + 1] = __builtin_shuffle(r[k], r[k + 8], hi);
+      }
+      for (int k = 0; k < kBlock; ++k) r[k] = o[k];
+    }
+    for (int j = 0; j < 16; ++j) {
+      const i32x16 w = __builtin_convertvector(__builtin_convertvector(r[j], u16x16), i32x16);
+      std::memcpy(block + static_cast<std::size_t>(i + j) * kBlock, &w, sizeof w);
+    }
   }
-  for (int b = nb; b < kBlock; ++b)  // lanes of missing rows: computed, never stored
-    for (int i = 0; i < n; ++i) block[static_cast<std::size_t>(i) * kBlock + b] = 0;
+  for (int b = 0; b < kBlock; ++b)  // the last n % 16 samples of each row
+    for (int ii = i; ii < n; ++ii) block[static_cast<std::size_t>(ii) * kBlock + b] = b < nb ? rows[b][x0 + ii] : 0;
   // Column (x, c) of row b is block[((x - xlo) * C + c) * kBlock + b]: lane b of vector c of column x.
   const i32x16 bias = i32x16{} + (1 << (kPrecisionBits - 1));
   for (int xx = 0; xx < n_out; ++xx) {
     i32x16 acc[C];
     for (int c = 0; c < C; ++c) acc[c] = bias;
-    const uint8_t* p = block + static_cast<std::size_t>(t.first[xx] - xlo) * L;
+    const int32_t* p = block + static_cast<std::size_t>(t.first[xx] - xlo) * L;
     const int32_t* k = &t.weights[static_cast<std::size_t>(xx) * t.ksize];
     for (int x = 0; x < t.count[xx]; ++x) {
       const int32_t w = k[x];
-      for (int c = 0; c < C; ++c) acc[c] += VITVK_LOAD16(p + x * L + c * kBlock) * w;
+      for (int c = 0; c < C; ++c) {
+        i32x16 v;
+        std::memcpy(&v, p + x * L + c * kBlock, sizeof v);
+        acc[c] += v * w;
+      }
     }
     uint8_t res[L];
     for (int c = 0; c < C; ++c) VITVK_CLIP_STORE16(res + c * kBlock, acc[c]);
@@ -223,19 +249,19 @@ template <int C>
 }
 
 VITVK_SIMD_CLONES static void horizontal_block1_simd(const uint8_t* const* rows, uint8_t* const* out, int nb, int xlo,
-                                                     int xhi, const Taps& t, int n_out, uint8_t* block) {
+                                                     int xhi, const Taps& t, int n_out, int32_t* block) {
   horizontal_block<1>(rows, out, nb, xlo, xhi, t, n_out, block);
 }
 VITVK_SIMD_CLONES static void horizontal_block2_simd(const uint8_t* const* rows, uint8_t* const* out, int nb, int xlo,
-                                                     int xhi, const Taps& t, int n_out, uint8_t* block) {
+                                                     int xhi, const Taps& t, int n_out, int32_t* block) {
   horizontal_block<2>(rows, out, nb, xlo, xhi, t, n_out, block);
 }
 VITVK_SIMD_CLONES static void horizontal_block3_simd(const uint8_t* const* rows, uint8_t* const* out, int nb, int xlo,
-                                                     int xhi, const Taps& t, int n_out, uint8_t* block) {
+                                                     int xhi, const Taps& t, int n_out, int32_t* block) {
   horizontal_block<3>(rows, out, nb, xlo, xhi, t, n_out, block);
 }
 VITVK_SIMD_CLONES static void horizontal_block4_simd(const uint8_t* const* rows, uint8_t* const* out, int nb, int xlo,
-                                                     int xhi, const Taps& t, int n_out, uint8_t* block) {
+                                                     int xhi, const Taps& t, int n_out, int32_t* block) {
   horizontal_block<4>(rows, out, nb, xlo, xhi, t, n_out, block);
 }
 
@@ -248,7 +274,7 @@ void resample_horizontal(const cv::Mat& in, int row0, cv::Mat& out, const Taps& 
     xhi = std::max(xhi, t.first[xx] + t.count[xx]);
   }
   if (xhi <= xlo) xlo = xhi = 0;  // every output has zero taps (cannot happen for sane sizes): all sums are the bias
-  std::vector<uint8_t> block(static_cast<std::size_t>(xhi - xlo) * C * kBlock + 1);
+  std::vector<int32_t> block(static_cast<std::size_t>(xhi - xlo) * C * kBlock + 1);
   const uint8_t* rows[kBlock];
   uint8_t* dst[kBlock];
   for (int y0 = 0; y0 < out.rows; y0 += kBlock) {
