@@ -27,7 +27,7 @@ void check_pixels(const std::string& name, uint64_t w, uint64_t h, const DecodeL
 }
 
 // OpenCV's IMREAD_COLOR yields 8-bit BGR already; this covers anything else a future build might return.
-cv::Mat to_rgb8(const cv::Mat& m) {
+cv::Mat to_rgb8(const cv::Mat& m, PixelOrder order) {
   cv::Mat src = m;
   if (src.depth() != CV_8U) {
     cv::Mat tmp;
@@ -35,11 +35,15 @@ cv::Mat to_rgb8(const cv::Mat& m) {
     src.convertTo(tmp, CV_8U, scale);
     src = tmp;
   }
+  const bool bgr = order == PixelOrder::Bgr;
   cv::Mat rgb;
   switch (src.channels()) {
-    case 1: cv::cvtColor(src, rgb, cv::COLOR_GRAY2RGB); break;
-    case 3: cv::cvtColor(src, rgb, cv::COLOR_BGR2RGB); break;
-    case 4: cv::cvtColor(src, rgb, cv::COLOR_BGRA2RGB); break;  // drops alpha, like PIL's convert('RGB')
+    case 1: cv::cvtColor(src, rgb, bgr ? cv::COLOR_GRAY2BGR : cv::COLOR_GRAY2RGB); break;
+    case 3:
+      if (bgr) return src;  // already BGR: no copy
+      cv::cvtColor(src, rgb, cv::COLOR_BGR2RGB);
+      break;
+    case 4: cv::cvtColor(src, rgb, bgr ? cv::COLOR_BGRA2BGR : cv::COLOR_BGRA2RGB); break;  // drops alpha, like PIL's convert('RGB')
     default: throw Error(ErrorCode::ImageDecode, "unsupported channel count " + std::to_string(src.channels()));
   }
   return rgb;
@@ -55,7 +59,8 @@ std::string short_cv_message(const cv::Exception& e) {
 
 }  // namespace
 
-cv::Mat decode_image_bytes(std::span<const uint8_t> bytes, const std::string& name, const DecodeLimits& limits) {
+cv::Mat decode_image_bytes(std::span<const uint8_t> bytes, const std::string& name, const DecodeLimits& limits,
+                           PixelOrder order) {
   if (bytes.empty()) fail(name, "the file is empty (0 bytes)");
   if (bytes.size() > limits.max_file_bytes)
     fail(name, "file of " + std::to_string(bytes.size()) + " bytes exceeds the limit of " +
@@ -92,13 +97,13 @@ cv::Mat decode_image_bytes(std::span<const uint8_t> bytes, const std::string& na
   // Formats whose header we do not parse are only bounded by OpenCV's own limit until here.
   check_pixels(name, static_cast<uint64_t>(decoded.cols), static_cast<uint64_t>(decoded.rows), limits, "after decoding");
   try {
-    return to_rgb8(decoded);
+    return to_rgb8(decoded, order);
   } catch (const Error& e) {
     fail(name, e.what());
   }
 }
 
-cv::Mat decode_image_file(const std::filesystem::path& path, const DecodeLimits& limits) {
+cv::Mat decode_image_file(const std::filesystem::path& path, const DecodeLimits& limits, PixelOrder order) {
   const std::string name = path.string();
   std::error_code ec;
   const auto status = std::filesystem::status(path, ec);
@@ -119,7 +124,7 @@ cv::Mat decode_image_file(const std::filesystem::path& path, const DecodeLimits&
   if (static_cast<uintmax_t>(in.gcount()) != size)
     throw Error(ErrorCode::Io, name + ": read error (got " + std::to_string(in.gcount()) + " of " +
                                    std::to_string(size) + " bytes; was the file changed while reading?)");
-  return decode_image_bytes(bytes, name, limits);
+  return decode_image_bytes(bytes, name, limits, order);
 }
 
 }  // namespace vitvk

@@ -93,9 +93,9 @@ CropGeometry plan_crop_geometry(int width, int height, const PreprocessConfig& c
   return g;
 }
 
-CropGeometry preprocess_into(const cv::Mat& rgb8, const PreprocessConfig& cfg, std::span<float> out) {
-  if (rgb8.empty() || rgb8.type() != CV_8UC3) invalid("expects a non-empty 8-bit RGB image (CV_8UC3)");
-  const CropGeometry g = plan_crop_geometry(rgb8.cols, rgb8.rows, cfg);
+CropGeometry preprocess_into(const cv::Mat& image8, const PreprocessConfig& cfg, std::span<float> out, PixelOrder order) {
+  if (image8.empty() || image8.type() != CV_8UC3) invalid("expects a non-empty 8-bit RGB image (CV_8UC3)");
+  const CropGeometry g = plan_crop_geometry(image8.cols, image8.rows, cfg);
   const std::size_t plane = static_cast<std::size_t>(g.crop_w) * g.crop_h;
   if (out.size() != 3 * plane)
     invalid("output holds " + std::to_string(out.size()) + " floats, the model input needs " + std::to_string(3 * plane));
@@ -110,9 +110,11 @@ CropGeometry preprocess_into(const cv::Mat& rgb8, const PreprocessConfig& cfg, s
   // The part of the resized image inside the crop; the rest of the crop is torchvision's zero padding.
   const int x0 = std::max(g.crop_x, 0), y0 = std::max(g.crop_y, 0);
   const int x1 = std::min(g.crop_x + g.crop_w, g.resized_w), y1 = std::min(g.crop_y + g.crop_h, g.resized_h);
-  const cv::Mat region = resize_like_pil(rgb8, g.resized_w, g.resized_h, cfg.interpolation, cv::Rect(x0, y0, x1 - x0, y1 - y0));
+  const cv::Mat region = resize_like_pil(image8, g.resized_w, g.resized_h, cfg.interpolation, cv::Rect(x0, y0, x1 - x0, y1 - y0));
 
+  // The resize treats channels alike, so a BGR image resamples to the same samples in swapped channels.
   for (int c = 0; c < 3; ++c) {
+    const int sc = order == PixelOrder::Bgr ? 2 - c : c;  // where output channel c lies in the source pixels
     float* dst = out.data() + c * plane;
     const float pad = lut[c][0];
     for (int y = 0; y < g.crop_h; ++y) {
@@ -125,7 +127,7 @@ CropGeometry preprocess_into(const cv::Mat& rgb8, const PreprocessConfig& cfg, s
       const uint8_t* src = region.ptr<uint8_t>(ry - y0);
       for (int x = 0; x < g.crop_w; ++x) {
         const int rx = g.crop_x + x;
-        row[x] = (rx < x0 || rx >= x1) ? pad : lut[c][src[(rx - x0) * 3 + c]];
+        row[x] = (rx < x0 || rx >= x1) ? pad : lut[c][src[(rx - x0) * 3 + sc]];
       }
     }
   }

@@ -34,13 +34,20 @@ struct DecodeLimits {
   uint64_t max_pixels = 100'000'000;  // 100 MP
 };
 
+// Channel order of a decoded 3-channel image. Bgr is what OpenCV's decoders produce: asking for it skips a
+// full-image conversion, and preprocess_into reads either order with identical results.
+enum class PixelOrder { Rgb, Bgr };
+
 // Decodes an image file to 8-bit RGB (CV_8UC3, RGB order): EXIF orientation applied (JPEG), grayscale -> RGB,
 // 16-bit -> 8-bit by the high byte, alpha dropped (not composited) as PIL's convert('RGB') does, CMYK JPEG
 // converted by OpenCV (within 1 level of PIL). A truncated JPEG is refused (libjpeg alone would pad it grey).
 // Throws Error(ImageDecode or Io) whose message names the file and the reason.
-cv::Mat decode_image_file(const std::filesystem::path& path, const DecodeLimits& limits = {});
+// `order` Bgr: the same pixels with the first and third channels swapped (CV_8UC3, BGR order).
+cv::Mat decode_image_file(const std::filesystem::path& path, const DecodeLimits& limits = {},
+                          PixelOrder order = PixelOrder::Rgb);
 // Same from bytes already in memory; `name` is used in error messages.
-cv::Mat decode_image_bytes(std::span<const uint8_t> bytes, const std::string& name, const DecodeLimits& limits = {});
+cv::Mat decode_image_bytes(std::span<const uint8_t> bytes, const std::string& name, const DecodeLimits& limits = {},
+                           PixelOrder order = PixelOrder::Rgb);
 
 // PIL-equivalent resize of an 8-bit image with 1-4 channels (Image.resize with BICUBIC or BILINEAR, i.e. with
 // antialiasing when downscaling, 8-bit rounding between the two passes); also "lanczos", "hamming", "box".
@@ -58,7 +65,9 @@ CropGeometry plan_crop_geometry(int width, int height, const PreprocessConfig& c
 // The full eval transform. Writes C*H*W floats (model input) into `out` and returns the crop geometry.
 // crop_mode "center" (shorter side to floor(size / crop_pct), centre crop, zero padding when the resized
 // image is still smaller than the crop) or "squash" (both sides to floor(size / crop_pct)).
-CropGeometry preprocess_into(const cv::Mat& rgb8, const PreprocessConfig& cfg, std::span<float> out);
+// `order` says how `image8` is stored; the output is RGB planes either way.
+CropGeometry preprocess_into(const cv::Mat& image8, const PreprocessConfig& cfg, std::span<float> out,
+                             PixelOrder order = PixelOrder::Rgb);
 std::vector<float> preprocess(const cv::Mat& rgb8, const PreprocessConfig& cfg, CropGeometry* geometry = nullptr);
 
 }  // namespace vitvk

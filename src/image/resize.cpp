@@ -4,12 +4,22 @@
 // rounding and clipping after the horizontal pass and again after the vertical one.
 #include <opencv2/core.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <vector>
 
 #include "image/preprocess.hpp"
 #include "vitvk/error.hpp"
+
+// The resampling loops are clone sets (x86-64-v4, v3 and baseline, picked by CPU at load time) with internal
+// linkage, so no ifunc resolver leaves the shared library; no -march flags needed.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define VITVK_SIMD_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define VITVK_SIMD_CLONES
+#endif
 
 namespace vitvk {
 namespace {
@@ -114,20 +124,170 @@ inline uint8_t clip8(int32_t v) {
   return static_cast<uint8_t>(v < 0 ? 0 : v > 255 ? 255 : v);
 }
 
-// Rows [row0, row0 + out.rows) of `in` resampled horizontally into `out` (out.cols = output width).
+// Both passes are integer multiply-adds of 8-bit samples by 22-bit taps into int32 sums started at the
+// rounding bias: the order of the additions cannot change a sum, so any vectorisation is bit-exact.
+//
+// Vertical pass: every tap multiplies a whole contiguous row, so the sums run over the row in chunks held in
+// registers. The horizontal pass is made the same shape by transposing a block of kBlock input rows (column
+// major: the kBlock rows' samples of one column and channel lie together), so each tap is one contiguous
+// multiply-add over C * kBlock lanes.
+constexpr int kBlock = 16;
+
+// GCC vector extensions: 16 samples widened to int32 per vector, lowered to AVX-512, AVX2 or SSE2 code by
+// each clone. Vectors are only ever locals (never passed by value), so no clone changes a function's ABI.
+typedef uint8_t u8x16 __attribute__((vector_size(16)));
+typedef uint16_t u16x16 __attribute__((vector_size(32)));
+typedef int32_t i32x16 __attribute__((vector_size(64)));
+
+// Sum -> 8-bit sample, as clip8, for 16 lanes; stored to p.
+#define VITVK_CLIP_STORE16(p, acc)                                        \
+  do {                                                                    \
+    i32x16 v_ = (acc) >> kPrecisionBits;                                  \
+    const i32x16 zero_ = {};                                              \
+    const i32x16 max_ = zero_ + 255;                                      \
+    v_ = v_ < zero_ ? zero_ : v_;                                         \
+    v_ = v_ > max_ ? max_ : v_;                                           \
+    const u8x16 b_ = __builtin_convertvector(v_, u8x16);                  \
+    std::memcpy((p), &b_, 16);                                            \
+  } while (0)
+
+// 16 samples at p, widened to int32 (in two steps: GCC lowers a 4x widening element by element).
+#define VITVK_LOAD16(p) \
+  __extension__({                                                         \
+    u8x16 b_;                                                             \
+    std::memcpy(&b_, (p), 16);                                            \
+    __builtin_convertvector(__builtin_convertvector(b_, u16x16), i32x16); \
+  })
+
+// out[i] = clip8(bias + sum_t rows[t][i] * k[t]) for i in [0, len).
+VITVK_SIMD_CLONES static void vertical_row_simd(const uint8_t* const* rows, const int32_t* k, int taps, int len,
+                                                uint8_t* out) {
+  const i32x16 bias = i32x16{} + (1 << (kPrecisionBits - 1));
+  int i0 = 0;
+  for (; i0 + 64 <= len; i0 += 64) {
+    i32x16 a0 = bias, a1 = bias, a2 = bias, a3 = bias;
+    for (int t = 0; t < taps; ++t) {
+      const uint8_t* s = rows[t] + i0;
+      const int32_t w = k[t];
+      a0 += VITVK_LOAD16(s) * w;
+      a1 += VITVK_LOAD16(s + 16) * w;
+      a2 += VITVK_LOAD16(s + 32) * w;
+      a3 += VITVK_LOAD16(s + 48) * w;
+    }
+    VITVK_CLIP_STORE16(out + i0, a0);
+    VITVK_CLIP_STORE16(out + i0 + 16, a1);
+    VITVK_CLIP_STORE16(out + i0 + 32, a2);
+    VITVK_CLIP_STORE16(out + i0 + 48, a3);
+  }
+  for (; i0 + 16 <= len; i0 += 16) {
+    i32x16 a = bias;
+    for (int t = 0; t < taps; ++t) a += VITVK_LOAD16(rows[t] + i0) * k[t];
+    VITVK_CLIP_STORE16(out + i0, a);
+  }
+  for (int i = i0; i < len; ++i) {
+    int32_t acc = 1 << (kPrecisionBits - 1);
+    for (int t = 0; t < taps; ++t) acc += rows[t][i] * k[t];
+    out[i] = clip8(acc);
+  }
+}
+
+// Horizontal pass of nb <= kBlock rows: `rows[b]` (b < nb) are input rows, `out[b]` their output rows.
+// Input columns [xlo, xhi) cover every tap; `block` holds (xhi - xlo) * C * kBlock samples of scratch, widened to
+// int32 once here rather than once per tap.
 template <int C>
+[[gnu::always_inline]] inline void horizontal_block(const uint8_t* const* rows, uint8_t* const* out, int nb, int xlo,
+                                                    int xhi, const Taps& t, int n_out, int32_t* block) {
+  constexpr int L = C * kBlock;
+  static_assert(kBlock == 16, "the transpose below works on 16x16 byte tiles");
+  const int n = (xhi - xlo) * C;
+  const std::size_t x0 = static_cast<std::size_t>(xlo) * C;
+  // 16x16 byte tiles: four rounds of interleaving rows k and k + 8 (low halves, high halves) transpose a tile.
+  // Lanes of missing rows (b >= nb) are zero: computed, never stored.
+  const u8x16 lo = {0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23};
+  const u8x16 hi = {8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31};
+  int i = 0;
+  for (; i + 16 <= n; i += 16) {
+    u8x16 r[kBlock], o[kBlock];
+    for (int b = 0; b < kBlock; ++b) {
+      if (b < nb) std::memcpy(&r[b], rows[b] + x0 + i, 16);
+      else r[b] = u8x16{};
+    }
+    for (int round = 0; round < 4; ++round) {
+      for (int k = 0; k < 8; ++k) {
+        o[2 * k] = __builtin_shuffle(r[k], r[k + 8], lo);
+        o[2 * k + 1] = __builtin_shuffle(r[k], r[k + 8], hi);
+      }
+      for (int k = 0; k < kBlock; ++k) r[k] = o[k];
+    }
+    for (int j = 0; j < 16; ++j) {
+      const i32x16 w = __builtin_convertvector(__builtin_convertvector(r[j], u16x16), i32x16);
+      std::memcpy(block + static_cast<std::size_t>(i + j) * kBlock, &w, sizeof w);
+    }
+  }
+  for (int b = 0; b < kBlock; ++b)  // the last n % 16 samples of each row
+    for (int ii = i; ii < n; ++ii) block[static_cast<std::size_t>(ii) * kBlock + b] = b < nb ? rows[b][x0 + ii] : 0;
+  // Column (x, c) of row b is block[((x - xlo) * C + c) * kBlock + b]: lane b of vector c of column x.
+  const i32x16 bias = i32x16{} + (1 << (kPrecisionBits - 1));
+  for (int xx = 0; xx < n_out; ++xx) {
+    i32x16 acc[C];
+    for (int c = 0; c < C; ++c) acc[c] = bias;
+    const int32_t* p = block + static_cast<std::size_t>(t.first[xx] - xlo) * L;
+    const int32_t* k = &t.weights[static_cast<std::size_t>(xx) * t.ksize];
+    for (int x = 0; x < t.count[xx]; ++x) {
+      const int32_t w = k[x];
+      for (int c = 0; c < C; ++c) {
+        i32x16 v;
+        std::memcpy(&v, p + x * L + c * kBlock, sizeof v);
+        acc[c] += v * w;
+      }
+    }
+    uint8_t res[L];
+    for (int c = 0; c < C; ++c) VITVK_CLIP_STORE16(res + c * kBlock, acc[c]);
+    for (int b = 0; b < nb; ++b)
+      for (int c = 0; c < C; ++c) out[b][xx * C + c] = res[c * kBlock + b];
+  }
+}
+
+VITVK_SIMD_CLONES static void horizontal_block1_simd(const uint8_t* const* rows, uint8_t* const* out, int nb, int xlo,
+                                                     int xhi, const Taps& t, int n_out, int32_t* block) {
+  horizontal_block<1>(rows, out, nb, xlo, xhi, t, n_out, block);
+}
+VITVK_SIMD_CLONES static void horizontal_block2_simd(const uint8_t* const* rows, uint8_t* const* out, int nb, int xlo,
+                                                     int xhi, const Taps& t, int n_out, int32_t* block) {
+  horizontal_block<2>(rows, out, nb, xlo, xhi, t, n_out, block);
+}
+VITVK_SIMD_CLONES static void horizontal_block3_simd(const uint8_t* const* rows, uint8_t* const* out, int nb, int xlo,
+                                                     int xhi, const Taps& t, int n_out, int32_t* block) {
+  horizontal_block<3>(rows, out, nb, xlo, xhi, t, n_out, block);
+}
+VITVK_SIMD_CLONES static void horizontal_block4_simd(const uint8_t* const* rows, uint8_t* const* out, int nb, int xlo,
+                                                     int xhi, const Taps& t, int n_out, int32_t* block) {
+  horizontal_block<4>(rows, out, nb, xlo, xhi, t, n_out, block);
+}
+
+// Rows [row0, row0 + out.rows) of `in` resampled horizontally into `out` (out.cols = output width).
 void resample_horizontal(const cv::Mat& in, int row0, cv::Mat& out, const Taps& t) {
-  for (int y = 0; y < out.rows; ++y) {
-    const uint8_t* src = in.ptr<uint8_t>(row0 + y);
-    uint8_t* dst = out.ptr<uint8_t>(y);
-    for (int xx = 0; xx < out.cols; ++xx) {
-      const int32_t* k = &t.weights[static_cast<std::size_t>(xx) * t.ksize];
-      const uint8_t* s = src + static_cast<std::size_t>(t.first[xx]) * C;
-      int32_t acc[C];
-      for (int c = 0; c < C; ++c) acc[c] = 1 << (kPrecisionBits - 1);
-      for (int x = 0; x < t.count[xx]; ++x)
-        for (int c = 0; c < C; ++c) acc[c] += s[x * C + c] * k[x];
-      for (int c = 0; c < C; ++c) dst[xx * C + c] = clip8(acc[c]);
+  const int C = in.channels();
+  int xlo = in.cols, xhi = 0;  // the input columns any tap reads
+  for (int xx = 0; xx < out.cols; ++xx) {
+    xlo = std::min(xlo, t.first[xx]);
+    xhi = std::max(xhi, t.first[xx] + t.count[xx]);
+  }
+  if (xhi <= xlo) xlo = xhi = 0;  // every output has zero taps (cannot happen for sane sizes): all sums are the bias
+  std::vector<int32_t> block(static_cast<std::size_t>(xhi - xlo) * C * kBlock + 1);
+  const uint8_t* rows[kBlock];
+  uint8_t* dst[kBlock];
+  for (int y0 = 0; y0 < out.rows; y0 += kBlock) {
+    const int nb = std::min(kBlock, out.rows - y0);
+    for (int b = 0; b < nb; ++b) {
+      rows[b] = in.ptr<uint8_t>(row0 + y0 + b);
+      dst[b] = out.ptr<uint8_t>(y0 + b);
+    }
+    switch (C) {
+      case 1: horizontal_block1_simd(rows, dst, nb, xlo, xhi, t, out.cols, block.data()); break;
+      case 2: horizontal_block2_simd(rows, dst, nb, xlo, xhi, t, out.cols, block.data()); break;
+      case 3: horizontal_block3_simd(rows, dst, nb, xlo, xhi, t, out.cols, block.data()); break;
+      default: horizontal_block4_simd(rows, dst, nb, xlo, xhi, t, out.cols, block.data()); break;
     }
   }
 }
@@ -135,17 +295,11 @@ void resample_horizontal(const cv::Mat& in, int row0, cv::Mat& out, const Taps& 
 // Vertical pass; `shift` re-bases the taps' row indices onto `in` (the horizontal pass keeps only used rows).
 void resample_vertical(const cv::Mat& in, int shift, cv::Mat& out, const Taps& t) {
   const int row_len = out.cols * out.channels();
-  std::vector<int32_t> acc(static_cast<std::size_t>(row_len));
+  std::vector<const uint8_t*> rows(static_cast<std::size_t>(t.ksize));
   for (int yy = 0; yy < out.rows; ++yy) {
-    std::fill(acc.begin(), acc.end(), 1 << (kPrecisionBits - 1));
-    const int32_t* k = &t.weights[static_cast<std::size_t>(yy) * t.ksize];
-    for (int y = 0; y < t.count[yy]; ++y) {
-      const uint8_t* src = in.ptr<uint8_t>(t.first[yy] - shift + y);
-      const int32_t w = k[y];
-      for (int i = 0; i < row_len; ++i) acc[i] += src[i] * w;  // integer sums: order does not matter
-    }
-    uint8_t* dst = out.ptr<uint8_t>(yy);
-    for (int i = 0; i < row_len; ++i) dst[i] = clip8(acc[i]);
+    for (int y = 0; y < t.count[yy]; ++y) rows[y] = in.ptr<uint8_t>(t.first[yy] - shift + y);
+    vertical_row_simd(rows.data(), &t.weights[static_cast<std::size_t>(yy) * t.ksize], t.count[yy], row_len,
+                      out.ptr<uint8_t>(yy));
   }
 }
 
@@ -178,12 +332,7 @@ cv::Mat resize_like_pil(const cv::Mat& image, int out_w, int out_h, const std::s
   if (need_h) {
     const Taps ht = compute_taps(image.cols, out_w, filter, roi.x, roi.width);
     mid = cv::Mat(row1 - row0, roi.width, CV_8UC(C));
-    switch (C) {
-      case 1: resample_horizontal<1>(image, row0, mid, ht); break;
-      case 2: resample_horizontal<2>(image, row0, mid, ht); break;
-      case 3: resample_horizontal<3>(image, row0, mid, ht); break;
-      default: resample_horizontal<4>(image, row0, mid, ht); break;
-    }
+    resample_horizontal(image, row0, mid, ht);
   } else {
     mid = image(cv::Rect(roi.x, row0, roi.width, row1 - row0));
   }

@@ -102,10 +102,14 @@ ClassifyStats Classifier::run(std::span<const InputEntry> inputs,
       }
       pool_.submit([&s, &in, &pre, j, image_floats, limits = options_.limits, &explain] {
         try {
-          const cv::Mat rgb = decode_image_file(in.path, limits);
-          const CropGeometry g = preprocess_into(rgb, pre, std::span<float>(s.pixels).subspan(j * image_floats, image_floats));
+          // BGR as decoded: the model input does not need the full-image channel swap.
+          const cv::Mat bgr = decode_image_file(in.path, limits, PixelOrder::Bgr);
+          const CropGeometry g = preprocess_into(bgr, pre, std::span<float>(s.pixels).subspan(j * image_floats, image_floats),
+                                                 PixelOrder::Bgr);
           if (explain.enabled) {  // a copy small enough to keep until the result is written
             s.geometry[j] = g;
+            cv::Mat rgb;
+            cv::cvtColor(bgr, rgb, cv::COLOR_BGR2RGB);
             s.photos[j] = cap_longest_side(rgb, explain.max_photo_side);
           }
         } catch (const std::exception& e) {  // vitvk::Error, cv::Exception, bad_alloc: all become an error row
