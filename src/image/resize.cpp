@@ -203,8 +203,6 @@ template <int C>
   const std::size_t x0 = static_cast<std::size_t>(xlo) * C;
   // 16x16 byte tiles: four rounds of interleaving rows k and k + 8 (low halves, high halves) transpose a tile.
   // Lanes of missing rows (b >= nb) are zero: computed, never stored.
-  const u8x16 lo = {0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23};
-  const u8x16 hi = {8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31};
   int i = 0;
   for (; i + 16 <= n; i += 16) {
     u8x16 r[kBlock], o[kBlock];
@@ -214,8 +212,10 @@ template <int C>
     }
     for (int round = 0; round < 4; ++round) {
       for (int k = 0; k < 8; ++k) {
-        o[2 * k] = __builtin_shuffle(r[k], r[k + 8], lo);
-        o[2 * k + 1] = __builtin_shuffle(r[k], r[k + 8], hi);
+        // __builtin_shufflevector (GCC >= 12 and clang): the fuzz and sanitizer builds use clang.
+        o[2 * k] = __builtin_shufflevector(r[k], r[k + 8], 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+        o[2 * k + 1] =
+            __builtin_shufflevector(r[k], r[k + 8], 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
       }
       for (int k = 0; k < kBlock; ++k) r[k] = o[k];
     }
