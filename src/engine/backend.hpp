@@ -55,6 +55,10 @@ class Backend {
   virtual std::vector<std::string> validation_messages() const { return {}; }
 };
 
+// Every backend's forward() starts here: throws Error(InvalidArgument) unless `images` holds exactly `batch` >= 1
+// images of the model's input size. Returns the floats per image.
+std::size_t check_forward_input(const ModelDims& d, std::span<const float> images, int batch);
+
 std::unique_ptr<Backend> make_cpu_backend(std::shared_ptr<const Model> model);
 
 struct VulkanBackendOptions {

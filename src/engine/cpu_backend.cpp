@@ -165,10 +165,7 @@ class CpuBackend final : public Backend {
   ForwardResult forward(std::span<const float> images, int batch, const ForwardOptions& options) override {
     const ModelDims& d = model_->dims;
     const ViTWeights& w = model_->weights;
-    const long image_size = static_cast<long>(d.channels) * d.img_h * d.img_w;
-    if (batch < 1 || images.size() != static_cast<std::size_t>(batch * image_size))
-      throw Error(ErrorCode::InvalidArgument, "forward: expected " + std::to_string(batch) + " images of " +
-                                                  std::to_string(image_size) + " floats");
+    check_forward_input(d, images, batch);
     // One pass at a time: the workers run one loop at a time, and the activations are reused between passes
     // (fresh buffers would be page-faulted in again on every pass).
     std::lock_guard lock(forward_mutex_);

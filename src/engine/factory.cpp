@@ -7,6 +7,14 @@
 
 namespace vitvk {
 
+std::size_t check_forward_input(const ModelDims& d, std::span<const float> images, int batch) {
+  const std::size_t image_floats = std::size_t(d.channels) * d.img_h * d.img_w;
+  if (batch < 1 || images.size() != std::size_t(batch) * image_floats)
+    throw Error(ErrorCode::InvalidArgument, "forward: expected " + std::to_string(batch) + " images of " +
+                                                std::to_string(image_floats) + " floats");
+  return image_floats;
+}
+
 BackendChoice parse_backend_choice(const std::string& s) {
   if (s == "auto") return BackendChoice::Auto;
   if (s == "cpu") return BackendChoice::Cpu;

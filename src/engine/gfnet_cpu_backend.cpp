@@ -38,10 +38,7 @@ class GfnetCpuBackend final : public Backend {
     if (options.explain) throw_gfnet_no_attention(*model_);
     const ModelDims& d = model_->dims;
     const GFNetWeights& w = model_->gfnet;
-    const long image_size = static_cast<long>(d.channels) * d.img_h * d.img_w;
-    if (batch < 1 || images.size() != static_cast<std::size_t>(batch * image_size))
-      throw Error(ErrorCode::InvalidArgument, "forward: expected " + std::to_string(batch) + " images of " +
-                                                  std::to_string(image_size) + " floats");
+    check_forward_input(d, images, batch);
     const int N = d.num_patches, D = d.dim, M = batch * N;
     std::vector<float> x(std::size_t(M) * D), xn(x.size()), f(x.size()), hidden(std::size_t(M) * d.mlp_hidden);
 

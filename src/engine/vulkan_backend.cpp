@@ -66,10 +66,7 @@ class VulkanBackend final : public Backend {
 
   ForwardResult forward(std::span<const float> images, int batch, const ForwardOptions& options) override {
     const ModelDims& d = model_->dims;
-    const std::size_t image_floats = std::size_t(d.channels) * d.img_h * d.img_w;
-    if (batch < 1 || images.size() != batch * image_floats)
-      throw Error(ErrorCode::InvalidArgument, "forward: expected " + std::to_string(batch) + " images of " +
-                                                  std::to_string(image_floats) + " floats");
+    const std::size_t image_floats = check_forward_input(d, images, batch);
     ForwardResult r;
     r.batch = batch;
     r.num_classes = d.num_classes;

@@ -13,13 +13,7 @@
 #include "image/preprocess.hpp"
 #include "vitvk/error.hpp"
 
-// The resampling loops are clone sets (x86-64-v4, v3 and baseline, picked by CPU at load time) with internal
-// linkage, so no ifunc resolver leaves the shared library; no -march flags needed.
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define VITVK_SIMD_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define VITVK_SIMD_CLONES
-#endif
+#include "core/simd.hpp"  // VITVK_SIMD_CLONES
 
 namespace vitvk {
 namespace {

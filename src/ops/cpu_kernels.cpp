@@ -9,13 +9,7 @@
 
 #include "ops/cpu_math.hpp"
 
-// Every hot loop here is a clone set: GCC compiles it for x86-64-v4 (AVX-512), v3 (AVX2 + FMA) and the
-// baseline, and the loader picks by CPU, so the library stays portable without -march flags.
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define VITVK_SIMD_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define VITVK_SIMD_CLONES
-#endif
+#include "core/simd.hpp"  // VITVK_SIMD_CLONES
 
 namespace vitvk::ops {
 namespace {

@@ -2,11 +2,7 @@
 
 #include <cmath>
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define VITVK_SIMD_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define VITVK_SIMD_CLONES
-#endif
+#include "core/simd.hpp"  // VITVK_SIMD_CLONES
 
 namespace vitvk::ops {
 namespace {
