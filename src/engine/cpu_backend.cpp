@@ -4,17 +4,17 @@
 #include <cblas.h>
 
 #include <algorithm>
-#include <atomic>
-#include <condition_variable>
+#include <array>
 #include <cstdlib>
-#include <exception>
-#include <functional>
 #include <mutex>
 #include <span>
 #include <string>
+#include <utility>
 #include <thread>
 
 #include "engine/backend.hpp"
+#include "engine/cpu_partition.hpp"
+#include "engine/cpu_workers.hpp"
 #include "engine/gfnet.hpp"
 #include "ops/attention.hpp"
 #include "ops/cpu_gemm.hpp"
@@ -27,87 +27,6 @@
 
 namespace vitvk {
 namespace {
-
-// A fixed set of worker threads running one parallel loop at a time; the calling thread is worker 0.
-class Workers {
- public:
-  explicit Workers(int threads) {
-    for (int i = 1; i < threads; ++i) threads_.emplace_back([this, i] { loop(i); });
-  }
-  ~Workers() {
-    {
-      std::lock_guard lock(mutex_);
-      stop_ = true;
-    }
-    start_.notify_all();
-    for (auto& t : threads_) t.join();
-  }
-  Workers(const Workers&) = delete;
-  Workers& operator=(const Workers&) = delete;
-
-  int size() const { return static_cast<int>(threads_.size()) + 1; }
-
-  // fn(task, worker) for task in [0, tasks), spread over the workers; returns when all are done and rethrows
-  // the first exception a task threw.
-  void run(int tasks, const std::function<void(int, int)>& fn) {
-    if (tasks <= 0) return;
-    if (threads_.empty() || tasks == 1) {
-      for (int t = 0; t < tasks; ++t) fn(t, 0);
-      return;
-    }
-    {
-      std::lock_guard lock(mutex_);
-      fn_ = &fn;
-      tasks_ = tasks;
-      next_.store(0);
-      busy_ = static_cast<int>(threads_.size());
-      error_ = nullptr;
-      ++generation_;
-    }
-    start_.notify_all();
-    work(0);
-    std::unique_lock lock(mutex_);
-    done_.wait(lock, [this] { return busy_ == 0; });
-    fn_ = nullptr;
-    if (error_) std::rethrow_exception(error_);
-  }
-
- private:
-  void work(int worker) {
-    for (int t; (t = next_.fetch_add(1)) < tasks_;) {
-      try {
-        (*fn_)(t, worker);
-      } catch (...) {
-        std::lock_guard lock(mutex_);
-        if (!error_) error_ = std::current_exception();
-      }
-    }
-  }
-  void loop(int worker) {
-    unsigned long seen = 0;
-    for (;;) {
-      {
-        std::unique_lock lock(mutex_);
-        start_.wait(lock, [&] { return stop_ || generation_ != seen; });
-        if (stop_) return;
-        seen = generation_;
-      }
-      work(worker);
-      std::lock_guard lock(mutex_);
-      if (--busy_ == 0) done_.notify_one();
-    }
-  }
-
-  std::vector<std::thread> threads_;
-  std::mutex mutex_;
-  std::condition_variable start_, done_;
-  const std::function<void(int, int)>* fn_ = nullptr;
-  int tasks_ = 0, busy_ = 0;
-  std::atomic<int> next_{0};
-  unsigned long generation_ = 0;
-  bool stop_ = false;
-  std::exception_ptr error_;
-};
 
 int thread_count() {
   if (const char* env = std::getenv("VITVK_CPU_THREADS")) {
@@ -202,9 +121,13 @@ class CpuBackend final : public Backend {
                              attn.data() + static_cast<long>(b) * T * D, probs + static_cast<long>(b) * 3 * T * T);
         });
       } else {
-        workers_.run(batch * d.heads, [&](int task, int worker) {
-          ops::attention_head_cpu(qkv.data(), as, task / d.heads, task % d.heads, attn.data(),
-                                  scratch.data() + static_cast<long>(worker) * block * T, block);
+        // (image, head) problems, each cut into query-row ranges when they would not share out evenly.
+        const int units = batch * d.heads, chunks = attention_row_chunks(units, workers_.size());
+        const int chunk_rows = (T + chunks - 1) / chunks;
+        workers_.run(units * chunks, [&](int task, int worker) {
+          const int unit = task / chunks, r0 = task % chunks * chunk_rows;
+          ops::attention_head_cpu(qkv.data(), as, unit / d.heads, unit % d.heads, r0, std::min(T, r0 + chunk_rows),
+                                  attn.data(), scratch.data() + static_cast<long>(worker) * block * T, block);
         });
       }
       linear(attn.data(), M, D, D, lin.proj, D, x.data(), D, ops::Epilogue::Residual);
@@ -259,34 +182,38 @@ class CpuBackend final : public Backend {
 
   bool use_packed(const CpuLinear& l) const { return l.packed.rows() > 0; }
 
-  // y = epilogue(x W^T + b) in tiles. Row blocks first; when there are too few for the workers (small
-  // batches), columns are split too. OpenBLAS: each tile packs its own share of the operands, so splitting
-  // rows repeats the weight packing and splitting columns repeats the activations': both stay small next to
-  // the tile's arithmetic at these sizes. The packed kernel reads the weights packed at load.
+  // y = epilogue(x W^T + b) in tiles, cut by plan_linear (rows into blocks the cache holds, then as evenly
+  // over the workers as the kernel's panels allow). OpenBLAS packs each tile's share of the operands itself;
+  // the packed kernel reads the weights packed at load.
   void linear(const float* xin, int M, int K, long ldx, const CpuLinear& l, int N, float* y, long ldy,
               ops::Epilogue ep) {
     const bool packed = use_packed(l);
-    const int align = packed ? ops::PackedLinear::kPanel : 16;
-    const int threads = workers_.size();
-    // The packed kernel keeps a row block's activations in L2 and streams the weights past them once per block:
-    // taller blocks read the weights fewer times.
-    const int row_block = packed ? kPackedRowBlock : kRowBlock;
-    const int mb = std::max(1, (M + row_block - 1) / row_block);
-    int nb = mb >= 2 * threads ? 1 : (2 * threads + mb - 1) / mb;
-    nb = std::max(1, std::min(nb, N / 32));
-    const int rows = (M + mb - 1) / mb;
-    const int cols = ((N + nb - 1) / nb + align - 1) / align * align;
-    nb = (N + cols - 1) / cols;
+    const LinearPlan plan = linear_plan(M, N, K, packed);
     const LinearWeights& lw = *l.w;
     const float* wt = lw.weight.data();
     const float* bias = lw.bias.empty() ? nullptr : lw.bias.data();
-    workers_.run(mb * nb, [&](int task, int) {
-      const int m0 = task / nb * rows, n0 = task % nb * cols, m1 = std::min(M, m0 + rows), n1 = std::min(N, n0 + cols);
+    workers_.run(plan.tasks(), [&](int task, int) {
+      const int m0 = task / plan.nb * plan.rows, n0 = task % plan.nb * plan.cols;
+      const int m1 = std::min(M, m0 + plan.rows), n1 = std::min(N, n0 + plan.cols);
       if (packed)
         ops::packed_linear_tile(l.packed, xin, ldx, y, ldy, m0, m1, n0, n1, ep);
       else
         ops::linear_tile(xin, K, ldx, wt, bias, y, ldy, m0, m1, n0, n1, ep);
     });
+  }
+
+  // A pass uses a handful of linear shapes: plan each once.
+  LinearPlan linear_plan(int M, int N, int K, bool packed) {
+    for (const auto& [key, plan] : plans_)
+      if (key == std::array{M, N, K, int(packed)}) return plan;
+    // The packed kernel keeps a row block's activations in L2 and streams the weights past them once per
+    // block: taller blocks read the weights fewer times. Its register tile is 12 rows (AVX-512) or 6 (AVX2).
+    const LinearPlan plan =
+        packed ? plan_linear(M, N, K, workers_.size(), ops::PackedLinear::kPanel, kPackedRowBlock,
+                             ops::cpu_gemm_isa() == ops::CpuIsa::Avx512 ? 12 : 6)
+               : plan_linear(M, N, K, workers_.size(), 16, kRowBlock, 16);
+    plans_.push_back({{M, N, K, int(packed)}, plan});
+    return plan;
   }
 
   void layernorm(const float* xin, int M, const NormWeights& nw, float* y) {
@@ -320,12 +247,13 @@ class CpuBackend final : public Backend {
   }
 
   std::shared_ptr<const Model> model_;
-  Workers workers_;
+  CpuWorkers workers_;
   GemmChoice gemm_;
   CpuLinear patch_embed_, head_, head_dist_;
   std::vector<BlockLinears> blocks_;
   std::mutex forward_mutex_;
   std::vector<float> ws_;  // activations of the last pass: x, xn, attn, qkv, hidden
+  std::vector<std::pair<std::array<int, 4>, LinearPlan>> plans_;  // by (M, N, K, packed)
 };
 
 }  // namespace

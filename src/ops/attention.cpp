@@ -17,7 +17,7 @@ void attention_cpu(const float* qkv, const AttentionShape& s, float* out, float*
     const int block = std::min(N, 64);
     std::vector<float> scratch(static_cast<std::size_t>(block) * N);
     for (int b = 0; b < s.batch; ++b)
-      for (int h = 0; h < H; ++h) attention_head_cpu(qkv, s, b, h, out, scratch.data(), block);
+      for (int h = 0; h < H; ++h) attention_head_cpu(qkv, s, b, h, 0, N, out, scratch.data(), block);
     return;
   }
   const long row = 3L * D;  // qkv row stride

@@ -78,16 +78,16 @@ void linear_tile(const float* x, int K, long ldx, const float* w, const float* b
   bias_rows_simd(yt, ldy, m1 - m0, n1 - n0, b ? b + n0 : nullptr, ep == Epilogue::Gelu);
 }
 
-void attention_head_cpu(const float* qkv, const AttentionShape& s, int image, int head, float* out, float* scratch,
-                        int block) {
+void attention_head_cpu(const float* qkv, const AttentionShape& s, int image, int head, int row0, int row1, float* out,
+                        float* scratch, int block) {
   const int N = s.tokens, hd = s.head_dim, D = s.dim();
   const long row = 3L * D;  // qkv row stride
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   const float* base = qkv + static_cast<long>(image) * N * row;
   const float* k = base + D + head * hd;
   const float* v = base + 2 * D + head * hd;
-  for (int r0 = 0; r0 < N; r0 += block) {
-    const int rows = std::min(block, N - r0);
+  for (int r0 = row0; r0 < row1; r0 += block) {
+    const int rows = std::min(block, row1 - r0);
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, N, hd, scale, base + r0 * row + head * hd,
                 static_cast<int>(row), k, static_cast<int>(row), 0.f, scratch, N);
     softmax_inplace_simd(scratch, rows, N, N);

@@ -19,9 +19,10 @@ void exp_inplace(float* y, long n);
 void linear_tile(const float* x, int K, long ldx, const float* w, const float* b, float* y, long ldy, int m0, int m1,
                  int n0, int n1, Epilogue ep);
 
-// softmax(Q K^T / sqrt(hd)) V of one (image, head) into out [B, N, D] at that head's columns; rows of the
-// score matrix are processed `block` at a time in `scratch` (block * tokens floats).
-void attention_head_cpu(const float* qkv, const AttentionShape& s, int image, int head, float* out, float* scratch,
-                        int block);
+// softmax(Q K^T / sqrt(hd)) V of one (image, head) for query rows [row0, row1) into out [B, N, D] at that
+// head's columns (every key and value row is read); score rows are processed `block` at a time in `scratch`
+// (block * tokens floats). Row ranges let a few heads be shared among more threads.
+void attention_head_cpu(const float* qkv, const AttentionShape& s, int image, int head, int row0, int row1, float* out,
+                        float* scratch, int block);
 
 }  // namespace vitvk::ops

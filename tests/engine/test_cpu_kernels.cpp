@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <random>
+#include <span>
 #include <vector>
 
 #include "engine/backend.hpp"
@@ -98,13 +99,16 @@ TEST_CASE("CPU linear tiles with fused epilogues equal the unfused formula", "[c
   }
 }
 
-TEST_CASE("CPU attention head in row blocks matches a double-precision attention", "[cpu][kernels]") {
+TEST_CASE("CPU attention head in row ranges and blocks matches a double-precision attention", "[cpu][kernels]") {
   const ops::AttentionShape s{2, 23, 3, 8};
   const int N = s.tokens, D = s.dim();
   auto qkv = randn(static_cast<std::size_t>(s.batch) * N * 3 * D, 9);
   std::vector<float> out(static_cast<std::size_t>(s.batch) * N * D), scratch(5 * N);
   for (int b = 0; b < s.batch; ++b)
-    for (int h = 0; h < s.heads; ++h) ops::attention_head_cpu(qkv.data(), s, b, h, out.data(), scratch.data(), 5);
+    for (int h = 0; h < s.heads; ++h) {  // two uneven query-row ranges, each in blocks of 5 (the last partial)
+      ops::attention_head_cpu(qkv.data(), s, b, h, 0, 9, out.data(), scratch.data(), 5);
+      ops::attention_head_cpu(qkv.data(), s, b, h, 9, N, out.data(), scratch.data(), 5);
+    }
   for (int b = 0; b < s.batch; ++b)
     for (int h = 0; h < s.heads; ++h)
       for (int i = 0; i < N; ++i) {
@@ -131,16 +135,24 @@ TEST_CASE("threaded CPU backend gives the single-threaded results", "[engine][cp
   auto model = std::make_shared<const Model>(Model::random(test::tiny_config(true, 48, 8, 32, 2, 4, 10), 17));
   const int B = 5;
   auto images = randn(static_cast<std::size_t>(B) * 3 * 48 * 48, 21);
-  auto run = [&](const char* threads) {
+  auto run = [&](const char* threads, int batch, bool explain) {
     setenv("VITVK_CPU_THREADS", threads, 1);
     auto cpu = make_cpu_backend(model);
     unsetenv("VITVK_CPU_THREADS");
-    return cpu->forward(images, B, {.explain = true});
+    return cpu->forward(std::span(images).first(static_cast<std::size_t>(batch) * 3 * 48 * 48), batch,
+                        {.explain = explain});
   };
-  const auto one = run("1"), three = run("3");
+  const auto one = run("1", B, true), three = run("3", B, true);
   REQUIRE(one.logits.size() == three.logits.size());
   for (std::size_t i = 0; i < one.logits.size(); ++i) CHECK(std::abs(one.logits[i] - three.logits[i]) < 1e-5f);
   for (std::size_t i = 0; i < one.attention.size(); ++i) CHECK(std::abs(one.attention[i] - three.attention[i]) < 1e-6f);
+  // Batch 1, no explain: 4 heads for 3 threads go out as query-row ranges, the linears as balanced column blocks.
+  const auto one_b1 = run("1", 1, false), three_b1 = run("3", 1, false);
+  REQUIRE(one_b1.logits.size() == three_b1.logits.size());
+  for (std::size_t i = 0; i < one_b1.logits.size(); ++i) {
+    CHECK(std::abs(one_b1.logits[i] - three_b1.logits[i]) < 1e-5f);
+    CHECK(std::abs(one_b1.logits[i] - one.logits[i]) < 1e-4f);  // image 0 alone = image 0 of the batch
+  }
 }
 
 TEST_CASE("fast CPU backend stays within 1e-4 of the PyTorch reference logits", "[engine][cpu][shared]") {
