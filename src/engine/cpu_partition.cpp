@@ -42,7 +42,7 @@ LinearPlan plan_linear(int M, int N, int K, int threads, int align, int max_rows
   std::vector<double> costs;
   // Beyond a few tasks per worker the hand-out balances by itself: the search stays small for many threads.
   const int mb_max = std::min(M, mb_min + std::min(2 * threads, 16)), nb_max = std::min({panels, 2 * threads, 32});
-  const int max_tasks = std::max(mb_min, 4 * threads);
+  const int max_tasks = std::max(mb_min + 2 * threads, 4 * threads);
   for (int mb = mb_min; mb <= mb_max; ++mb) {
     const int rows = ceil_div(M, mb);
     if (mb > mb_min && ceil_div(M, rows) != mb) continue;  // same cut as a smaller mb
