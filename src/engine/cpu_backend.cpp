@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cstdint>
 #include <cstdlib>
 #include <mutex>
 #include <span>
@@ -108,7 +109,12 @@ class CpuBackend final : public Backend {
 
     const ops::AttentionShape as{batch, T, d.heads, d.head_dim};
     const int block = std::min(T, kAttentionRows);
-    std::vector<float> scratch(static_cast<std::size_t>(workers_.size()) * block * T);
+    // Per worker: its score rows, and with the packed kernel the head's packed K and V (64-byte aligned).
+    const bool packed_attention = packing();
+    const std::size_t per_worker =
+        (packed_attention ? ops::attention_packed_scratch_floats(as, block) : std::size_t(block) * T + 15) / 16 * 16;
+    std::vector<float> scratch_store(per_worker * workers_.size() + 16);
+    float* const scratch = scratch_store.data() + (16 - reinterpret_cast<std::uintptr_t>(scratch_store.data()) / 4 % 16) % 16;
     for (int l = 0; l < d.depth; ++l) {
       const BlockWeights& blk = w.blocks[l];
       const BlockLinears& lin = blocks_[l];
@@ -126,8 +132,13 @@ class CpuBackend final : public Backend {
         const int chunk_rows = (T + chunks - 1) / chunks;
         workers_.run(units * chunks, [&](int task, int worker) {
           const int unit = task / chunks, r0 = task % chunks * chunk_rows;
-          ops::attention_head_cpu(qkv.data(), as, unit / d.heads, unit % d.heads, r0, std::min(T, r0 + chunk_rows),
-                                  attn.data(), scratch.data() + static_cast<long>(worker) * block * T, block);
+          const int r1 = std::min(T, r0 + chunk_rows);
+          float* const mine = scratch + per_worker * worker;
+          if (packed_attention)
+            ops::attention_head_packed(qkv.data(), as, unit / d.heads, unit % d.heads, r0, r1, attn.data(), mine, block,
+                                       ops::cpu_gemm_isa());
+          else
+            ops::attention_head_cpu(qkv.data(), as, unit / d.heads, unit % d.heads, r0, r1, attn.data(), mine, block);
         });
       }
       linear(attn.data(), M, D, D, lin.proj, D, x.data(), D, ops::Epilogue::Residual);

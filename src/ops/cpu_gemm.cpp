@@ -26,6 +26,30 @@ namespace vitvk::ops {
 
 void PackedLinear::Free::operator()(float* p) const { ::operator delete[](p, std::align_val_t(64)); }
 
+void pack_rows(const float* w, long ldw, int N, int K, float scale, float* dst) {
+  constexpr int P = PackedPanels::kPanel;
+  for (int p = 0; p < (N + P - 1) / P; ++p, dst += static_cast<std::size_t>(K) * P) {
+    const int cols = std::min(P, N - p * P);
+    for (int j = 0; j < cols; ++j) {
+      const float* src = w + static_cast<long>(p * P + j) * ldw;
+      for (int k = 0; k < K; ++k) dst[static_cast<std::size_t>(k) * P + j] = scale * src[k];
+    }
+    for (int j = cols; j < P; ++j)
+      for (int k = 0; k < K; ++k) dst[static_cast<std::size_t>(k) * P + j] = 0.0f;
+  }
+}
+
+void pack_transposed(const float* wt, long ld, int N, int K, float* dst) {
+  constexpr int P = PackedPanels::kPanel;
+  for (int p = 0; p < (N + P - 1) / P; ++p) {
+    const int cols = std::min(P, N - p * P);
+    for (int k = 0; k < K; ++k, dst += P) {
+      std::copy_n(wt + static_cast<long>(k) * ld + p * P, cols, dst);
+      std::fill(dst + cols, dst + P, 0.0f);
+    }
+  }
+}
+
 PackedLinear::PackedLinear(std::span<const float> w, std::span<const float> b, int N, int K)
     : n_(N), k_(K), has_bias_(!b.empty()) {
   if (N < 1 || K < 1 || w.size() != static_cast<std::size_t>(N) * K || (!b.empty() && b.size() != std::size_t(N)))
@@ -33,16 +57,10 @@ PackedLinear::PackedLinear(std::span<const float> w, std::span<const float> b, i
                                                 " x " + std::to_string(K));
   const std::size_t count = bytes() / sizeof(float);
   data_.reset(new (std::align_val_t(64)) float[count]);
-  std::fill_n(data_.get(), count, 0.0f);
-  for (int p = 0; p < panels(); ++p) {
-    float* dst = data_.get() + static_cast<std::size_t>(p) * K * kPanel;
-    const int cols = std::min(kPanel, N - p * kPanel);
-    for (int j = 0; j < cols; ++j) {
-      const float* src = w.data() + static_cast<std::size_t>(p * kPanel + j) * K;
-      for (int k = 0; k < K; ++k) dst[static_cast<std::size_t>(k) * kPanel + j] = src[k];
-    }
-  }
-  if (has_bias_) std::copy(b.begin(), b.end(), data_.get() + static_cast<std::size_t>(panels()) * K * kPanel);
+  pack_rows(w.data(), K, N, K, 1.0f, data_.get());
+  float* bias = data_.get() + packed_floats(N, K);
+  std::fill(bias, data_.get() + count, 0.0f);
+  if (has_bias_) std::copy(b.begin(), b.end(), bias);
 }
 
 namespace {
@@ -343,12 +361,12 @@ CpuIsa cpu_gemm_isa() {
   return best;
 }
 
-void packed_linear_tile(const PackedLinear& w, const float* x, long ldx, float* y, long ldy, int m0, int m1, int n0,
-                        int n1, Epilogue ep, CpuIsa isa) {
-  constexpr int P = PackedLinear::kPanel;
+void packed_gemm_tile(const PackedPanels& w, const float* x, long ldx, float* y, long ldy, int m0, int m1, int n0,
+                      int n1, Epilogue ep, CpuIsa isa) {
+  constexpr int P = PackedPanels::kPanel;
   if (m1 <= m0 || n1 <= n0) return;
-  if (n0 % P != 0 || n1 > w.rows() || !cpu_isa_supported(isa))
-    throw Error(ErrorCode::InvalidArgument, "packed_linear_tile: bad column range or unsupported ISA");
+  if (n0 % P != 0 || n1 > w.n || !cpu_isa_supported(isa))
+    throw Error(ErrorCode::InvalidArgument, "packed_gemm_tile: bad column range or unsupported ISA");
   static constexpr auto portable = tile_table<Portable>(std::make_integer_sequence<int, kMaxRowsPortable>{});
   const TileFn* table = portable.data();
   int max_rows = kMaxRowsPortable;
@@ -358,7 +376,7 @@ void packed_linear_tile(const PackedLinear& w, const float* x, long ldx, float* 
   if (isa == CpuIsa::Avx512) table = avx512.data(), max_rows = kMaxRowsAvx512;
   if (isa == CpuIsa::Avx2) table = avx2.data(), max_rows = kMaxRowsAvx2;
 #endif
-  const int K = w.cols(), rows = m1 - m0;
+  const int K = w.k, rows = m1 - m0;
   const int kblocks = (K + k_block() - 1) / k_block(), kc_max = (K + kblocks - 1) / kblocks;
   // Row tiles of nearly equal height (73 rows: 7 tiles of 10 or 11, not 6 of 12 and a lone row).
   const int tiles = (rows + max_rows - 1) / max_rows, base = rows / tiles, extra = rows % tiles;
@@ -370,7 +388,7 @@ void packed_linear_tile(const PackedLinear& w, const float* x, long ldx, float* 
   for (int g0 = 0; g0 < kblocks; g0 += group) {
     const int g1 = std::min(kblocks, g0 + group);
     for (int n = n0; n < n1; n += P) {
-      const float* bias = w.has_bias() ? w.bias() + n : nullptr;
+      const float* bias = w.bias ? w.bias + n : nullptr;
       const int cols = std::min(P, n1 - n);
       for (int kb = g0; kb < g1; ++kb) {
         const int k0 = kb * kc_max, kc = std::min(K, k0 + kc_max) - k0;

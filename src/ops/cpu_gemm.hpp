@@ -18,21 +18,42 @@ CpuIsa cpu_gemm_isa();
 bool cpu_isa_supported(CpuIsa isa);
 const char* cpu_isa_name(CpuIsa isa);
 
-// W [N, K] (PyTorch layout) and b [N] repacked: panel p holds columns [32p, 32p + 32) of W^T as K rows of 32
-// floats (zero past N); the bias is zero-padded to the panels. 64-byte aligned.
+// The packed layout: W [N, K] (PyTorch layout) as panels, panel p holding columns [32p, 32p + 32) of W^T as K
+// rows of 32 floats (zero past N), the panels one after another; 64-byte aligned. A view of packed weights,
+// wherever they live (a PackedLinear, or a buffer packed for one call, as attention does with K and V).
+struct PackedPanels {
+  static constexpr int kPanel = 32;
+  const float* data = nullptr;
+  int n = 0, k = 0;              // N, K
+  const float* bias = nullptr;   // panels() * kPanel floats (zero-padded), or null
+  int panels() const { return (n + kPanel - 1) / kPanel; }
+  const float* panel(int p) const { return data + static_cast<std::size_t>(p) * k * kPanel; }
+};
+
+// Floats of a packed W [N, K] (without bias).
+inline std::size_t packed_floats(int N, int K) {
+  return static_cast<std::size_t>((N + PackedPanels::kPanel - 1) / PackedPanels::kPanel) * K * PackedPanels::kPanel;
+}
+// dst (64-byte aligned, packed_floats(N, K)) <- scale * W, W given as N rows of K floats at row stride ldw.
+void pack_rows(const float* w, long ldw, int N, int K, float scale, float* dst);
+// dst <- W given transposed, as K rows of N floats (W^T) at row stride ld: each panel row is one contiguous copy.
+void pack_transposed(const float* wt, long ld, int N, int K, float* dst);
+
+// W and b packed once (at model load) and owned.
 class PackedLinear {
  public:
-  static constexpr int kPanel = 32;
+  static constexpr int kPanel = PackedPanels::kPanel;
   PackedLinear() = default;
   PackedLinear(std::span<const float> w, std::span<const float> b, int N, int K);
 
   int rows() const { return n_; }  // N
   int cols() const { return k_; }  // K
   bool has_bias() const { return has_bias_; }
-  const float* panel(int p) const { return data_.get() + static_cast<std::size_t>(p) * k_ * kPanel; }
-  const float* bias() const { return data_.get() + static_cast<std::size_t>(panels()) * k_ * kPanel; }
   int panels() const { return (n_ + kPanel - 1) / kPanel; }
   std::size_t bytes() const { return (static_cast<std::size_t>(panels()) * (k_ + 1) * kPanel) * sizeof(float); }
+  PackedPanels view() const {
+    return {data_.get(), n_, k_, has_bias_ ? data_.get() + packed_floats(n_, k_) : nullptr};
+  }
 
  private:
   struct Free {
@@ -43,13 +64,21 @@ class PackedLinear {
   std::unique_ptr<float[], Free> data_;
 };
 
-// The [m0, m1) x [n0, n1) tile of y = epilogue(x W^T + b) (n0 a multiple of PackedLinear::kPanel): x [M, K] at
-// row stride ldx, y at row stride ldy; Residual adds to what y holds. Single-threaded; `isa` must be supported.
-void packed_linear_tile(const PackedLinear& w, const float* x, long ldx, float* y, long ldy, int m0, int m1, int n0,
-                        int n1, Epilogue ep, CpuIsa isa);
+// The [m0, m1) x [n0, n1) tile of y = epilogue(x W^T + b) (n0 a multiple of kPanel): x [M, K] at row stride
+// ldx, y at row stride ldy; Residual adds to what y holds. Single-threaded; `isa` must be supported.
+void packed_gemm_tile(const PackedPanels& w, const float* x, long ldx, float* y, long ldy, int m0, int m1, int n0,
+                      int n1, Epilogue ep, CpuIsa isa);
+inline void packed_gemm_tile(const PackedPanels& w, const float* x, long ldx, float* y, long ldy, int m0, int m1,
+                             int n0, int n1, Epilogue ep) {
+  packed_gemm_tile(w, x, ldx, y, ldy, m0, m1, n0, n1, ep, cpu_gemm_isa());
+}
+inline void packed_linear_tile(const PackedLinear& w, const float* x, long ldx, float* y, long ldy, int m0, int m1,
+                               int n0, int n1, Epilogue ep, CpuIsa isa) {
+  packed_gemm_tile(w.view(), x, ldx, y, ldy, m0, m1, n0, n1, ep, isa);
+}
 inline void packed_linear_tile(const PackedLinear& w, const float* x, long ldx, float* y, long ldy, int m0, int m1,
                                int n0, int n1, Epilogue ep) {
-  packed_linear_tile(w, x, ldx, y, ldy, m0, m1, n0, n1, ep, cpu_gemm_isa());
+  packed_gemm_tile(w.view(), x, ldx, y, ldy, m0, m1, n0, n1, ep, cpu_gemm_isa());
 }
 
 }  // namespace vitvk::ops

@@ -96,6 +96,33 @@ void attention_head_cpu(const float* qkv, const AttentionShape& s, int image, in
   }
 }
 
+std::size_t attention_packed_scratch_floats(const AttentionShape& s, int block) {
+  const std::size_t scores = (static_cast<std::size_t>(block) * s.tokens + 15) / 16 * 16;
+  return packed_floats(s.tokens, s.head_dim) + packed_floats(s.head_dim, s.tokens) + scores;
+}
+
+void attention_head_packed(const float* qkv, const AttentionShape& s, int image, int head, int row0, int row1,
+                           float* out, float* scratch, int block, CpuIsa isa) {
+  const int N = s.tokens, hd = s.head_dim, D = s.dim();
+  const long row = 3L * D;  // qkv row stride
+  const float* base = qkv + static_cast<long>(image) * N * row;
+  // Scores = Q K^T: K [N, hd] is the "weight" of a linear with hd inputs; the softmax scale rides on it.
+  float* pk = scratch;
+  pack_rows(base + D + head * hd, row, N, hd, 1.0f / std::sqrt(static_cast<float>(hd)), pk);
+  // Out = P V: the weight is V^T [hd, N], given transposed as V itself.
+  float* pv = pk + packed_floats(N, hd);
+  pack_transposed(base + 2 * D + head * hd, row, hd, N, pv);
+  float* scores = pv + packed_floats(hd, N);
+  const PackedPanels k_panels{pk, N, hd, nullptr}, v_panels{pv, hd, N, nullptr};
+  for (int r0 = row0; r0 < row1; r0 += block) {
+    const int rows = std::min(block, row1 - r0);
+    packed_gemm_tile(k_panels, base + r0 * row + head * hd, row, scores, N, 0, rows, 0, N, Epilogue::None, isa);
+    softmax_inplace_simd(scores, rows, N, N);
+    packed_gemm_tile(v_panels, scores, N, out + (static_cast<long>(image) * N + r0) * D + head * hd, D, 0, rows, 0, hd,
+                     Epilogue::None, isa);
+  }
+}
+
 // Plain wrappers: a cloned function's ifunc resolver would otherwise be exported from the shared library
 // whatever its visibility; internal-linkage clones keep it local.
 void gelu_inplace(float* y, long n) { gelu_inplace_simd(y, n); }

@@ -3,9 +3,11 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <cstdint>
 #include <cstdlib>
 #include <random>
 #include <span>
+#include <utility>
 #include <vector>
 
 #include "engine/backend.hpp"
@@ -99,16 +101,11 @@ TEST_CASE("CPU linear tiles with fused epilogues equal the unfused formula", "[c
   }
 }
 
-TEST_CASE("CPU attention head in row ranges and blocks matches a double-precision attention", "[cpu][kernels]") {
-  const ops::AttentionShape s{2, 23, 3, 8};
+namespace {
+
+// out of attention_cpu's contract against softmax(Q K^T / sqrt(hd)) V in double precision.
+void check_attention(const std::vector<float>& qkv, const ops::AttentionShape& s, const std::vector<float>& out) {
   const int N = s.tokens, D = s.dim();
-  auto qkv = randn(static_cast<std::size_t>(s.batch) * N * 3 * D, 9);
-  std::vector<float> out(static_cast<std::size_t>(s.batch) * N * D), scratch(5 * N);
-  for (int b = 0; b < s.batch; ++b)
-    for (int h = 0; h < s.heads; ++h) {  // two uneven query-row ranges, each in blocks of 5 (the last partial)
-      ops::attention_head_cpu(qkv.data(), s, b, h, 0, 9, out.data(), scratch.data(), 5);
-      ops::attention_head_cpu(qkv.data(), s, b, h, 9, N, out.data(), scratch.data(), 5);
-    }
   for (int b = 0; b < s.batch; ++b)
     for (int h = 0; h < s.heads; ++h)
       for (int i = 0; i < N; ++i) {
@@ -129,6 +126,35 @@ TEST_CASE("CPU attention head in row ranges and blocks matches a double-precisio
           CHECK(std::abs(out[(b * N + i) * D + h * s.head_dim + t] - o) < 1e-5);
         }
       }
+}
+
+}  // namespace
+
+TEST_CASE("CPU attention head in row ranges and blocks matches a double-precision attention", "[cpu][kernels]") {
+  // Tokens and head widths that are not multiples of the packed kernel's 32-column panels.
+  for (const ops::AttentionShape s : {ops::AttentionShape{2, 23, 3, 8}, ops::AttentionShape{1, 45, 2, 40}}) {
+    const int N = s.tokens, D = s.dim();
+    auto qkv = randn(static_cast<std::size_t>(s.batch) * N * 3 * D, 9);
+    std::vector<ops::CpuIsa> isas;
+    for (ops::CpuIsa isa : {ops::CpuIsa::Portable, ops::CpuIsa::Avx2, ops::CpuIsa::Avx512})
+      if (ops::cpu_isa_supported(isa)) isas.push_back(isa);
+    for (int variant = -1; variant < static_cast<int>(isas.size()); ++variant) {  // -1: the OpenBLAS form
+      INFO("tokens " << N << " head_dim " << s.head_dim << " variant " << variant);
+      std::vector<float> out(static_cast<std::size_t>(s.batch) * N * D);
+      const int block = 5;
+      std::vector<float> store(ops::attention_packed_scratch_floats(s, block) + 16);
+      float* scratch = store.data() + (16 - reinterpret_cast<std::uintptr_t>(store.data()) / 4 % 16) % 16;
+      for (int b = 0; b < s.batch; ++b)
+        for (int h = 0; h < s.heads; ++h)
+          for (auto [r0, r1] : {std::pair{0, 9}, std::pair{9, N}}) {  // two uneven ranges, blocks of 5 (last partial)
+            if (variant < 0)
+              ops::attention_head_cpu(qkv.data(), s, b, h, r0, r1, out.data(), scratch, block);
+            else
+              ops::attention_head_packed(qkv.data(), s, b, h, r0, r1, out.data(), scratch, block, isas[variant]);
+          }
+      check_attention(qkv, s, out);
+    }
+  }
 }
 
 TEST_CASE("threaded CPU backend gives the single-threaded results", "[engine][cpu]") {
