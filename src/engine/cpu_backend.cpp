@@ -111,8 +111,11 @@ class CpuBackend final : public Backend {
     const int block = std::min(T, kAttentionRows);
     // Per worker: its score rows, and with the packed kernel the head's packed K and V (64-byte aligned).
     const bool packed_attention = packing();
-    const std::size_t per_worker =
+    const std::size_t head_probs_offset =
         (packed_attention ? ops::attention_packed_scratch_floats(as, block) : std::size_t(block) * T + 15) / 16 * 16;
+    // Explain mode with the packed kernel: also one head's [T, T] probabilities.
+    const std::size_t per_worker =
+        head_probs_offset + (packed_attention && options.explain ? (std::size_t(T) * T + 15) / 16 * 16 : 0);
     std::vector<float> scratch_store(per_worker * workers_.size() + 16);
     float* const scratch = scratch_store.data() + (16 - reinterpret_cast<std::uintptr_t>(scratch_store.data()) / 4 % 16) % 16;
     for (int l = 0; l < d.depth; ++l) {
@@ -122,9 +125,21 @@ class CpuBackend final : public Backend {
       linear(xn.data(), M, D, D, lin.qkv, 3 * D, qkv.data(), 3 * D, ops::Epilogue::None);
       if (options.explain) {  // head-fused probabilities: one image per task, heads in order within it
         float* probs = r.attention.data() + l * layer_probs;
-        workers_.run(batch, [&](int b, int) {
-          ops::attention_cpu(qkv.data() + static_cast<long>(b) * T * 3 * D, {1, T, d.heads, d.head_dim},
-                             attn.data() + static_cast<long>(b) * T * D, probs + static_cast<long>(b) * 3 * T * T);
+        workers_.run(batch, [&](int b, int worker) {
+          float* const fused = probs + static_cast<long>(b) * 3 * T * T;
+          if (!packed_attention) {
+            ops::attention_cpu(qkv.data() + static_cast<long>(b) * T * 3 * D, {1, T, d.heads, d.head_dim},
+                               attn.data() + static_cast<long>(b) * T * D, fused);
+            return;
+          }
+          // The plain pass's kernel, so that explain mode gives the same logits to the bit.
+          float* const mine = scratch + per_worker * worker;
+          float* const head_probs = mine + head_probs_offset;
+          for (int h = 0; h < d.heads; ++h) {
+            ops::attention_head_packed(qkv.data(), as, b, h, 0, T, attn.data(), mine, block, ops::cpu_gemm_isa(),
+                                       head_probs);
+            ops::fuse_head_probs(head_probs, static_cast<long>(T) * T, h, d.heads, fused);
+          }
         });
       } else {
         // (image, head) problems, each cut into query-row ranges when they would not share out evenly.

@@ -35,23 +35,8 @@ void attention_cpu(const float* qkv, const AttentionShape& s, float* out, float*
       softmax_cpu(p.data(), N, N, p.data());
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, hd, N, 1.f, p.data(), N, v, row, 0.f,
                   out + static_cast<long>(b) * N * D + h * hd, D);
-      if (fb) {
-        for (long i = 0; i < nn; ++i) {
-          const float x = p[i];
-          if (h == 0) {
-            fb[i] = x;
-            fb[nn + i] = x;
-            fb[2 * nn + i] = x;
-          } else {
-            fb[i] += x;
-            fb[nn + i] = std::max(fb[nn + i], x);
-            fb[2 * nn + i] = std::min(fb[2 * nn + i], x);
-          }
-        }
-      }
+      if (fb) fuse_head_probs(p.data(), nn, h, H, fb);
     }
-    if (fb)
-      for (long i = 0; i < nn; ++i) fb[i] /= static_cast<float>(H);
   }
 }
 

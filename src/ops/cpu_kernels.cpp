@@ -102,7 +102,7 @@ std::size_t attention_packed_scratch_floats(const AttentionShape& s, int block) 
 }
 
 void attention_head_packed(const float* qkv, const AttentionShape& s, int image, int head, int row0, int row1,
-                           float* out, float* scratch, int block, CpuIsa isa) {
+                           float* out, float* scratch, int block, CpuIsa isa, float* probs) {
   const int N = s.tokens, hd = s.head_dim, D = s.dim();
   const long row = 3L * D;  // qkv row stride
   const float* base = qkv + static_cast<long>(image) * N * row;
@@ -116,11 +116,31 @@ void attention_head_packed(const float* qkv, const AttentionShape& s, int image,
   const PackedPanels k_panels{pk, N, hd, nullptr}, v_panels{pv, hd, N, nullptr};
   for (int r0 = row0; r0 < row1; r0 += block) {
     const int rows = std::min(block, row1 - r0);
+    if (probs) scores = probs + static_cast<long>(r0) * N;
     packed_gemm_tile(k_panels, base + r0 * row + head * hd, row, scores, N, 0, rows, 0, N, Epilogue::None, isa);
     softmax_inplace_simd(scores, rows, N, N);
     packed_gemm_tile(v_panels, scores, N, out + (static_cast<long>(image) * N + r0) * D + head * hd, D, 0, rows, 0, hd,
                      Epilogue::None, isa);
   }
+}
+
+void fuse_head_probs(const float* p, long nn, int head, int heads, float* fused) {
+  float* mean = fused;
+  float* max = fused + nn;
+  float* min = fused + 2 * nn;
+  if (head == 0) {
+    std::copy_n(p, nn, mean);
+    std::copy_n(p, nn, max);
+    std::copy_n(p, nn, min);
+  } else {
+    for (long i = 0; i < nn; ++i) {
+      mean[i] += p[i];
+      max[i] = std::max(max[i], p[i]);
+      min[i] = std::min(min[i], p[i]);
+    }
+  }
+  if (head == heads - 1)
+    for (long i = 0; i < nn; ++i) mean[i] /= static_cast<float>(heads);
 }
 
 // Plain wrappers: a cloned function's ifunc resolver would otherwise be exported from the shared library

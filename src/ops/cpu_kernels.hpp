@@ -31,8 +31,14 @@ void attention_head_cpu(const float* qkv, const AttentionShape& s, int image, in
 // The same on the packed GEMM kernel (ops/cpu_gemm.hpp), which runs these small products 1.4-1.7x faster
 // than OpenBLAS: the head's K (times 1/sqrt(hd)) and V are packed into `scratch` first, then the score rows
 // go through `block` at a time. scratch: attention_packed_scratch_floats(s, block) floats, 64-byte aligned.
+// probs (nullable): the head's probabilities, rows [row0, row1) of an [N, N] buffer (explain mode); the
+// outputs are the same bits either way.
 std::size_t attention_packed_scratch_floats(const AttentionShape& s, int block);
 void attention_head_packed(const float* qkv, const AttentionShape& s, int image, int head, int row0, int row1,
-                           float* out, float* scratch, int block, CpuIsa isa);
+                           float* out, float* scratch, int block, CpuIsa isa, float* probs = nullptr);
+
+// Explain mode's head fusion: head `head` of `heads` probabilities p [nn] into fused [3, nn] (mean, max, min
+// over heads); the mean is complete after the last head.
+void fuse_head_probs(const float* p, long nn, int head, int heads, float* fused);
 
 }  // namespace vitvk::ops
