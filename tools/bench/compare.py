@@ -3,14 +3,16 @@
 
 One command, back to back, same architectures and batch sizes, random weights of the real shapes:
 
-    /usr/bin/python3 tools/bench/compare.py --models tiny,small,base --batches 1,16 --reps 5
+    /usr/bin/python3 tools/bench/compare.py --models tiny,small,base --batches 1,16 --reps 7 --rounds 3
 
 Needs: build/vitvk; /usr/bin/python3 with Debian's python3-torch (the PyTorch side, and the ONNX export);
 for ONNX Runtime, node plus `cd tools/bench && ONNXRUNTIME_NODE_INSTALL=skip npm install` (onnxruntime-node
 ships its native library in the package). Frameworks that are missing are reported as skipped.
 
 Each cell is `--reps` timed forward passes after `--warmup` untimed ones: median ms/batch, spread (min..max),
-images/s from the median, and the ratio of images/s to vitvk's CPU backend. The machine's load average is
+images/s from the median, and the ratio of images/s to vitvk's CPU backend; with `--rounds R` the frameworks
+take turns R times per (model, batch) and a cell reports the median of its R medians (a shared machine's slow
+spells, which last seconds to minutes, then fall on every framework alike). The machine's load average is
 recorded before and after each cell, since on a small shared machine other processes skew every figure.
 Prints a table (markdown) and writes the whole record as JSON (--json). A tool that prints figures, not a test.
 """
@@ -148,6 +150,9 @@ def main():
     ap.add_argument("--batches", default="1,16")
     ap.add_argument("--frameworks", default="vitvk-cpu,vitvk-vulkan,torch,ort")
     ap.add_argument("--reps", type=int, default=5, help="timed runs per cell")
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="repeat each (model, batch) this many times, the frameworks interleaved; report the median "
+                         "of the rounds' medians (a shared machine's slow spells then hit every framework alike)")
     ap.add_argument("--warmup", type=int, default=1)
     ap.add_argument("--threads", type=int, default=os.cpu_count(), help="threads for ORT (vitvk uses all cores)")
     ap.add_argument("--torch-threads", type=int, default=1,
@@ -161,7 +166,7 @@ def main():
     frameworks = a.frameworks.split(",")
     record = {"date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
               "host": platform.node(), "cpu_count": os.cpu_count(), "threads": a.threads,
-              "torch_threads": a.torch_threads, "reps": a.reps,
+              "torch_threads": a.torch_threads, "reps": a.reps, "rounds": a.rounds,
               "warmup": a.warmup, "weights": "random (timm shapes)", "loadavg_start": loadavg(), "cells": [],
               "env": {k: v for k, v in os.environ.items() if k.startswith(("OPENBLAS", "OMP", "VITVK"))}}
     if "OPENBLAS_CORETYPE" in os.environ:
@@ -187,23 +192,44 @@ def main():
                 print(f"ONNX export failed for {arch}: {e}", file=sys.stderr)
                 onnx_path = None
         for batch in [int(b) for b in a.batches.split(",")]:
+            # Rounds interleave the frameworks, so that a slow spell of a shared machine falls on all of them.
+            rounds = {fw: [] for fw in frameworks}
+            cells = {fw: {"model": arch, "batch": batch, "framework": fw, "loadavg_before": loadavg()}
+                     for fw in frameworks}
+            for _ in range(a.rounds):
+                for fw in frameworks:
+                    if "skipped" in cells[fw]:
+                        continue
+                    try:
+                        if fw in ("vitvk-cpu", "vitvk-vulkan"):
+                            r = run_vitvk(a.vitvk, arch, batch, fw.split("-")[1], a.reps, a.warmup, a.timeout)
+                        elif fw == "torch":
+                            if module is None:
+                                raise RuntimeError("python3-torch not available")
+                            r = run_torch(module, img, batch, a.reps, a.warmup)
+                        elif fw == "ort":
+                            if onnx_path is None:
+                                raise RuntimeError("no ONNX model (torch missing or export failed)")
+                            r = run_ort(onnx_path, batch, a.reps, a.warmup, a.threads, a.timeout)
+                        else:
+                            raise RuntimeError("unknown framework")
+                        rounds[fw].append(r)
+                    except Exception as e:  # noqa: BLE001 - a missing framework is a skipped cell, not a failure
+                        cells[fw]["skipped"] = str(e)
             for fw in frameworks:
-                cell = {"model": arch, "batch": batch, "framework": fw, "loadavg_before": loadavg()}
-                try:
-                    if fw in ("vitvk-cpu", "vitvk-vulkan"):
-                        cell.update(run_vitvk(a.vitvk, arch, batch, fw.split("-")[1], a.reps, a.warmup, a.timeout))
-                    elif fw == "torch":
-                        if module is None:
-                            raise RuntimeError("python3-torch not available")
-                        cell.update(run_torch(module, img, batch, a.reps, a.warmup))
-                    elif fw == "ort":
-                        if onnx_path is None:
-                            raise RuntimeError("no ONNX model (torch missing or export failed)")
-                        cell.update(run_ort(onnx_path, batch, a.reps, a.warmup, a.threads, a.timeout))
-                    else:
-                        raise RuntimeError("unknown framework")
-                except Exception as e:  # noqa: BLE001 - a missing framework is a skipped cell, not a failure
-                    cell["skipped"] = str(e)
+                cell = cells[fw]
+                if "skipped" not in cell and rounds[fw]:
+                    rs = rounds[fw]
+                    cell.update(rs[0])
+                    if len(rs) > 1:  # median of the rounds' medians; spread over every run
+                        cell["round_medians"] = [r["ms_median"] for r in rs]
+                        cell["ms_median"] = statistics.median(cell["round_medians"])
+                        cell["ms_min"] = min(r["ms_min"] for r in rs)
+                        cell["ms_max"] = max(r["ms_max"] for r in rs)
+                        cell["runs"] = sum(r["runs"] for r in rs)
+                        cell["images_per_s"] = batch * 1000.0 / cell["ms_median"]
+                        if all("cpu_ms_per_run" in r for r in rs):
+                            cell["cpu_ms_per_run"] = statistics.mean(r["cpu_ms_per_run"] for r in rs)
                 cell["loadavg_after"] = loadavg()
                 record["cells"].append(cell)
                 print(f"  {arch} b{batch} {fw}: " + (f"{cell['ms_median']:.1f} ms" if "ms_median" in cell
@@ -215,7 +241,7 @@ def main():
     for c in record["cells"]:
         if "images_per_s" in c and (c["model"], c["batch"]) in base:
             c["vs_vitvk_cpu"] = c["images_per_s"] / base[(c["model"], c["batch"])]
-    print(f"date {record['date']}, {record['cpu_count']} CPUs, ORT threads {a.threads}, torch threads {a.torch_threads}, {a.reps} runs/cell, "
+    print(f"date {record['date']}, {record['cpu_count']} CPUs, ORT threads {a.threads}, torch threads {a.torch_threads}, {a.reps} runs x {a.rounds} rounds/cell, "
           f"loadavg start {record['loadavg_start']} end {record['loadavg_end']}")
     print("| model | batch | framework | ms/batch median | spread (min..max) | images/s | × vitvk-cpu "
           "| CPU ms/image | load before→after |")
