@@ -116,8 +116,8 @@ class CpuBackend final : public Backend {
     // Explain mode with the packed kernel: also one head's [T, T] probabilities.
     const std::size_t per_worker =
         head_probs_offset + (packed_attention && options.explain ? (std::size_t(T) * T + 15) / 16 * 16 : 0);
-    std::vector<float> scratch_store(per_worker * workers_.size() + 16);
-    float* const scratch = scratch_store.data() + (16 - reinterpret_cast<std::uintptr_t>(scratch_store.data()) / 4 % 16) % 16;
+    if (scratch_.size() < per_worker * workers_.size() + 16) scratch_.resize(per_worker * workers_.size() + 16);
+    float* const scratch = scratch_.data() + (16 - reinterpret_cast<std::uintptr_t>(scratch_.data()) / 4 % 16) % 16;
     for (int l = 0; l < d.depth; ++l) {
       const BlockWeights& blk = w.blocks[l];
       const BlockLinears& lin = blocks_[l];
@@ -279,6 +279,7 @@ class CpuBackend final : public Backend {
   std::vector<BlockLinears> blocks_;
   std::mutex forward_mutex_;
   std::vector<float> ws_;  // activations of the last pass: x, xn, attn, qkv, hidden
+  std::vector<float> scratch_;  // the workers' attention scratch, kept like ws_
   std::vector<std::pair<std::array<int, 4>, LinearPlan>> plans_;  // by (M, N, K, packed)
 };
 
