@@ -1,6 +1,8 @@
 // The CPU forward pass: fast enough to be worth choosing, and still the fp32 oracle every GPU test compares
-// against. One level of threads: our own workers split each op into tiles and call single-threaded OpenBLAS
-// per tile (OpenBLAS's pthread pool on top would oversubscribe the cores, and it cannot fuse epilogues).
+// against. One level of threads: our own workers (cpu_workers.hpp) split each op into tiles (cpu_partition.hpp)
+// and run single-threaded kernels per tile — the packed GEMM (ops/cpu_gemm.hpp) for the linears and attention
+// on AVX2/AVX-512 CPUs, OpenBLAS elsewhere (its own pthread pool on top would oversubscribe the cores, and it
+// cannot fuse epilogues).
 #include <cblas.h>
 
 #include <algorithm>
