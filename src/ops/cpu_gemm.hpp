@@ -65,16 +65,17 @@ class PackedLinear {
 };
 
 // The [m0, m1) x [n0, n1) tile of y = epilogue(x W^T + b) (n0 a multiple of kPanel): x [M, K] at row stride
-// ldx, y at row stride ldy; Residual adds to what y holds. Single-threaded; `isa` must be supported.
+// ldx, y at row stride ldy; Residual adds to what y holds. Single-threaded; `isa` must be supported. K is cut
+// into blocks of at most k_block rows (0: the default, sized to the L2 cache; tests force small ones).
 void packed_gemm_tile(const PackedPanels& w, const float* x, long ldx, float* y, long ldy, int m0, int m1, int n0,
-                      int n1, Epilogue ep, CpuIsa isa);
+                      int n1, Epilogue ep, CpuIsa isa, int k_block = 0);
 inline void packed_gemm_tile(const PackedPanels& w, const float* x, long ldx, float* y, long ldy, int m0, int m1,
                              int n0, int n1, Epilogue ep) {
   packed_gemm_tile(w, x, ldx, y, ldy, m0, m1, n0, n1, ep, cpu_gemm_isa());
 }
 inline void packed_linear_tile(const PackedLinear& w, const float* x, long ldx, float* y, long ldy, int m0, int m1,
-                               int n0, int n1, Epilogue ep, CpuIsa isa) {
-  packed_gemm_tile(w.view(), x, ldx, y, ldy, m0, m1, n0, n1, ep, isa);
+                               int n0, int n1, Epilogue ep, CpuIsa isa, int k_block = 0) {
+  packed_gemm_tile(w.view(), x, ldx, y, ldy, m0, m1, n0, n1, ep, isa, k_block);
 }
 inline void packed_linear_tile(const PackedLinear& w, const float* x, long ldx, float* y, long ldy, int m0, int m1,
                                int n0, int n1, Epilogue ep) {

@@ -61,10 +61,12 @@ double worst_error(ops::CpuIsa isa, const std::vector<int>& Ms, const std::vecto
           for (bool bias : {true, false}) {
             const auto& pw = bias ? with_bias : no_bias;
             auto y = y0;
-            // Two column tiles where N allows (the second starting at a panel boundary), as the backend splits.
+            // Two column tiles where N allows (the second starting at a panel boundary), as the backend splits;
+            // the first with the default K blocks (none up to K = 4096 with a 1 MiB L2), the second in K blocks
+            // of at most 97 rows, so that carrying the accumulators across blocks is checked on every shape.
             const int split = N > 64 ? 64 : N;
             ops::packed_linear_tile(pw, x.data(), ldx, y.data(), ldy, 0, M, 0, split, ep, isa);
-            ops::packed_linear_tile(pw, x.data(), ldx, y.data(), ldy, 0, M, split, N, ep, isa);
+            ops::packed_linear_tile(pw, x.data(), ldx, y.data(), ldy, 0, M, split, N, ep, isa, 97);
             double err = 0;
             bool padding_kept = true;
             for (int m = 0; m < M; ++m) {
