@@ -7,7 +7,6 @@
 
 #include <algorithm>
 #include <array>
-#include <cstdint>
 #include <cstdlib>
 #include <mutex>
 #include <span>
@@ -118,8 +117,7 @@ class CpuBackend final : public Backend {
     // Explain mode with the packed kernel: also one head's [T, T] probabilities.
     const std::size_t per_worker =
         head_probs_offset + (packed_attention && options.explain ? (std::size_t(T) * T + 15) / 16 * 16 : 0);
-    if (scratch_.size() < per_worker * workers_.size() + 16) scratch_.resize(per_worker * workers_.size() + 16);
-    float* const scratch = scratch_.data() + (16 - reinterpret_cast<std::uintptr_t>(scratch_.data()) / 4 % 16) % 16;
+    float* const scratch = ops::aligned_floats(scratch_, per_worker * workers_.size());
     for (int l = 0; l < d.depth; ++l) {
       const BlockWeights& blk = w.blocks[l];
       const BlockLinears& lin = blocks_[l];
@@ -235,10 +233,10 @@ class CpuBackend final : public Backend {
     for (const auto& [key, plan] : plans_)
       if (key == std::array{M, N, K, int(packed)}) return plan;
     // The packed kernel keeps a row block's activations in L2 and streams the weights past them once per
-    // block: taller blocks read the weights fewer times. Its register tile is 12 rows (AVX-512) or 6 (AVX2).
+    // block: taller blocks read the weights fewer times.
     const LinearPlan plan =
         packed ? plan_linear(M, N, K, workers_.size(), ops::PackedLinear::kPanel, kPackedRowBlock,
-                             ops::cpu_gemm_isa() == ops::CpuIsa::Avx512 ? 12 : 6)
+                             ops::packed_tile_rows(ops::cpu_gemm_isa()))
                : plan_linear(M, N, K, workers_.size(), 16, kRowBlock, 16);
     plans_.push_back({{M, N, K, int(packed)}, plan});
     return plan;

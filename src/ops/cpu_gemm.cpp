@@ -332,6 +332,16 @@ constexpr long kL2Floats = (448 << 10) / sizeof(float);
 
 }  // namespace
 
+int packed_tile_rows(CpuIsa isa) {
+#if VITVK_X86_KERNELS
+  if (isa == CpuIsa::Avx512) return kMaxRowsAvx512;
+  if (isa == CpuIsa::Avx2) return kMaxRowsAvx2;
+#else
+  (void)isa;
+#endif
+  return kMaxRowsPortable;
+}
+
 bool cpu_isa_supported(CpuIsa isa) {
   switch (isa) {
     case CpuIsa::Portable:

@@ -4,8 +4,10 @@
 // as each register tile is stored. One micro-kernel per ISA: AVX-512 (12 x 32 tile), AVX2 + FMA (6 x 16) and a
 // portable fallback, all over the same packed layout; the best one the CPU runs is picked at run time.
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <span>
+#include <vector>
 
 #include "ops/gemm.hpp"
 
@@ -29,6 +31,17 @@ struct PackedPanels {
   int panels() const { return (n + kPanel - 1) / kPanel; }
   const float* panel(int p) const { return data + static_cast<std::size_t>(p) * k * kPanel; }
 };
+
+// The packed kernel's register-tile height on `isa` (12 rows AVX-512, 6 AVX2, 4 portable): the unit in which
+// a task's rows cost time.
+int packed_tile_rows(CpuIsa isa);
+
+// Scratch for packed operands: grows v (never shrinks it) to hold n floats from a 64-byte boundary and returns
+// that boundary.
+inline float* aligned_floats(std::vector<float>& v, std::size_t n) {
+  if (v.size() < n + 16) v.resize(n + 16);
+  return v.data() + (16 - reinterpret_cast<std::uintptr_t>(v.data()) / sizeof(float) % 16) % 16;
+}
 
 // Floats of a packed W [N, K] (without bias).
 inline std::size_t packed_floats(int N, int K) {

@@ -3,31 +3,19 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
-#include <cstdint>
 #include <cstdlib>
-#include <random>
 #include <span>
 #include <utility>
 #include <vector>
 
 #include "engine/backend.hpp"
 #include "ops/cpu_kernels.hpp"
+#include "support/random.hpp"
 #include "support/test_data.hpp"
 #include "support/tiny_model.hpp"
 
 using namespace vitvk;
-
-namespace {
-
-std::vector<float> randn(std::size_t n, unsigned seed, float scale = 1.f) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> nd(0.f, scale);
-  std::vector<float> v(n);
-  for (auto& x : v) x = nd(rng);
-  return v;
-}
-
-}  // namespace
+using test::random_floats;
 
 TEST_CASE("CPU exp kernel stays within 2 ulp of std::exp over the softmax range", "[cpu][kernels]") {
   std::vector<float> x;
@@ -67,7 +55,7 @@ TEST_CASE("CPU GELU kernel matches the exact erf form", "[cpu][kernels]") {
 
 TEST_CASE("CPU softmax kernel matches a double-precision softmax on odd widths", "[cpu][kernels]") {
   for (int cols : {1, 7, 16, 197, 1000}) {
-    auto x = randn(3 * cols, cols, 4.f);
+    auto x = random_floats(3 * cols, cols, 4.f);
     std::vector<float> y = x;
     ops::softmax_inplace(y.data(), 3, cols, cols);
     for (int r = 0; r < 3; ++r) {
@@ -84,7 +72,7 @@ TEST_CASE("CPU softmax kernel matches a double-precision softmax on odd widths",
 
 TEST_CASE("CPU linear tiles with fused epilogues equal the unfused formula", "[cpu][kernels]") {
   const int M = 37, K = 29, N = 45;
-  auto x = randn(M * K, 1), w = randn(N * K, 2), b = randn(N, 3), res = randn(M * N, 4);
+  auto x = random_floats(M * K, 1), w = random_floats(N * K, 2), b = random_floats(N, 3), res = random_floats(M * N, 4);
   for (auto ep : {ops::Epilogue::None, ops::Epilogue::Gelu, ops::Epilogue::Residual}) {
     std::vector<float> y = res;
     // Uneven tiles covering the output, as the backend splits it.
@@ -134,7 +122,7 @@ TEST_CASE("CPU attention head in row ranges and blocks matches a double-precisio
   // Tokens and head widths that are not multiples of the packed kernel's 32-column panels.
   for (const ops::AttentionShape s : {ops::AttentionShape{2, 23, 3, 8}, ops::AttentionShape{1, 45, 2, 40}}) {
     const int N = s.tokens, D = s.dim();
-    auto qkv = randn(static_cast<std::size_t>(s.batch) * N * 3 * D, 9);
+    auto qkv = random_floats(static_cast<std::size_t>(s.batch) * N * 3 * D, 9);
     std::vector<ops::CpuIsa> isas;
     for (ops::CpuIsa isa : {ops::CpuIsa::Portable, ops::CpuIsa::Avx2, ops::CpuIsa::Avx512})
       if (ops::cpu_isa_supported(isa)) isas.push_back(isa);
@@ -142,8 +130,8 @@ TEST_CASE("CPU attention head in row ranges and blocks matches a double-precisio
       INFO("tokens " << N << " head_dim " << s.head_dim << " variant " << variant);
       std::vector<float> out(static_cast<std::size_t>(s.batch) * N * D);
       const int block = 5;
-      std::vector<float> store(ops::attention_packed_scratch_floats(s, block) + 16);
-      float* scratch = store.data() + (16 - reinterpret_cast<std::uintptr_t>(store.data()) / 4 % 16) % 16;
+      std::vector<float> store;
+      float* scratch = ops::aligned_floats(store, ops::attention_packed_scratch_floats(s, block));
       for (int b = 0; b < s.batch; ++b)
         for (int h = 0; h < s.heads; ++h)
           for (auto [r0, r1] : {std::pair{0, 9}, std::pair{9, N}}) {  // two uneven ranges, blocks of 5 (last partial)
@@ -160,7 +148,7 @@ TEST_CASE("CPU attention head in row ranges and blocks matches a double-precisio
 TEST_CASE("threaded CPU backend gives the single-threaded results", "[engine][cpu]") {
   auto model = std::make_shared<const Model>(Model::random(test::tiny_config(true, 48, 8, 32, 2, 4, 10), 17));
   const int B = 5;
-  auto images = randn(static_cast<std::size_t>(B) * 3 * 48 * 48, 21);
+  auto images = random_floats(static_cast<std::size_t>(B) * 3 * 48 * 48, 21);
   auto run = [&](const char* threads, int batch, bool explain) {
     setenv("VITVK_CPU_THREADS", threads, 1);
     auto cpu = make_cpu_backend(model);

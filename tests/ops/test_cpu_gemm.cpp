@@ -4,23 +4,16 @@
 
 #include <algorithm>
 #include <cmath>
-#include <random>
 #include <string>
 #include <vector>
 
 #include "ops/cpu_gemm.hpp"
+#include "support/random.hpp"
 
 using namespace vitvk;
+using test::random_floats;
 
 namespace {
-
-std::vector<float> randn(std::size_t n, unsigned seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> nd(0.f, 1.f);
-  std::vector<float> v(n);
-  for (auto& x : v) x = nd(rng);
-  return v;
-}
 
 double gelu_ref(double x) { return 0.5 * x * (1.0 + std::erf(x / std::sqrt(2.0))); }
 
@@ -35,13 +28,13 @@ double worst_error(ops::CpuIsa isa, const std::vector<int>& Ms, const std::vecto
   double worst = 0;
   for (int K : Ks)
     for (int N : Ns) {
-      const auto w = randn(std::size_t(N) * K, 100 + K + N);
-      const auto b = randn(N, 7 + N);
+      const auto w = random_floats(std::size_t(N) * K, 100 + K + N);
+      const auto b = random_floats(N, 7 + N);
       const ops::PackedLinear with_bias(w, b, N, K), no_bias(w, {}, N, K);
       for (int M : Ms) {
         const long ldx = K + 3, ldy = N + 5;  // strided rows; the padding must stay untouched
-        const auto x = randn(std::size_t(M) * ldx, 1 + M + K);
-        const auto y0 = randn(std::size_t(M) * ldy, 2 + M + N);
+        const auto x = random_floats(std::size_t(M) * ldx, 1 + M + K);
+        const auto y0 = random_floats(std::size_t(M) * ldy, 2 + M + N);
         // Double-precision x W^T and the scale of its terms, once per shape.
         std::vector<double> dot(std::size_t(M) * N), mag(std::size_t(M) * N);
         for (int m = 0; m < M; ++m)

@@ -7,6 +7,7 @@
 #include <random>
 #include <vector>
 
+#include "support/random.hpp"
 #include "vk/context.hpp"
 #include "vk/kernel.hpp"
 #include "vk/op_context.hpp"
@@ -41,14 +42,6 @@ struct VkFixture {
   }
   ~VkFixture() = default;
 };
-
-inline std::vector<float> random_floats(std::size_t n, uint32_t seed, float scale = 1.f) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> nd(0.f, scale);
-  std::vector<float> v(n);
-  for (auto& x : v) x = nd(rng);
-  return v;
-}
 
 inline float max_abs_diff(const std::vector<float>& a, const std::vector<float>& b) {
   REQUIRE(a.size() == b.size());
