@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <random>
@@ -18,19 +19,22 @@
 namespace vitvk::cli {
 namespace {
 
+constexpr double kFp32LogitBound = 1e-3;  // |logit| difference an fp32 backend may have from the CPU oracle
+
 struct BenchOptions {
   std::string model_dir, arch = "vit_tiny_patch16_224", backend = "cpu", precision = "auto", format = "table";
   std::optional<int> device;
   int batch = 1, iterations = 10, warmup = 2;
   bool per_op = false;
+  int verify = 0;  // images of the batch to check against the CPU backend (0: none)
   std::string filter_impl = "auto";  // GFNet on Vulkan
   bool filter_sweep = false;
   std::vector<int> grids{7, 14, 24, 32};
 };
 
 int run_bench(const BenchOptions& o) {
-  if (o.batch < 1 || o.iterations < 1 || o.warmup < 0)
-    throw Error(ErrorCode::InvalidArgument, "--batch and --iterations must be >= 1, --warmup >= 0");
+  if (o.batch < 1 || o.iterations < 1 || o.warmup < 0 || o.verify < 0)
+    throw Error(ErrorCode::InvalidArgument, "--batch and --iterations must be >= 1, --warmup and --verify >= 0");
   if (o.filter_sweep) {
     FilterSweepOptions f;
     f.grids = o.grids;
@@ -71,10 +75,11 @@ int run_bench(const BenchOptions& o) {
   using clock = std::chrono::steady_clock;
   for (int i = 0; i < o.warmup; ++i) backend->forward(images, o.batch, {});
   std::vector<double> ms;
+  ForwardResult last;  // the last timed pass, for --verify
   const double cpu0 = cpu_seconds();
   for (int i = 0; i < o.iterations; ++i) {
     const auto t0 = clock::now();
-    backend->forward(images, o.batch, {});
+    last = backend->forward(images, o.batch, {});
     ms.push_back(std::chrono::duration<double, std::milli>(clock::now() - t0).count());
   }
   const double cpu_ms = (cpu_seconds() - cpu0) * 1e3 / o.iterations;
@@ -90,6 +95,37 @@ int run_bench(const BenchOptions& o) {
     backend->forward(images, o.batch, {});
     for (const auto& [name, t] : backend->last_op_timings_ms()) per_op[name] += t;
     backend->set_profiling(false);
+  }
+
+  // --verify: the first images' logits from the timed batch against the CPU backend (the fp32 oracle) on the
+  // same inputs, so a throughput figure from a new GPU or driver comes with evidence that it computes the model.
+  struct Verify {
+    int images = 0, top1_agree = 0;
+    double max_abs_diff = 0, max_abs_logit = 0;
+    bool bounded = false, ok = true;
+  } v;
+  if (o.verify > 0) {
+    if (backend->kind() == BackendKind::Cpu)
+      throw Error(ErrorCode::InvalidArgument, "--verify checks a Vulkan backend against the CPU backend: use -b vulkan");
+    v.images = std::min(o.verify, o.batch);
+    BackendRequest cpu_req = req;
+    cpu_req.backend = BackendChoice::Cpu;
+    cpu_req.precision = PrecisionChoice::Fp32;
+    const auto cpu = make_backend(model, cpu_req);
+    const std::size_t image_floats = images.size() / o.batch;
+    const ForwardResult ref = cpu->forward(std::span<const float>(images).first(v.images * image_floats), v.images, {});
+    for (int b = 0; b < v.images; ++b) {
+      const auto got = last.logits_of(b), want = ref.logits_of(b);
+      for (std::size_t c = 0; c < want.size(); ++c) {
+        v.max_abs_diff = std::max(v.max_abs_diff, double(std::abs(got[c] - want[c])));
+        v.max_abs_logit = std::max(v.max_abs_logit, double(std::abs(want[c])));
+      }
+      v.top1_agree += std::max_element(got.begin(), got.end()) - got.begin() ==
+                      std::max_element(want.begin(), want.end()) - want.begin();
+    }
+    // The fp32 bound of the reference tests; fp16 storage is reported, not judged.
+    v.bounded = backend->precision() == "fp32";
+    v.ok = !v.bounded || v.max_abs_diff <= kFp32LogitBound;
   }
 
   const std::string arch = o.model_dir.empty() ? o.arch : model->config.architecture;
@@ -109,6 +145,10 @@ int run_bench(const BenchOptions& o) {
                         {"gflops", gflops},
                         {"gflop_per_image", d.flops_per_image() / 1e9}};
     if (o.per_op) j["per_op_ms"] = per_op;
+    if (v.images > 0)
+      j["verify"] = {{"images", v.images},       {"max_abs_diff", v.max_abs_diff}, {"max_abs_logit", v.max_abs_logit},
+                     {"top1_agree", v.top1_agree}, {"bound", v.bounded ? nlohmann::json(kFp32LogitBound) : nlohmann::json()},
+                     {"ok", v.ok}};
     fmt::print("{}\n", j.dump());
   } else {
     fmt::print("{} on {} [{}], {}, batch {}\n", arch, backend->name(), backend->device_name(), backend->precision(), o.batch);
@@ -122,6 +162,15 @@ int run_bench(const BenchOptions& o) {
       for (const auto& [name, t] : per_op) total += t;
       for (const auto& [name, t] : per_op) fmt::print("  {:<24} {:9.3f} ms  {:5.1f}%\n", name, t, 100 * t / total);
     }
+    if (v.images > 0)
+      fmt::print("  verify: max |logit - CPU| {:.3g} over {} image(s) (|logits| up to {:.3g}), top-1 {}/{} agree{}\n",
+                 v.max_abs_diff, v.images, v.max_abs_logit, v.top1_agree, v.images,
+                 v.bounded ? fmt::format(": {} (fp32 bound {:g})", v.ok ? "ok" : "FAILED", kFp32LogitBound) : "");
+  }
+  if (!v.ok) {
+    fmt::print(stderr, "vitvk bench: {} logits differ from the CPU backend's by {:.3g} (> {:g})\n", backend->name(),
+               v.max_abs_diff, kFp32LogitBound);
+    return 2;
   }
   return 0;
 }
@@ -143,6 +192,9 @@ void add_bench_command(CLI::App& app, Registry& reg) {
   sub->add_option("--warmup", o->warmup, "Untimed runs first")->capture_default_str();
   sub->add_option("-f,--format", o->format, "table | json")->check(CLI::IsMember({"table", "json"}))->capture_default_str();
   sub->add_flag("--per-op", o->per_op, "Also print GPU time per op (Vulkan timestamps)");
+  sub->add_option("--verify", o->verify,
+                  "Check the first N images' logits of the timed batch against the CPU backend (fp32: fails above 1e-3)")
+      ->capture_default_str();
   sub->add_option("--filter-impl", o->filter_impl, "GFNet global filter on Vulkan: auto | fft (VkFFT) | dft (dense DFT passes)")
       ->check(CLI::IsMember({"auto", "fft", "dft"}))
       ->capture_default_str();

@@ -1,6 +1,8 @@
 #pragma once
 // Subcommand registry: each src/cli/<command>.cpp adds its options and a runner returning the exit code.
 #include <CLI/CLI.hpp>
+#include <cstdio>
+#include <exception>
 #include <functional>
 #include <utility>
 #include <vector>
@@ -33,6 +35,22 @@ inline void register_commands(CLI::App& app, Registry& reg) {
   add_info_command(app, reg);
   add_devices_command(app, reg);
   add_bench_command(app, reg);
+}
+
+// Parses the command line and runs the chosen subcommand; any error becomes a message and exit code 1.
+inline int run_app(CLI::App& app, const Registry& reg, int argc, char** argv) {
+  app.require_subcommand(1);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 1;
+  }
+  try {
+    return reg.run_selected();
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "%s: error: %s\n", app.get_name().c_str(), e.what());
+    return 1;
+  }
 }
 
 }  // namespace vitvk::cli
