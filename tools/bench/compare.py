@@ -1,9 +1,16 @@
 #!/usr/bin/python3
-"""Side-by-side throughput of vitvk (CPU and Vulkan backends), PyTorch (CPU) and ONNX Runtime (CPU).
+"""Side-by-side throughput of vitvk (CPU and Vulkan backends), PyTorch (CPU, and CUDA where there is a GPU) and
+ONNX Runtime (CPU).
 
 One command, back to back, same architectures and batch sizes, random weights of the real shapes:
 
     /usr/bin/python3 tools/bench/compare.py --models tiny,small,base --batches 1,16 --reps 7 --rounds 3
+
+Frameworks: vitvk-cpu, vitvk-vulkan (fp32), vitvk-vulkan-fp16, torch (CPU, fp32), torch-cuda (fp32, TF32 off),
+torch-cuda-fp16 (autocast, scaled_dot_product_attention), ort. The torch-cuda ones use timm's own model where
+timm is installed (what people run), else tools/goldens/torch_vit.py. Every vitvk Vulkan cell is also checked
+against the CPU backend (`vitvk bench --verify`) and records the result. On a GPU machine, see
+tools/bench/gpu/run.sh.
 
 Needs: build/vitvk; /usr/bin/python3 with Debian's python3-torch (the PyTorch side, and the ONNX export);
 for ONNX Runtime, node plus `cd tools/bench && ONNXRUNTIME_NODE_INSTALL=skip npm install` (onnxruntime-node
@@ -17,6 +24,7 @@ recorded before and after each cell, since on a small shared machine other proce
 Prints a table (markdown) and writes the whole record as JSON (--json). A tool that prints figures, not a test.
 """
 import argparse
+import contextlib
 import datetime
 import json
 import os
@@ -48,20 +56,22 @@ def summarize(ms, batch):
             "images_per_s": batch * 1000.0 / med}
 
 
-def run_vitvk(exe, arch, batch, backend, reps, warmup, timeout):
-    def bench(n, w):
-        cmd = [str(exe), "bench", "--arch", arch, "--backend", backend, "--batch", str(batch), "-n", str(n),
-               "--warmup", str(w), "--format", "json"]
-        if backend == "vulkan":
-            cmd += ["--precision", "fp32"]
-        p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
-        if p.returncode != 0:
-            raise RuntimeError(p.stderr.strip().splitlines()[-1] if p.stderr.strip() else f"exit {p.returncode}")
-        return json.loads(p.stdout.strip().splitlines()[-1])
+VERIFY_IMAGES = 2  # images of each Vulkan cell's batch checked against the CPU backend
 
-    j = bench(reps, warmup)
+
+def run_vitvk(exe, arch, batch, backend, precision, reps, warmup, timeout):
+    cmd = [str(exe), "bench", "--arch", arch, "--backend", backend, "--batch", str(batch), "-n", str(reps),
+           "--warmup", str(warmup), "--format", "json"]
+    if backend == "vulkan":
+        cmd += ["--precision", precision, "--verify", str(VERIFY_IMAGES)]
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    if p.returncode != 0:
+        raise RuntimeError(p.stderr.strip().splitlines()[-1] if p.stderr.strip() else f"exit {p.returncode}")
+    j = json.loads(p.stdout.strip().splitlines()[-1])
     r = {"ms_median": j["ms_per_batch"], "ms_min": j["ms_min"], "ms_max": j["ms_max"], "runs": reps,
-         "images_per_s": j["images_per_s"], "device": j["device"]}
+         "images_per_s": j["images_per_s"], "device": j["device"], "precision": j["precision"]}
+    if "verify" in j:
+        r["verify"] = j["verify"]
     if backend == "cpu" and "cpu_ms_per_batch" in j:
         # Process CPU time (all threads) over the timed passes, as `vitvk bench` measures it: the same
         # quantity as the ORT and PyTorch columns, which time their passes in-process too.
@@ -125,6 +135,47 @@ def run_torch(module, img, batch, reps, warmup):
     return r
 
 
+def cuda_model(arch, dim, heads, depth, patch, img):
+    """(module, description) for torch-cuda: timm's own VisionTransformer where timm is installed (random init,
+    eval mode; its attention goes through F.scaled_dot_product_attention where timm's fused_attn is on), else the
+    TorchViT of tools/goldens with random weights. Raises where PyTorch sees no CUDA device."""
+    import torch
+    if not torch.cuda.is_available():
+        raise RuntimeError("no CUDA device")
+    try:
+        import timm
+        m = timm.create_model(arch, pretrained=False, num_classes=1000).eval().cuda()
+        fused = getattr(m.blocks[0].attn, "fused_attn", None)
+        return m, f"timm {timm.__version__} {arch}, fused_attn={fused}"
+    except ImportError:
+        vit = random_vit(dim, heads, depth, patch, img)
+        vit.w = {k: v.cuda() for k, v in vit.w.items()}
+        return torch_module(vit), "tools/goldens/torch_vit.py (timm not installed; attention without SDPA)"
+
+
+def run_torch_cuda(module, img, batch, reps, warmup, fp16):
+    """Wall time of whole passes, synchronised after each (as vitvk bench times its passes)."""
+    import torch
+    torch.backends.cuda.matmul.allow_tf32 = False  # fp32 means fp32: no TF32 tensor cores
+    torch.backends.cudnn.allow_tf32 = False
+    x = torch.randn(batch, 3, img, img, generator=torch.Generator().manual_seed(3)).cuda()
+    ctx = torch.autocast("cuda", dtype=torch.float16) if fp16 else contextlib.nullcontext()
+    with torch.inference_mode(), ctx:
+        for _ in range(max(1, warmup)):
+            module(x)
+        torch.cuda.synchronize()
+        ms = []
+        for _ in range(reps):
+            t0 = time.perf_counter()
+            module(x)
+            torch.cuda.synchronize()
+            ms.append((time.perf_counter() - t0) * 1e3)
+    r = summarize(ms, batch)
+    r["device"] = torch.cuda.get_device_name()
+    r["precision"] = "fp16 autocast" if fp16 else "fp32"
+    return r
+
+
 def export_onnx(module, img, path):
     import torch
     x = torch.randn(1, 3, img, img)
@@ -159,7 +210,9 @@ def main():
                     help="threads for PyTorch (default 1: Debian's torch runs its OpenMP threads on top of "
                          "OpenBLAS's pthreads, and on a loaded 2-core machine the two pools spin against each "
                          "other: 30x more CPU time per image measured at 2 threads)")
-    ap.add_argument("--vitvk", default=str(REPO / "build" / "vitvk"))
+    ap.add_argument("--vitvk", default=str(REPO / "build" / "vitvk"),
+                    help="the vitvk binary (or build/tools/vitvk_bench_lean, which has the same bench command)")
+    ap.add_argument("--baseline", default="vitvk-cpu", help="the framework the ratio column divides by")
     ap.add_argument("--json", default=None, help="write the full record here")
     ap.add_argument("--timeout", type=int, default=1800, help="seconds per cell")
     a = ap.parse_args()
@@ -181,9 +234,15 @@ def main():
     tmp = tempfile.TemporaryDirectory(prefix="vitvk-bench-")
     for name in a.models.split(","):
         arch, dim, heads, depth, patch, img = ARCHS[name]
-        module = onnx_path = None
+        module = onnx_path = cuda = None
         if torch is not None and ("torch" in frameworks or "ort" in frameworks):
             module = torch_module(random_vit(dim, heads, depth, patch, img))
+        if any(fw.startswith("torch-cuda") for fw in frameworks):
+            try:
+                cuda = cuda_model(arch, dim, heads, depth, patch, img)
+                record.setdefault("torch_cuda_model", {})[arch] = cuda[1]
+            except Exception as e:  # noqa: BLE001 - no torch, no GPU: those cells are skipped
+                cuda = str(e)
         if "ort" in frameworks and module is not None:
             onnx_path = pathlib.Path(tmp.name) / f"{arch}.onnx"
             try:
@@ -201,8 +260,14 @@ def main():
                     if "skipped" in cells[fw]:
                         continue
                     try:
-                        if fw in ("vitvk-cpu", "vitvk-vulkan"):
-                            r = run_vitvk(a.vitvk, arch, batch, fw.split("-")[1], a.reps, a.warmup, a.timeout)
+                        if fw in ("vitvk-cpu", "vitvk-vulkan", "vitvk-vulkan-fp16"):
+                            backend = fw.split("-")[1]
+                            precision = "fp16" if fw.endswith("fp16") else "fp32"
+                            r = run_vitvk(a.vitvk, arch, batch, backend, precision, a.reps, a.warmup, a.timeout)
+                        elif fw in ("torch-cuda", "torch-cuda-fp16"):
+                            if not isinstance(cuda, tuple):
+                                raise RuntimeError(cuda or "python3-torch not available")
+                            r = run_torch_cuda(cuda[0], img, batch, a.reps, a.warmup, fw.endswith("fp16"))
                         elif fw == "torch":
                             if module is None:
                                 raise RuntimeError("python3-torch not available")
@@ -230,31 +295,40 @@ def main():
                         cell["images_per_s"] = batch * 1000.0 / cell["ms_median"]
                         if all("cpu_ms_per_run" in r for r in rs):
                             cell["cpu_ms_per_run"] = statistics.mean(r["cpu_ms_per_run"] for r in rs)
+                        if all("verify" in r for r in rs):  # the worst round's check
+                            cell["verify"] = max((r["verify"] for r in rs), key=lambda v: v["max_abs_diff"])
                 cell["loadavg_after"] = loadavg()
                 record["cells"].append(cell)
                 print(f"  {arch} b{batch} {fw}: " + (f"{cell['ms_median']:.1f} ms" if "ms_median" in cell
                                                      else "skipped: " + cell["skipped"]), file=sys.stderr, flush=True)
     record["loadavg_end"] = loadavg()
-    # Ratios: images/s relative to vitvk's CPU backend in the same (model, batch).
+    # Ratios: images/s relative to the baseline framework in the same (model, batch).
+    record["baseline"] = a.baseline
     base = {(c["model"], c["batch"]): c["images_per_s"] for c in record["cells"]
-            if c["framework"] == "vitvk-cpu" and "images_per_s" in c}
+            if c["framework"] == a.baseline and "images_per_s" in c}
     for c in record["cells"]:
         if "images_per_s" in c and (c["model"], c["batch"]) in base:
-            c["vs_vitvk_cpu"] = c["images_per_s"] / base[(c["model"], c["batch"])]
+            c["vs_baseline"] = c["images_per_s"] / base[(c["model"], c["batch"])]
     print(f"date {record['date']}, {record['cpu_count']} CPUs, ORT threads {a.threads}, torch threads {a.torch_threads}, {a.reps} runs x {a.rounds} rounds/cell, "
           f"loadavg start {record['loadavg_start']} end {record['loadavg_end']}")
-    print("| model | batch | framework | ms/batch median | spread (min..max) | images/s | × vitvk-cpu "
-          "| CPU ms/image | load before→after |")
-    print("| --- | ---: | --- | ---: | --- | ---: | ---: | ---: | --- |")
+    devices = sorted({c["device"] for c in record["cells"] if "device" in c})
+    if devices:
+        print("devices: " + "; ".join(devices))
+    print(f"| model | batch | framework | ms/batch median | spread (min..max) | images/s | × {a.baseline} "
+          "| CPU ms/image | vs CPU backend (max |Δlogit|) | load before→after |")
+    print("| --- | ---: | --- | ---: | --- | ---: | ---: | ---: | --- | --- |")
     for c in record["cells"]:
         la = f"{c['loadavg_before'][0]:.1f}→{c['loadavg_after'][0]:.1f}"
+        v = c.get("verify")
+        check = "–" if v is None else f"{v['max_abs_diff']:.2g}" + ("" if v["ok"] else " FAILED")
         if "ms_median" in c:
-            print(f"| {c['model']} | {c['batch']} | {c['framework']} | {c['ms_median']:.1f} | "
-                  f"{c['ms_min']:.1f}..{c['ms_max']:.1f} | {c['images_per_s']:.1f} | "
-                  f"{c.get('vs_vitvk_cpu', float('nan')):.2f} | "
-                  + (f"{c['cpu_ms_per_run'] / c['batch']:.1f}" if "cpu_ms_per_run" in c else "–") + f" | {la} |")
+            print(f"| {c['model']} | {c['batch']} | {c['framework']} | {c['ms_median']:.2f} | "
+                  f"{c['ms_min']:.2f}..{c['ms_max']:.2f} | {c['images_per_s']:.1f} | "
+                  f"{c.get('vs_baseline', float('nan')):.2f} | "
+                  + (f"{c['cpu_ms_per_run'] / c['batch']:.1f}" if "cpu_ms_per_run" in c else "–")
+                  + f" | {check} | {la} |")
         else:
-            print(f"| {c['model']} | {c['batch']} | {c['framework']} | skipped: {c['skipped']} | | | | | {la} |")
+            print(f"| {c['model']} | {c['batch']} | {c['framework']} | skipped: {c['skipped']} | | | | | | {la} |")
     if a.json:
         pathlib.Path(a.json).write_text(json.dumps(record, indent=1) + "\n")
     return 0
