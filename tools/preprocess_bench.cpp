@@ -67,8 +67,13 @@ int main(int argc, char** argv) {
   cfg.std = {0.5f, 0.5f, 0.5f};
 
   std::vector<fs::path> files;
-  for (const auto& e : fs::directory_iterator(argv[1]))
-    if (e.is_regular_file() && is_image(e.path())) files.push_back(e.path());
+  std::error_code ec;
+  for (fs::directory_iterator it(argv[1], ec), end; !ec && it != end; it.increment(ec))
+    if (it->is_regular_file() && is_image(it->path())) files.push_back(it->path());
+  if (ec) {
+    std::fprintf(stderr, "%s: %s\nusage: %s <image dir> [--repeat N]\n", argv[1], ec.message().c_str(), argv[0]);
+    return 2;
+  }
   std::sort(files.begin(), files.end());
 
   double t_read = 0, t_probe = 0, t_decode = 0, t_rgb = 0, t_resize = 0, t_norm = 0, t_total = 0;

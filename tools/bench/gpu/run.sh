@@ -35,7 +35,9 @@ if [[ -n "${GPU_SMOKE:-}" ]]; then
   export VITVK_GEMM_VARIANT=tiled
   models=tiny batches=1,2 reps=2 rounds=1 python=/usr/bin/python3
 else
-  models=base batches=1,64,256 reps=20 rounds=2 python=python3
+  # One round: a GPU's figures move little from run to run, and each vitvk cell costs a process start (~3 s of
+  # random ViT-B weights) out of a short lease. ROUNDS=2 interleaves a second.
+  models=base batches=1,64,256 reps=30 rounds=${ROUNDS:-1} python=python3
 fi
 PYTHONUNBUFFERED=1 "$python" tools/bench/compare.py --models "$models" --batches "$batches" --reps "$reps" \
   --rounds "$rounds" --warmup 3 --frameworks vitvk-vulkan,vitvk-vulkan-fp16,torch-cuda,torch-cuda-fp16 \
