@@ -48,7 +48,8 @@ inline std::size_t packed_floats(int N, int K) {
   return static_cast<std::size_t>((N + PackedPanels::kPanel - 1) / PackedPanels::kPanel) * K * PackedPanels::kPanel;
 }
 // dst (64-byte aligned, packed_floats(N, K)) <- scale * W, W given as N rows of K floats at row stride ldw.
-void pack_rows(const float* w, long ldw, int N, int K, float scale, float* dst);
+// Every `isa` gives the same bits (AVX-512 transposes 16 x 16 blocks in registers; others go float by float).
+void pack_rows(const float* w, long ldw, int N, int K, float scale, float* dst, CpuIsa isa);
 // dst <- W given transposed, as K rows of N floats (W^T) at row stride ld: each panel row is one contiguous copy.
 void pack_transposed(const float* wt, long ld, int N, int K, float* dst);
 

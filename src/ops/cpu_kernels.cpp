@@ -108,7 +108,7 @@ void attention_head_packed(const float* qkv, const AttentionShape& s, int image,
   const float* base = qkv + static_cast<long>(image) * N * row;
   // Scores = Q K^T: K [N, hd] is the "weight" of a linear with hd inputs; the softmax scale rides on it.
   float* pk = scratch;
-  pack_rows(base + D + head * hd, row, N, hd, 1.0f / std::sqrt(static_cast<float>(hd)), pk);
+  pack_rows(base + D + head * hd, row, N, hd, 1.0f / std::sqrt(static_cast<float>(hd)), pk, isa);
   // Out = P V: the weight is V^T [hd, N], given transposed as V itself.
   float* pv = pk + packed_floats(N, hd);
   pack_transposed(base + 2 * D + head * hd, row, hd, N, pv);

@@ -124,3 +124,27 @@ TEST_CASE("Packed CPU GEMM rejects bad packing and tile arguments", "[cpu][gemm]
   ops::packed_linear_tile(p, x.data(), 2, y.data(), 3, 0, 2, 0, 3, ops::Epilogue::None);
   CHECK(y == std::vector<float>(6, 2.f));
 }
+
+TEST_CASE("pack_rows: the packed layout, and the same bits from every ISA", "[cpu][gemm]") {
+  constexpr int P = ops::PackedPanels::kPanel;
+  const std::vector<int> Ns{1, 15, 16, 17, 31, 33, 197}, Ks{1, 7, 16, 23, 64, 65};
+  for (int N : Ns)
+    for (int K : Ks) {
+      const long ldw = K + 5;  // strided rows (attention packs K out of the qkv rows)
+      const auto w = random_floats(std::size_t(N) * ldw, 40 + N + K);
+      const float scale = 0.125f;
+      // The layout by definition: panel p, row k, column j holds scale * W[32p + j][k], zero past N.
+      std::vector<float> want(ops::packed_floats(N, K));
+      for (int p = 0; p < (N + P - 1) / P; ++p)
+        for (int k = 0; k < K; ++k)
+          for (int j = 0; j < P; ++j)
+            want[(std::size_t(p) * K + k) * P + j] = p * P + j < N ? scale * w[std::size_t(p * P + j) * ldw + k] : 0.f;
+      for (auto isa : {ops::CpuIsa::Portable, ops::CpuIsa::Avx2, ops::CpuIsa::Avx512}) {
+        if (!ops::cpu_isa_supported(isa)) continue;
+        INFO("N " << N << " K " << K << " isa " << ops::cpu_isa_name(isa));
+        std::vector<float> got(want.size(), -1.f);  // every float must be written
+        ops::pack_rows(w.data(), ldw, N, K, scale, got.data(), isa);
+        CHECK(got == want);
+      }
+    }
+}
