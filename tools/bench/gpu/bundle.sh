@@ -2,7 +2,7 @@
 # Packs what tools/bench/gpu/run.sh needs on the device machine, which has a GPU, Python with PyTorch and timm,
 # and none of vitvk's Debian packages (nothing can be installed there): build/tools/vitvk_bench_lean (vitvk's
 # `devices` and `bench` without the image codecs), every shared library it loads except glibc's own, and the
-# Vulkan loader's Debian packages. Output: .gpu/ at the repo root (git-ignored), ~15 MB; name it in the device
+# Vulkan loader's Debian packages. Output: .gpu/ at the repo root (git-ignored), 16 MB; name it in the device
 # tool's `carry`. Run here, after scripts/setup.sh.
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
@@ -28,7 +28,7 @@ for lib in $(awk '/=> \//{print $3}' <<<"$libs") /usr/lib/x86_64-linux-gnu/libvu
   esac
   cp -L "$lib" "$stage/lib/"
 done
-tar -C "$stage" -cJf .gpu/vitvk-gpu.tar.xz bin lib
+tar -C "$stage" -czf .gpu/vitvk-gpu.tar.gz bin lib  # gzip: every image has it
 # The device README's loader set (the NVIDIA ICD needs libglvnd's dispatch library beside the loader).
 (cd .gpu/debs && apt-get download -q -oAPT::Sandbox::User=root libvulkan1 libegl1 libglvnd0 libopengl0 libgl1 libglx0 \
    libgles2 >/dev/null)

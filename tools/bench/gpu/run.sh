@@ -2,14 +2,14 @@
 # Issue 8, item 5, in one device call: vitvk's Vulkan backend next to PyTorch CUDA on the same GPU, ViT-B/16 at
 # batch 1, 64 and 256, fp32 and fp16, every vitvk cell checked against the CPU backend. Made for the device
 # tool's machine (run from the repo root there, `carry` [".gpu"] from tools/bench/gpu/bundle.sh); results in
-# $OUT (gpu.md table, gpu.json record, devices.txt, gpu.txt). Locally, `GPU_SMOKE=1` runs a small version on
+# $OUT (gpu.md table, gpu.json record, progress.log cell by cell, devices.txt, gpu.txt). Locally, `GPU_SMOKE=1` runs a small version on
 # whatever Vulkan device is there (lavapipe), with the same bundle, as a check of the kit itself.
 set -uo pipefail
 cd "$(dirname "$0")/../../.."
 out=${OUT:-/tmp/vitvk-gpu-out}
 mkdir -p "$out"
 work=$(mktemp -d)
-tar -C "$work" -xJf .gpu/vitvk-gpu.tar.xz || { echo "run: no .gpu/vitvk-gpu.tar.xz (tools/bench/gpu/bundle.sh)"; exit 1; }
+tar -C "$work" -xzf .gpu/vitvk-gpu.tar.gz || { echo "run: no .gpu/vitvk-gpu.tar.gz (tools/bench/gpu/bundle.sh)"; exit 1; }
 if [[ -z "${GPU_SMOKE:-}" ]]; then
   # The Vulkan loader's dependencies, as the device README says (their files only: dpkg -x, then ldconfig).
   for f in .gpu/debs/*.deb; do dpkg -x "$f" /; done
@@ -41,4 +41,5 @@ else
 fi
 PYTHONUNBUFFERED=1 "$python" tools/bench/compare.py --models "$models" --batches "$batches" --reps "$reps" \
   --rounds "$rounds" --warmup 3 --frameworks vitvk-vulkan,vitvk-vulkan-fp16,torch-cuda,torch-cuda-fp16 \
-  --baseline torch-cuda-fp16 --vitvk "$bin" --json "$out/gpu.json" | tee "$out/gpu.md"
+  --baseline torch-cuda-fp16 --vitvk "$bin" --json "$out/gpu.json" \
+  > >(tee "$out/gpu.md") 2> >(tee "$out/progress.log" >&2)  # progress.log survives a run cut off at its limit
