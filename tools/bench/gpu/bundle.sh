@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Packs what tools/bench/gpu/run.sh needs on the device machine, which has a GPU, Python with PyTorch and timm,
 # and none of vitvk's Debian packages (nothing can be installed there): build/tools/vitvk_bench_lean (vitvk's
-# `devices` and `bench` without the image codecs), every shared library it loads except glibc's own, and the
+# `devices` and `bench` without the image codecs), the shared libraries it loads but glibc and the C++ runtime, and the
 # Vulkan loader's Debian packages. Output: .gpu/ at the repo root (git-ignored), 16 MB; name it in the device
 # tool's `carry`. Run here, after scripts/setup.sh.
 set -euo pipefail

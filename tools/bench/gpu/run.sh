@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Issue 8, item 5, in one device call: vitvk's Vulkan backend next to PyTorch CUDA on the same GPU, ViT-B/16 at
 # batch 1, 64 and 256, fp32 and fp16, every vitvk cell checked against the CPU backend. Made for the device
-# tool's machine (run from the repo root there, `carry` [".gpu"] from tools/bench/gpu/bundle.sh); results in
-# $OUT (gpu.md table, gpu.json record, progress.log cell by cell, devices.txt, gpu.txt). Locally, `GPU_SMOKE=1` runs a small version on
-# whatever Vulkan device is there (lavapipe), with the same bundle, as a check of the kit itself.
+# tool's machine (run from the repo root there, `carry` [".gpu"] from tools/bench/gpu/bundle.sh); results in $OUT
+# (gpu.md table, gpu.json record, progress.log cell by cell, devices.txt, gpu.txt). Locally, `GPU_SMOKE=1` runs a
+# small version on whatever Vulkan device is there (lavapipe), with the same bundle, as a check of the kit itself.
 set -uo pipefail
 cd "$(dirname "$0")/../../.."
 out=${OUT:-/tmp/vitvk-gpu-out}
