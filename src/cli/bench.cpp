@@ -106,7 +106,8 @@ int run_bench(const BenchOptions& o) {
   } v;
   if (o.verify > 0) {
     if (backend->kind() == BackendKind::Cpu)
-      throw Error(ErrorCode::InvalidArgument, "--verify checks a Vulkan backend against the CPU backend: use -b vulkan");
+      throw Error(ErrorCode::InvalidArgument,
+                  "--verify checks a Vulkan backend against the CPU backend: use -b vulkan");
     v.images = std::min(o.verify, o.batch);
     BackendRequest cpu_req = req;
     cpu_req.backend = BackendChoice::Cpu;
@@ -146,8 +147,11 @@ int run_bench(const BenchOptions& o) {
                         {"gflop_per_image", d.flops_per_image() / 1e9}};
     if (o.per_op) j["per_op_ms"] = per_op;
     if (v.images > 0)
-      j["verify"] = {{"images", v.images},       {"max_abs_diff", v.max_abs_diff}, {"max_abs_logit", v.max_abs_logit},
-                     {"top1_agree", v.top1_agree}, {"bound", v.bounded ? nlohmann::json(kFp32LogitBound) : nlohmann::json()},
+      j["verify"] = {{"images", v.images},
+                     {"max_abs_diff", v.max_abs_diff},
+                     {"max_abs_logit", v.max_abs_logit},
+                     {"top1_agree", v.top1_agree},
+                     {"bound", v.bounded ? nlohmann::json(kFp32LogitBound) : nlohmann::json()},
                      {"ok", v.ok}};
     fmt::print("{}\n", j.dump());
   } else {

@@ -9,7 +9,10 @@ cd "$(dirname "$0")/../../.."
 out=${OUT:-/tmp/vitvk-gpu-out}
 mkdir -p "$out"
 work=$(mktemp -d)
-tar -C "$work" -xzf .gpu/vitvk-gpu.tar.gz || { echo "run: no .gpu/vitvk-gpu.tar.gz (tools/bench/gpu/bundle.sh)"; exit 1; }
+if ! tar -C "$work" -xzf .gpu/vitvk-gpu.tar.gz; then
+  echo "run: no .gpu/vitvk-gpu.tar.gz (make it with tools/bench/gpu/bundle.sh, carry .gpu)"
+  exit 1
+fi
 if [[ -z "${GPU_SMOKE:-}" ]]; then
   # The Vulkan loader's dependencies, as the device README says (their files only: dpkg -x, then ldconfig).
   for f in .gpu/debs/*.deb; do dpkg -x "$f" /; done
