@@ -21,7 +21,6 @@ if [[ -z "${GPU_SMOKE:-}" ]]; then
              /etc/vulkan/icd.d/nvidia_icd.json; do
     if [[ -f $icd ]]; then export VK_DRIVER_FILES=$icd VK_ICD_FILENAMES=$icd; break; fi
   done
-  export __EGL_VENDOR_LIBRARY_FILENAMES=/usr/local/nvidia/share/glvnd/egl_vendor.d/10_nvidia.json
 fi
 export XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-/tmp} XDG_CACHE_HOME=$work/cache  # a cold pipeline cache, warm after
 # The bundled libraries for vitvk alone: PyTorch, in the same run, keeps its own.
@@ -31,7 +30,7 @@ chmod +x "$bin"
 
 (nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv 2>&1 || true) | tee "$out/gpu.txt"
 "$bin" devices 2>&1 | tee "$out/devices.txt"
-"$bin" devices >/dev/null 2>&1 || { echo "run: no Vulkan device"; exit 1; }
+[[ ${PIPESTATUS[0]} == 0 ]] || { echo "run: no Vulkan device"; exit 1; }
 
 if [[ -n "${GPU_SMOKE:-}" ]]; then
   # The GEMM variant a GPU gets (lavapipe would pick its CPU-style one), so the smoke run covers that path.
@@ -45,4 +44,4 @@ fi
 PYTHONUNBUFFERED=1 "$python" tools/bench/compare.py --models "$models" --batches "$batches" --reps "$reps" \
   --rounds "$rounds" --warmup 3 --frameworks vitvk-vulkan,vitvk-vulkan-fp16,torch-cuda,torch-cuda-fp16 \
   --baseline torch-cuda-fp16 --vitvk "$bin" --json "$out/gpu.json" \
-  > >(tee "$out/gpu.md") 2> >(tee "$out/progress.log" >&2)  # progress.log survives a run cut off at its limit
+  2> >(tee "$out/progress.log" >&2) | tee "$out/gpu.md"  # progress.log survives a run cut off at its limit
