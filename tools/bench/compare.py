@@ -149,7 +149,8 @@ def cuda_model(arch, dim, heads, depth, patch, img):
         return m, f"timm {timm.__version__} {arch}, fused_attn={fused}"
     except ImportError:
         vit = random_vit(dim, heads, depth, patch, img)
-        vit.w = {k: v.cuda() for k, v in vit.w.items()}
+        for k in vit.w:  # in place: the LayerNorm closure holds the same dict
+            vit.w[k] = vit.w[k].cuda()
         return torch_module(vit), "tools/goldens/torch_vit.py (timm not installed; attention without SDPA)"
 
 
