@@ -3,7 +3,7 @@
 # Idempotent: re-running only installs what is missing and rebuilds what changed.
 #   scripts/setup.sh            packages + build
 #   scripts/setup.sh --no-build packages only
-#   VITVK_SETUP_TOOLS=1 scripts/setup.sh   also installs python3-torch (golden generation, benchmarks)
+#   VITVK_SETUP_TOOLS=1 scripts/setup.sh   also installs python3-torch and python3-torchvision (golden generation, benchmarks)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,7 +25,7 @@ packages=(
   chromium  # the report page's browser test
 )
 if [[ "${VITVK_SETUP_TOOLS:-0}" == 1 ]]; then
-  packages+=(python3-torch)  # regenerating goldens and the PyTorch side of tools/bench
+  packages+=(python3-torch python3-torchvision)  # regenerating goldens (timm imports torchvision) and the PyTorch side of tools/bench
 fi
 
 missing=()
