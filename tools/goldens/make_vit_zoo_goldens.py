@@ -286,7 +286,7 @@ def write_golden(gdir, model, x, input_rel, dc, spec, case_name, img_override, i
     if spec["classes"] > 0:
         exp["top1"] = out.argmax(-1).tolist()
     return {
-        "name": case_name, "model_dir": spec["dir"], "config": config_file, "arch": spec["arch"],
+        "name": case_name, "model_dir": spec["dir"], "seed": spec.get("seed"), "config": config_file, "arch": spec["arch"],
         "pretrained_tag": spec["tag"], "tests": tests, "status": status,
         "img_size": img_override, "num_classes": spec["classes"],
         "prefix_tokens": int(getattr(model, "num_prefix_tokens", 1)), "global_pool": model.global_pool,
@@ -303,16 +303,43 @@ def write_golden(gdir, model, x, input_rel, dc, spec, case_name, img_override, i
 PASSING_ON_MAIN = {"vit_augreg", "deit", "deit_distilled", "vit_augreg_f16", "vit_augreg_bf16"}
 
 
+MIN_GAP = 0.1
+
+
+def resized(spec, sd, model, img, ckpt_img):
+    """(model at img, its input): timm's route for another size, the checkpoint through checkpoint_filter_fn."""
+    if img != ckpt_img:
+        model = create(spec, img)
+        model.load_state_dict(checkpoint_filter_fn(dict(sd), model))
+    return model, timm_input(model)[0]
+
+
+def top_gap(model_and_input):
+    model, x = model_and_input
+    with torch.no_grad():
+        s = model(x).sort(-1).values
+    return float((s[:, -1] - s[:, -2]).min())
+
+
 def make_model(spec, cases):
     spec["dir"] = spec["name"]
     d = OUT / spec["dir"]
     d.mkdir(parents=True, exist_ok=True)
     sizes = spec.get("sizes", [spec["size"]["img_size"]])
     ckpt_img = spec["size"]["img_size"]
-    torch.manual_seed(seed_of(spec["name"]))
-    model = create(spec, ckpt_img)
-    randomize(model, seed_of(spec["name"]))
-    sd = {k: v.clone() for k, v in model.state_dict().items()}
+    # The first seed (from the name) whose top-1 logit leads the second by >= MIN_GAP on both photos at every
+    # size: fp16 is checked within 5e-2 and for the same top-1, which a near tie would make a coin toss.
+    for attempt in range(200):
+        seed = seed_of(spec["name"]) + attempt
+        torch.manual_seed(seed)
+        model = create(spec, ckpt_img)
+        randomize(model, seed)
+        sd = {k: v.clone() for k, v in model.state_dict().items()}
+        if spec["classes"] == 0 or all(top_gap(resized(spec, sd, model, img, ckpt_img)) >= MIN_GAP for img in sizes):
+            break
+    else:
+        raise RuntimeError(spec["name"] + ": no seed with a clear top-1")
+    spec["seed"] = seed
     save_safetensors(d / "model.safetensors", sd)
 
     # config.json: hub layout (no model_args) or with only the kwargs the name does not imply.
@@ -337,11 +364,7 @@ def make_model(spec, cases):
     heads_from_name = None if not spec["hub"] else spec["size"]["num_heads"]
     status = "main" if spec["name"] in PASSING_ON_MAIN else "zoo-pending"
     for img in sizes:
-        if img == ckpt_img:
-            m = model
-        else:  # timm's route: the model built at the new size, the checkpoint through its checkpoint_filter_fn
-            m = create(spec, img)
-            m.load_state_dict(checkpoint_filter_fn(dict(sd), m))
+        m, _ = resized(spec, sd, model, img, ckpt_img)
         x, input_rel, dc = timm_input(m)
         gdir = d / f"golden_{img}"
         # The img-size override is tested with the hub config only (model_args.img_size names the checkpoint's).
