@@ -10,7 +10,8 @@
 # (VITVK_HF_BASE overrides https://huggingface.co, e.g. a mirror; HF_TOKEN, if set, is sent for gated repos).
 # The model appears all at once: both files are downloaded into a temporary folder beside the destination and
 # checked, and the folder is then renamed into place, so an interrupted download never leaves a half model.
-# Note: timm's hub config.json has no label_names, so vitvk prints "class N" labels for such models.
+# timm's hub config.json has no label_names: vitvk names the classes from the ImageNet label set the checkpoint
+# was trained on (by class count and tag; `vitvk info -m NAME` says which), else "class N".
 set -euo pipefail
 
 usage() { echo "usage: $0 [--force] MODEL_NAME   (e.g. vit_tiny_patch16_224.augreg_in21k_ft_in1k)" >&2; exit 1; }
@@ -64,6 +65,7 @@ fetch() {  # fetch FILE: $url/FILE -> $tmp/FILE, failing with a reason
   case $rc in
     0) ;;
     5|6|7|28|35) echo "fetch-model: cannot reach $base (offline? curl exit $rc); nothing was changed" >&2; exit 1 ;;
+    18) echo "fetch-model: the transfer of $url/$file was interrupted (curl exit 18); nothing was changed" >&2; exit 1 ;;
     22) echo "fetch-model: $url/$file was refused (not found or gated; check the name at $base/timm)" >&2; exit 1 ;;
     *) echo "fetch-model: downloading $url/$file failed (curl exit $rc)" >&2; exit 1 ;;
   esac

@@ -21,6 +21,7 @@ packages=(
   libvulkan-dev vulkan-validationlayers mesa-vulkan-drivers vulkan-tools glslc spirv-tools
   libvkfft-dev glslang-dev
   catch2 libopenblas-dev libopenblas0-pthread nlohmann-json3-dev libcli11-dev libfmt-dev
+  zlib1g-dev  # gunzips the built-in label-set tables (data/labels/)
   python3-numpy python3-pil
   chromium  # the report page's browser test
 )

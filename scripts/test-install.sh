@@ -9,7 +9,7 @@
 #
 # usage: scripts/test-install.sh [-B BUILD_DIR] [-m MODEL] [-i IMAGE] [-e TOP1_REGEX] [-k]
 #   -B  build directory to install from (default: build/ in the checkout)
-#   -m  model directory (default: the shared ViT-Ti, $VITVK_TEST_DATA or ../shared beside the checkout)
+#   -m  model directory (default: the repository's ViT-Ti in models/)
 #   -i  image (default: samples/images/chelsea.jpg)
 #   -e  extended regex the top-1 line ("  PROB  LABEL (INDEX)") must match; defaults to a cat class for the
 #       default model and image
@@ -30,7 +30,7 @@ while getopts "B:m:i:e:k" opt; do
 done
 build=$(cd "$build" && pwd)
 if [[ -z $model ]]; then
-  model="${VITVK_TEST_DATA:-$repo/../shared}/models/vit_tiny_patch16_224.augreg_in21k_ft_in1k"
+  model="$repo/models/vit_tiny_patch16_224.augreg_in21k_ft_in1k"
   [[ -d $model ]] || { echo "test-install: no model at $model; pass -m MODEL_DIR" >&2; exit 2; }
   [[ -n $expect ]] || expect='^  [01]\.[0-9]{4}  (tabby|tiger cat|Egyptian cat) \(28[125]\)$'
 fi
@@ -111,5 +111,13 @@ cc -std=c99 -Wall -Wextra -Wpedantic -Werror -o "$tmp/c_api_test" "$repo/tests/a
 "$tmp/c_api_test" "$model" "$image" > "$tmp/c.txt" || { cat "$tmp/c.txt"; fail "the C API test failed"; }
 c_index=$(awk '$1 == "top" { print $2; exit }' "$tmp/c.txt")
 [[ $line == *"($c_index)" ]] || fail "C API top-1 index $c_index differs from the C++ sample's"
+
+step "installed bin/vitvk with no -m: the default model from share/vitvk/models"
+[[ -f $prefix/share/vitvk/models/vit_tiny_patch16_224.augreg_in21k_ft_in1k/model.safetensors ]] || fail "the default model is not installed"
+mkdir -p "$tmp/cwd"
+(cd "$tmp/cwd" && env -u VITVK_MODEL_PATH -u XDG_CACHE_HOME HOME="$tmp/cwd" "$prefix/bin/vitvk" classify -f csv -q -k 1 \
+   "$repo/samples/images/chelsea.jpg" > "$tmp/cli.csv" 2> "$tmp/cli.err") || { cat "$tmp/cli.err"; fail "installed vitvk classify"; }
+cli_top=$(sed -n 2p "$tmp/cli.csv" | cut -d, -f4)
+[[ $cli_top == "Egyptian cat" ]] || fail "installed vitvk classify says '$cli_top' for chelsea.jpg"
 
 step "OK (vitvk $version: headers, shared + static library, CMake package, pkg-config, samples)"

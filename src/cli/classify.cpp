@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "cli/commands.hpp"
+#include "cli/job.hpp"
 #include "cli/progress.hpp"
 #include "engine/factory.hpp"
 #include "explain/overlay.hpp"
@@ -30,7 +31,8 @@ namespace vitvk::cli {
 namespace {
 
 struct ClassifyArgs {
-  std::vector<std::string> paths;
+  InputArgs input;
+  bool resume = false;
   std::string model;
   int top_k = 5;
   int batch = 8;
@@ -55,66 +57,6 @@ struct ClassifyArgs {
 
   bool explain() const { return !overlay_dir.empty() || !report_dir.empty(); }
 };
-
-// The signal that asked classify to stop (0: none). A signal handler can reach only static storage, so this is
-// the one piece of global state; lock-free atomics are async-signal-safe.
-std::atomic<int> g_stop_signal{0};
-static_assert(std::atomic<int>::is_always_lock_free);
-
-extern "C" void on_stop_signal(int signo) { g_stop_signal.store(signo, std::memory_order_relaxed); }
-
-// While alive, SIGINT and SIGTERM ask the run to stop after the current batch instead of killing the process,
-// so an --output file is never left half-written nor its temporary file behind. SA_RESETHAND: a second signal
-// kills at once (the previous output file still stays as it was: it is only ever replaced by a rename).
-class StopSignals {
- public:
-  StopSignals() {
-    g_stop_signal.store(0);
-    struct sigaction sa {};
-    sa.sa_handler = on_stop_signal;
-    sigemptyset(&sa.sa_mask);
-    sa.sa_flags = SA_RESETHAND;
-    ::sigaction(SIGINT, &sa, &old_int_);
-    ::sigaction(SIGTERM, &sa, &old_term_);
-    // A signal the caller ignores (nohup, a shell's background job) stays ignored.
-    if (old_int_.sa_handler == SIG_IGN) ::sigaction(SIGINT, &old_int_, nullptr);
-    if (old_term_.sa_handler == SIG_IGN) ::sigaction(SIGTERM, &old_term_, nullptr);
-  }
-  ~StopSignals() {
-    ::sigaction(SIGINT, &old_int_, nullptr);
-    ::sigaction(SIGTERM, &old_term_, nullptr);
-  }
-  StopSignals(const StopSignals&) = delete;
-  StopSignals& operator=(const StopSignals&) = delete;
-  int signal() const { return g_stop_signal.load(std::memory_order_relaxed); }
-
- private:
-  struct sigaction old_int_ {}, old_term_ {};
-};
-
-// Thrown from the result callback to unwind out of Classifier::run when a stop signal arrived.
-struct Stopped {};
-
-// "100000000", "100M", "100MP", "2.5G", "640k" -> pixels.
-uint64_t parse_pixel_count(const std::string& s) {
-  std::size_t used = 0;
-  double v = 0;
-  try {
-    v = std::stod(s, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  std::string suffix = s.substr(used);
-  if (!suffix.empty() && (suffix.back() == 'P' || suffix.back() == 'p')) suffix.pop_back();
-  double scale = 0;
-  if (suffix.empty()) scale = 1;
-  else if (suffix == "k" || suffix == "K") scale = 1e3;
-  else if (suffix == "m" || suffix == "M") scale = 1e6;
-  else if (suffix == "g" || suffix == "G") scale = 1e9;
-  if (used == 0 || scale == 0 || !(v * scale >= 1) || v * scale > 1e15)
-    throw Error(ErrorCode::InvalidArgument, "--max-pixels: expected a pixel count such as 100000000, 100M or 2.5G, got '" + s + "'");
-  return static_cast<uint64_t>(std::llround(v * scale));
-}
 
 int run_classify(const ClassifyArgs& a) {
   const StopSignals stop;  // first, so a signal during model loading also ends cleanly
@@ -156,21 +98,23 @@ int run_classify(const ClassifyArgs& a) {
     fmt::print(stderr, "vitvk: model {} on {} ({}, {})\n", model_dir.string(), backend->name(), backend->device_name(),
                backend->precision());
 
-  const auto inputs = pipeline::enumerate_inputs(a.paths);
+  auto inputs = gather_inputs(a.input);
   if (inputs.empty() && !a.quiet) fmt::print(stderr, "vitvk: no image files found in the given folders\n");
 
-  std::optional<pipeline::AtomicOutputFile> file;
-  if (!a.output.empty()) file.emplace(a.output);
-  std::ostream& out = file ? file->stream() : std::cout;
+  RowSink sink(a.output, a.resume, format, a.quiet);
+  std::ostream& out = sink.stream();
 
   pipeline::WriterOptions wopts;
   wopts.top_k = a.top_k;
   wopts.logits = a.logits;
   for (const auto& in : inputs) wopts.path_width = std::max(wopts.path_width, pipeline::display_width(in.path.string()));
   wopts.path_width = std::min<std::size_t>(wopts.path_width, 80);  // longer paths push their row right
-  ProgressBar progress(inputs.size(), !a.quiet);
-  const bool shares_terminal = !file && progress.enabled() && ::isatty(STDOUT_FILENO) == 1;
   const auto writer = pipeline::make_result_writer(format, out, model->labels, wopts);
+  sink.begin();
+  if (const std::size_t skipped = sink.skip_done(inputs); skipped && !a.quiet)
+    fmt::print(stderr, "vitvk: --resume: skipping {} inputs already in {}, {} to go\n", skipped, a.output, inputs.size());
+  ProgressBar progress(inputs.size(), !a.quiet);
+  const bool shares_terminal = !sink.to_file() && progress.enabled() && ::isatty(STDOUT_FILENO) == 1;
 
   std::optional<pipeline::ExplainWriter> explain;
   if (a.explain()) {
@@ -190,20 +134,20 @@ int run_classify(const ClassifyArgs& a) {
       if (shares_terminal) progress.clear();
       writer->write(r);
       if (explain) explain->write(r);
-      if (!file) out.flush();  // stdout streams; a file appears whole at the end
-      if (!out) throw Error(ErrorCode::Io, "cannot write output" + (a.output.empty() ? std::string() : " " + a.output));
+      sink.row_done();
       progress.update(++done);
     });
   } catch (const Stopped&) {
-    progress.clear();  // `file` going out of scope removes its temporary file; the target is left as it was
-    fmt::print(stderr, "vitvk: stopped by signal {} after {} of {} inputs{}\n", stop.signal(), done, inputs.size(),
-               a.output.empty() ? std::string() : "; " + a.output + " was not written");
+    progress.clear();  // without --resume, `sink` going out of scope removes its temporary file: FILE is as it was
+    const std::string what = a.output.empty() ? std::string()
+                             : a.resume ? "; " + a.output + " holds every completed row: run again with --resume to go on"
+                                        : "; " + a.output + " was not written";
+    fmt::print(stderr, "vitvk: stopped by signal {} after {} of {} inputs{}\n", stop.signal(), done, inputs.size(), what);
     return 128 + stop.signal();
   }
   progress.clear();
   if (explain) explain->finish();
-  if (file) file->commit();
-  out.flush();  // rows before the summary line when stdout and stderr share a pipe
+  sink.commit();  // also flushes stdout: rows before the summary line when stdout and stderr share a pipe
 
   if (!a.quiet) {
     fmt::print(stderr, "vitvk: {} classified, {} failed, {} inputs in {:.2f} s: {:.1f} images/s", stats.classified,
@@ -223,8 +167,7 @@ int run_classify(const ClassifyArgs& a) {
 void add_classify_command(CLI::App& app, Registry& reg) {
   auto* sub = app.add_subcommand("classify", "Classify image files and folders (recursively), one row per input");
   auto a = std::make_shared<ClassifyArgs>();
-  sub->add_option("paths", a->paths, "Image files and folders (folders: recursive, sorted, hidden names skipped)")
-      ->required();
+  add_input_options(sub, a->input);
   sub->add_option("-m,--model", a->model,
                   std::string("Model directory, or a name searched in $VITVK_MODEL_PATH, ./models, the install "
                               "share dir and ~/.cache/vitvk/models (default ") +
@@ -240,6 +183,9 @@ void add_classify_command(CLI::App& app, Registry& reg) {
       ->check(CLI::IsMember({"table", "csv", "jsonl"}));
   sub->add_option("-o,--output", a->output,
                   "Write results to FILE (atomically, when done; Ctrl-C leaves FILE as it was) instead of stdout");
+  sub->add_flag("--resume", a->resume,
+                "With -o FILE (csv or jsonl): keep the rows FILE holds, skip their inputs, append each new row as it "
+                "completes (a run killed at any moment loses no completed row; a torn last row is dropped)");
   sub->add_flag("--logits", a->logits, "Also output the raw logits");
   sub->add_flag("-q,--quiet", a->quiet, "No progress bar or summary on stderr");
   sub->add_option("--max-pixels", a->max_pixels, "Refuse images larger than this many pixels (e.g. 100M)")

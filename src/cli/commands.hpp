@@ -27,11 +27,13 @@ class Registry {
 // One per command file.
 void add_info_command(CLI::App& app, Registry& reg);
 void add_classify_command(CLI::App& app, Registry& reg);
+void add_embed_command(CLI::App& app, Registry& reg);
 void add_devices_command(CLI::App& app, Registry& reg);
 void add_bench_command(CLI::App& app, Registry& reg);
 
 inline void register_commands(CLI::App& app, Registry& reg) {
   add_classify_command(app, reg);
+  add_embed_command(app, reg);
   add_info_command(app, reg);
   add_devices_command(app, reg);
   add_bench_command(app, reg);

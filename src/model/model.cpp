@@ -1,4 +1,5 @@
 #include "model/model.hpp"
+#include "model/labels.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -231,6 +232,7 @@ Model Model::load(const std::filesystem::path& dir) {
   SafeTensors st = SafeTensors::open(dir / "model.safetensors");
   Model m = from_tensors(cfg, st);
   m.dir = dir;
+  m.labels = choose_label_set(m.config.labels, m.dims.num_classes, pretrained_tag(dir)).names;  // model/labels.hpp
   return m;
 }
 

@@ -1,5 +1,7 @@
 #include "model/resolve.hpp"
 
+#include <dlfcn.h>
+
 #include <cstdlib>
 #include <system_error>
 
@@ -33,6 +35,22 @@ ModelSearchEnv ModelSearchEnv::from_process() {
   // Linux: the executable's own path, so an installed bin/vitvk finds ../share/vitvk/models.
   const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
   if (!ec) env.exe_dir = exe.parent_path();
+  // The shared library (or, statically linked, the executable) that holds this function.
+  Dl_info info{};
+  if (::dladdr(reinterpret_cast<void*>(&user_model_cache_dir), &info) != 0 && info.dli_fname && *info.dli_fname) {
+    const fs::path lib = fs::weakly_canonical(fs::path(info.dli_fname), ec);
+    if (!ec) env.lib_dir = lib.parent_path();
+  }
+#if defined(VITVK_BUILD_TREE) && defined(VITVK_SOURCE_MODELS)
+  // Only inside the build tree (see the header): compared as canonical paths, so a symlinked build dir counts.
+  if (!env.exe_dir.empty()) {
+    const fs::path build = fs::weakly_canonical(fs::path(VITVK_BUILD_TREE), ec);
+    if (!ec) {
+      const fs::path rel = fs::weakly_canonical(env.exe_dir, ec).lexically_relative(build);
+      if (!ec && !rel.empty() && *rel.begin() != "..") env.source_models_dir = fs::path(VITVK_SOURCE_MODELS);
+    }
+  }
+#endif
   return env;
 }
 
@@ -57,8 +75,14 @@ std::vector<fs::path> model_search_dirs(const ModelSearchEnv& env) {
     }
   }
   if (!env.cwd.empty()) dirs.push_back(env.cwd / "models");
-  if (!env.exe_dir.empty()) dirs.push_back((env.exe_dir / ".." / "share" / "vitvk" / "models").lexically_normal());
+  fs::path exe_share;
+  if (!env.exe_dir.empty()) dirs.push_back(exe_share = (env.exe_dir / ".." / "share" / "vitvk" / "models").lexically_normal());
+  if (!env.lib_dir.empty()) {
+    const fs::path lib_share = (env.lib_dir / ".." / "share" / "vitvk" / "models").lexically_normal();
+    if (lib_share != exe_share) dirs.push_back(lib_share);
+  }
   if (auto cache = user_model_cache_dir(env); !cache.empty()) dirs.push_back(cache);
+  if (!env.source_models_dir.empty()) dirs.push_back(env.source_models_dir);
   return dirs;
 }
 

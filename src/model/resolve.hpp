@@ -5,8 +5,13 @@
 // (contains '/', or starts with '.') must exist. A bare name is looked up as <dir>/<name>/config.json in, in order:
 //   1. each directory of VITVK_MODEL_PATH (colon-separated, empty entries ignored)
 //   2. ./models                          (relative to the current working directory)
-//   3. <executable dir>/../share/vitvk/models   (an installed tree)
-//   4. $XDG_CACHE_HOME/vitvk/models, else ~/.cache/vitvk/models   (where scripts/fetch-model.sh puts models)
+//   3. <executable dir>/../share/vitvk/models   (an installed tree: `cmake --install` puts the default model there)
+//   4. <libvitvk dir>/../share/vitvk/models     (a program linked against an installed libvitvk.so; skipped when
+//                                               it is the same directory as 3.)
+//   5. $XDG_CACHE_HOME/vitvk/models, else ~/.cache/vitvk/models   (where scripts/fetch-model.sh puts models)
+//   6. the source tree's models/ folder, which holds the default model, only for an executable that runs from
+//      inside the build tree it was built in (build/vitvk, build/tests/...): an installed or copied binary never
+//      looks into a source tree that may have moved or changed.
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -24,6 +29,8 @@ struct ModelSearchEnv {
   std::optional<std::string> home;            // HOME
   std::filesystem::path cwd;                  // for ./models
   std::filesystem::path exe_dir;              // directory of the running executable; empty if unknown
+  std::filesystem::path lib_dir;              // directory of the file holding this library's code; empty if unknown
+  std::filesystem::path source_models_dir;    // 6. above; empty unless running from inside the build tree
 
   static ModelSearchEnv from_process();
 };

@@ -164,9 +164,18 @@ ClassifyStats Classifier::run(std::span<const InputEntry> inputs,
         r.error = std::move(s.errors[j]);
         ++stats.failed;
       } else {
-        const auto logits = fr.logits_of(b);
-        r.top = top_k(softmax(logits), options_.top_k);
-        if (options_.keep_logits) r.logits.assign(logits.begin(), logits.end());
+        if (fr.num_classes > 0) {  // a checkpoint without a classifier has features only
+          const auto logits = fr.logits_of(b);
+          r.top = top_k(softmax(logits), options_.top_k);
+          if (options_.keep_logits) r.logits.assign(logits.begin(), logits.end());
+        }
+        if (options_.keep_embedding) {
+          const std::size_t dim = static_cast<std::size_t>(fr.dim);
+          if (fr.features.size() < (static_cast<std::size_t>(b) + 1) * dim || dim == 0)
+            throw Error(ErrorCode::Internal, "the " + backend_.name() + " backend returned no embeddings");
+          r.embedding.assign(fr.features.begin() + static_cast<std::ptrdiff_t>(b * dim),
+                             fr.features.begin() + static_cast<std::ptrdiff_t>((b + 1) * dim));
+        }
         if (explain.enabled) {
           r.photo = std::move(s.photos[j]);
           r.geometry = s.geometry[j];

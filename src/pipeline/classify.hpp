@@ -31,6 +31,7 @@ struct ClassifyOptions {
   int batch = 8;             // images per forward pass
   int jobs = 0;              // decode workers; <= 0: one per hardware thread
   bool keep_logits = false;  // fill ClassifyResult::logits
+  bool keep_embedding = false;  // fill ClassifyResult::embedding (the pre-head features)
   DecodeLimits limits;
   ExplainOptions explain;
 };

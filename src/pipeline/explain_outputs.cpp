@@ -157,7 +157,9 @@ void ExplainWriter::run_task(std::size_t seq, const ClassifyResult& r) {
     lock.unlock();
     if (!skip && !err) {
       try {
-        const std::string name = r.path.string();
+        // A photo found in a folder shows its path below that folder; a file named directly, the path as given.
+        const bool known = r.input < inputs_.size() && !inputs_[r.input].relative.empty();
+        const std::string name = known ? inputs_[r.input].relative.string() : r.path.string();
         if (!r.ok()) {
           report_->add_error(name, r.error);
         } else {

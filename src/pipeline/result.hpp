@@ -19,6 +19,7 @@ struct ClassifyResult {
   std::string error;             // non-empty: this input failed, and why
   std::vector<ScoredClass> top;  // most probable first; probabilities are fp32 softmax of the logits
   std::vector<float> logits;     // only when asked for
+  std::vector<float> embedding;  // only when asked for: the pre-head features (ForwardResult::features)
   // Explain runs only (ClassifyOptions::explain), for classified inputs: the decoded photo (8-bit RGB, downscaled
   // to ExplainOptions::max_photo_side), where the model's crop lies in the original image (geometry refers to
   // the original size; the overlay functions scale it to the photo), and the attention-rollout map.

@@ -1,5 +1,11 @@
 #include <catch2/catch.hpp>
 
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <thread>
+
 #include "cli/cli_support.hpp"
 #include "model/model.hpp"
 #include "support/test_data.hpp"
@@ -64,4 +70,69 @@ TEST_CASE("fetch-model.sh says clearly when the hub cannot be reached", "[cli][f
   CHECK_THAT(r.err, Catch::Contains("cannot reach") && Catch::Contains("offline"));
   const fs::path cache = tmp.path() / ".cache" / "vitvk" / "models";
   CHECK((!fs::exists(cache) || fs::is_empty(cache)));
+}
+
+namespace {
+
+// tests/cli/hub_server.py on an ephemeral 127.0.0.1 port, killed by the destructor.
+struct LocalHub {
+  pid_t pid = -1;
+  int port = 0;
+  LocalHub(const fs::path& root, const fs::path& scratch, const std::string& cut = "") {
+    const fs::path port_file = scratch / "hub.port";
+    const std::string cmd = "/usr/bin/python3 " + test::shell_quote(std::string(VITVK_SOURCE_DIR) + "/tests/cli/hub_server.py") +
+                            " " + test::shell_quote(root.string()) + " " + test::shell_quote(port_file.string()) +
+                            (cut.empty() ? std::string() : " --cut " + cut) + " >/dev/null 2>&1 & echo $!";
+    FILE* p = ::popen(cmd.c_str(), "r");
+    REQUIRE(p);
+    REQUIRE(std::fscanf(p, "%d", &pid) == 1);
+    ::pclose(p);
+    for (int i = 0; i < 200 && !fs::exists(port_file); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(25));
+    REQUIRE(fs::exists(port_file));
+    port = std::stoi(test::read_file(port_file));
+  }
+  ~LocalHub() {
+    if (pid > 0) ::kill(pid, SIGTERM);
+  }
+  std::string base() const { return "http://127.0.0.1:" + std::to_string(port); }
+};
+
+}  // namespace
+
+TEST_CASE("fetch-model.sh over HTTP from a local hub: the model arrives whole, an interrupted transfer leaves none",
+          "[cli][fetch]") {
+  if (!have_curl()) return test::skip("curl is not installed");
+  if (!fs::exists("/usr/bin/python3")) return test::skip("/usr/bin/python3 is not installed");
+  test::TempDir tmp;
+  const fs::path root = tmp.path() / "hub";
+  // A hub-style checkpoint: 1000 classes and no label_names in config.json, as timm/<name> repositories ship.
+  auto cfg = test::tiny_config(false, 32, 8, 24, 1, 2, 1000);
+  cfg.labels.clear();
+  Model::random(cfg, 4).save(root / "timm" / "tiny_hub.augreg_in21k_ft_in1k" / "resolve" / "main");
+  const fs::path cache = tmp.path() / "home" / ".cache" / "vitvk" / "models";
+  const auto env = [&](const LocalHub& hub) {
+    return "HOME=" + test::shell_quote((tmp.path() / "home").string()) + " XDG_CACHE_HOME= VITVK_HF_BASE=" + hub.base() + " ";
+  };
+  {
+    const LocalHub cut(root, tmp.path(), "model.safetensors");
+    const auto r = test::run_command(env(cut) + test::shell_quote(kScript) + " tiny_hub.augreg_in21k_ft_in1k", tmp.path());
+    CHECK(r.exit_code == 1);
+    CHECK_THAT(r.err, Catch::Contains("interrupted"));
+    CHECK((!fs::exists(cache) || fs::is_empty(cache)));  // no half model, no temporary folder
+  }
+  fs::remove(tmp.path() / "hub.port");
+  const LocalHub hub(root, tmp.path());
+  const auto r = test::run_command(env(hub) + test::shell_quote(kScript) + " tiny_hub.augreg_in21k_ft_in1k", tmp.path());
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  const fs::path dest = cache / "tiny_hub.augreg_in21k_ft_in1k";
+  CHECK(r.out == dest.string() + "\n");
+  // Found by name afterwards, and named with the ImageNet-1k label set although its config has no names.
+  const auto c = test::run_command("HOME=" + test::shell_quote((tmp.path() / "home").string()) + " XDG_CACHE_HOME= " +
+                                       test::shell_quote(VITVK_CLI_PATH) + " info -m tiny_hub.augreg_in21k_ft_in1k",
+                                   tmp.path());
+  INFO(c.err);
+  CHECK(c.exit_code == 0);
+  CHECK_THAT(c.out, Catch::Contains("imagenet-1k (built in; 1000 classes, tag 'augreg_in21k_ft_in1k')"));
+  CHECK(Model::load(dest).labels[285] == "Egyptian cat");
 }

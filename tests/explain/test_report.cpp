@@ -1,5 +1,6 @@
-// The report page, checked in headless Chromium: the page's own #selftest (every card and image loaded on
-// every page, toggle/slider/large view work) plus a screenshot kept under <build>/test-artifacts/.
+// The report page, checked in headless Chromium: the self-test in tests/explain/report_selftest.js, injected
+// into a copy of the page (every card and image loaded on every page, toggle/slider/large view work), plus a
+// screenshot kept under <build>/test-artifacts/. The published page carries no test code.
 #include <catch2/catch.hpp>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -9,6 +10,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <iterator>
 #include <optional>
 #include <random>
 #include <regex>
@@ -85,7 +87,22 @@ std::string check_in_chromium(const fs::path& index, const fs::path& screenshot,
     return {};
   }
   const fs::path log = screenshot.parent_path() / (screenshot.stem().string() + ".chromium.log");
-  const std::string dom = run_chromium(*chrome, file_url(index) + "#selftest", "--dump-dom", log);
+  // The page as written, plus the test's script after the page's own, beside it (so img/ resolves the same).
+  std::string page;
+  {
+    std::ifstream in(index, std::ios::binary);
+    page.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  CHECK(page.find("selftest()") == std::string::npos);
+  std::ifstream st(fs::path(VITVK_SOURCE_DIR) / "tests/explain/report_selftest.js", std::ios::binary);
+  const std::string selftest{std::istreambuf_iterator<char>(st), {}};
+  REQUIRE(!selftest.empty());
+  const auto body_end = page.rfind("</body>");
+  REQUIRE(body_end != std::string::npos);
+  page.insert(body_end, "<script>\n" + selftest + "</script>\n");
+  const fs::path tested = index.parent_path() / "index.selftest.html";
+  std::ofstream(tested, std::ios::binary) << page;
+  const std::string dom = run_chromium(*chrome, file_url(tested) + "#selftest", "--dump-dom", log);
   std::smatch m;
   REQUIRE(std::regex_search(dom, m, std::regex("<title>(vitvk-selftest: [^<]*)</title>")));
   const std::string verdict = m[1];
