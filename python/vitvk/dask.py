@@ -20,6 +20,7 @@ import math
 import os
 import stat
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 import dask
@@ -163,54 +164,60 @@ def _reason(path: str, message: str) -> str:
     return message[len(prefix):] if len(message) > len(prefix) and message.startswith(prefix) else (message or "unknown error")
 
 
-def _decode_all(entries: Sequence[Tuple[str, Optional[str]]]) -> Tuple[List[Optional[np.ndarray]], List[Optional[str]]]:
-    images: List[Optional[np.ndarray]] = []
-    errors: List[Optional[str]] = []
-    for path, error in entries:
-        if error is not None:
-            images.append(None)
-            errors.append(error)
-            continue
-        try:
-            images.append(vitvk.load_image(path))
-            errors.append(None)
-        except (vitvk.Error, OSError, MemoryError) as e:  # as the CLI: every failure of one image is its row
-            images.append(None)
-            errors.append(_reason(path, str(e)))
-    return images, errors
+def _decode(path: str, error: Optional[str]) -> Tuple[Optional[np.ndarray], Optional[str]]:
+    if error is not None:
+        return None, error
+    try:
+        return vitvk.load_image(path), None
+    except (vitvk.Error, OSError, MemoryError) as e:  # as the CLI: every failure of one image is its row
+        return None, _reason(path, str(e))
 
 
-def _run_batches(images: List[Optional[np.ndarray]], errors: List[Optional[str]], paths: Sequence[str], batch: int,
-                 run) -> List[Any]:
-    """run(list of arrays) -> list of results, over the decoded images in batches; a batch that fails is retried
-    image by image so that only the bad image becomes an error row."""
-    results: List[Any] = [None] * len(images)
-    ok = [i for i, im in enumerate(images) if im is not None]
-    for s in range(0, len(ok), batch):
-        chunk = ok[s:s + batch]
-        try:
-            for i, r in zip(chunk, run([images[i] for i in chunk])):
-                results[i] = r
-        except (vitvk.Error, MemoryError):
-            for i in chunk:
-                try:
-                    results[i] = run([images[i]])[0]
-                except (vitvk.Error, MemoryError) as e:
-                    errors[i] = _reason(paths[i], str(e))
-    return results
+def _run(entries: Sequence[Tuple[str, Optional[str]]], batch: int, run) -> Tuple[List[Any], List[Optional[str]]]:
+    """(results, errors) over `entries` in batches: run(list of arrays) -> list of results. The next batch is
+    decoded on a helper thread while the current one runs (both release the GIL), as the CLI overlaps decoding with
+    inference. A batch that fails is retried image by image so that only the bad image becomes an error row."""
+    n = len(entries)
+    results: List[Any] = [None] * n
+    errors: List[Optional[str]] = [None] * n
+    chunks = [range(s, min(s + batch, n)) for s in range(0, n, batch)]
+
+    def decode(chunk: range) -> List[Tuple[int, Optional[np.ndarray]]]:
+        out = []
+        for i in chunk:
+            image, errors[i] = _decode(*entries[i])
+            out.append((i, image))
+        return out
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="vitvk-decode") as pool:
+        pending = pool.submit(decode, chunks[0]) if chunks else None
+        for c in range(len(chunks)):
+            decoded = [(i, im) for i, im in pending.result() if im is not None]
+            pending = pool.submit(decode, chunks[c + 1]) if c + 1 < len(chunks) else None
+            if not decoded:
+                continue
+            try:
+                for (i, _), r in zip(decoded, run([im for _, im in decoded])):
+                    results[i] = r
+            except (vitvk.Error, MemoryError):
+                for i, im in decoded:
+                    try:
+                        results[i] = run([im])[0]
+                    except (vitvk.Error, MemoryError) as e:
+                        errors[i] = _reason(entries[i][0], str(e))
+    return results, errors
 
 
 def _classify_part(part: Tuple[int, List[Tuple[str, Optional[str]]]], spec: Tuple[Any, ...], top_k: int, batch: int,
                    cpu_threads: Optional[Dict[str, int]]) -> pd.DataFrame:
     start, entries = part
-    paths = [p for p, _ in entries]
-    images, errors = _decode_all(entries)
-    results: List[Any] = [None] * len(entries)
-    if any(im is not None for im in images):
-        clf = _classifier(spec, cpu_threads)
-        k = min(top_k, clf.info.num_classes)
-        results = _run_batches(images, errors, paths, batch, lambda xs: clf.classify(xs, top_k=k))
-    return _classify_frame(start, paths, errors, results, top_k)
+
+    def run(images: List[np.ndarray]) -> List[Any]:
+        clf = _classifier(spec, cpu_threads)  # loaded on first use: a partition of bad files loads nothing
+        return clf.classify(images, top_k=min(top_k, clf.info.num_classes))
+
+    results, errors = _run(entries, batch, run)
+    return _classify_frame(start, [p for p, _ in entries], errors, results, top_k)
 
 
 def _classify_frame(start: int, paths: List[str], errors: List[Optional[str]], results: List[Any],
@@ -236,13 +243,8 @@ def _classify_frame(start: int, paths: List[str], errors: List[Optional[str]], r
 def _embed_part(part: Tuple[int, List[Tuple[str, Optional[str]]]], spec: Tuple[Any, ...], batch: int,
                 cpu_threads: Optional[Dict[str, int]]) -> pd.DataFrame:
     start, entries = part
-    paths = [p for p, _ in entries]
-    images, errors = _decode_all(entries)
-    results: List[Any] = [None] * len(entries)
-    if any(im is not None for im in images):
-        clf = _classifier(spec, cpu_threads)
-        results = _run_batches(images, errors, paths, batch, lambda xs: list(clf.embed(xs)))
-    return _embed_frame(start, paths, errors, results)
+    results, errors = _run(entries, batch, lambda images: list(_classifier(spec, cpu_threads).embed(images)))
+    return _embed_frame(start, [p for p, _ in entries], errors, results)
 
 
 def _embed_frame(start: int, paths: List[str], errors: List[Optional[str]], results: List[Any]) -> pd.DataFrame:

@@ -2,7 +2,6 @@
 the C++ API's reference results, and photo folders (../shared's photos when present, else samples/images)."""
 import json
 import os
-import shutil
 import subprocess
 from pathlib import Path
 

@@ -1,17 +1,17 @@
 """vitvk.Classifier against the C++ API: arrays and paths, layouts, errors, threads, references."""
 import gc
+import json
 import os
 import pathlib
 import sys
 import threading
+import time
 
 import numpy as np
 import pytest
 
 import vitvk
 from conftest import helper, reference, synthetic
-
-import json
 
 
 @pytest.fixture(scope="module")
@@ -179,7 +179,6 @@ def test_img_size(tiny_model):
 
 
 def test_explain_equals_cpp_api(clf, tiny_model, samples):
-    import subprocess
     for fusion, ratio in [("mean", 0.0), ("max", 0.5), ("min", 0.9)]:
         lines = helper("explain", tiny_model, fusion, ratio, *samples[:2]).splitlines()
         got = clf.explain(samples[:2], fusion=fusion, discard_ratio=ratio)
@@ -250,7 +249,6 @@ def test_gil_released_during_forward(tiny_distilled):
 
     t = threading.Thread(target=ticker)
     t.start()
-    import time
     t0 = time.perf_counter()
     n = 0
     while time.perf_counter() - t0 < 0.5:
@@ -258,7 +256,8 @@ def test_gil_released_during_forward(tiny_distilled):
         n += 1
     done.set()
     t.join()
-    assert len(ticks) > 50, f"the other thread ran only {len(ticks)} times during {n} classify calls"
+    # Holding the GIL would allow about one tick per gap between calls.
+    assert len(ticks) > max(20, 4 * n), f"the other thread ran only {len(ticks)} times during {n} classify calls"
 
 
 def test_no_reference_leak(clf, samples):
@@ -290,7 +289,6 @@ def test_devices_and_docs():
     assert sum(d.preferred for d in ds) <= 1
     assert "top_k" in vitvk.Classifier.classify.__doc__
     assert "backend" in vitvk.Classifier.__doc__
-    import importlib.resources
     pkg = pathlib.Path(vitvk.__file__).parent
     assert (pkg / "__init__.pyi").is_file() and (pkg / "py.typed").is_file() and (pkg / "dask.pyi").is_file()
 
