@@ -23,6 +23,7 @@ packages=(
   catch2 libopenblas-dev libopenblas0-pthread nlohmann-json3-dev libcli11-dev libfmt-dev
   zlib1g-dev  # gunzips the built-in label-set tables (data/labels/)
   python3-numpy python3-pil
+  python3-dev pybind11-dev python3-pytest python3-dask python3-distributed python3-pandas  # python/ + its tests
   chromium  # the report page's browser test
 )
 if [[ "${VITVK_SETUP_TOOLS:-0}" == 1 ]]; then
