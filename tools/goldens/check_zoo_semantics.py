@@ -222,6 +222,15 @@ def main():
             pd = float(np.abs(pool_attn - np.fromfile(ZOO / e["attn_pool"], "<f4").reshape(e["attn_pool_shape"])).max())
         worst = max(worst, ld, fd, ad, pd)
         print(f"{c['name']:28s} logits {ld:.1e}  features {fd:.1e}  attn {ad:.1e}  attn_pool {pd:.1e}")
+    for r in manifest["pos_embed_resample"]:
+        src = np.fromfile(ZOO / r["input"], "<f4").astype(np.float64).reshape(r["input_shape"])
+        want = np.fromfile(ZOO / r["expected"], "<f4").reshape(r["expected_shape"])
+        n, o, k = r["num_prefix_tokens"], r["old_grid"], r["new_grid"]
+        m = aa_bicubic_matrix(o, k)
+        grid = np.einsum("oi,ijd,pj->opd", m, src[0, n:].reshape(o, o, -1), m).reshape(1, k * k, -1)
+        d = float(np.abs(np.concatenate([src[:, :n], grid], 1) - want).max())
+        worst = max(worst, d)
+        print(f"pos_embed {r['name']:22s} max |diff| {d:.1e}")
     print(f"worst {worst:.2e}")
     sys.exit(0 if worst <= 1e-4 else 1)
 

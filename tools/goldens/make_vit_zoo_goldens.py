@@ -450,6 +450,28 @@ def make_malformed(cases):
           ["pos_embed"], [], "main")
 
 
+def make_pos_resample():
+    """timm's resample_abs_pos_embed alone at the real DINOv2 sizes, 518 <-> 224 px at patch 14 (37x37 <-> 16x16),
+    D = 4: for a unit test of the resampling op (the end-to-end cases run small grids to keep the inputs small)."""
+    from timm.layers import resample_abs_pos_embed
+    g = torch.Generator().manual_seed(14)
+    out = []
+    for name, old, new, prefix in (("down_37_16_prefix1", 37, 16, 1), ("up_16_37_prefix0", 16, 37, 0),
+                                    ("down_37_5_prefix1", 37, 5, 1), ("up_4_5_prefix0", 4, 5, 0)):
+        src = torch.randn(1, prefix + old * old, 4, generator=g)
+        dst = resample_abs_pos_embed(src, new_size=[new, new], num_prefix_tokens=prefix, interpolation="bicubic",
+                                     antialias=True)
+        d = OUT / "pos_resample"
+        write_f32(d / f"{name}.in.f32", src)
+        write_f32(d / f"{name}.out.f32", dst)
+        out.append({"name": name, "old_grid": old, "new_grid": new, "num_prefix_tokens": prefix, "dim": 4,
+                    "input": rel(d / f"{name}.in.f32"), "input_shape": list(src.shape),
+                    "expected": rel(d / f"{name}.out.f32"), "expected_shape": list(dst.shape), "tolerance_abs": 1e-4,
+                    "call": "resample_abs_pos_embed(v, new_size=[new, new], num_prefix_tokens=prefix, "
+                            "interpolation='bicubic', antialias=True)"})
+    return out
+
+
 def main():
     OUT.mkdir(parents=True, exist_ok=True)
     cases = []
@@ -470,6 +492,7 @@ def main():
                   "relative to tests/data/zoo; photos relative to the repository root",
         "status": "main: passes on main today; zoo-pending: needs the zoo loader (hidden [.zoo-pending] tag)",
         "cases": cases,
+        "pos_embed_resample": make_pos_resample(),
     }
     (OUT / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
     for c in cases:
