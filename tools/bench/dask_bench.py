@@ -53,6 +53,7 @@ def main():
     ap.add_argument("--calls", type=int, default=10, help="classify calls per round in part 2")
     ap.add_argument("--skip-dask", action="store_true")
     ap.add_argument("--skip-binding", action="store_true")
+    ap.add_argument("--skip-overhead", action="store_true")
     a = ap.parse_args()
 
     build = Path(a.build)
@@ -119,6 +120,55 @@ def main():
                   f"load {uptime()}")
         print(f"overall: C++ {statistics.median(cc_t) * 1e3:.2f} ms, Python {statistics.median(py_t) * 1e3:.2f} ms "
               f"per call of 16: Python / C++ = {statistics.median(py_t) / statistics.median(cc_t):.4f}")
+
+    if not a.skip_overhead:
+        # Part 3: the binding's fixed cost per call, where the forward pass is too small to hide it: a random-weight
+        # 32x32 model (tests/support/tiny_model.hpp), 16 arrays of 32x32, one CPU thread on both sides.
+        import tempfile
+        import numpy as np
+        with tempfile.TemporaryDirectory() as tmp:
+            tiny = os.path.join(tmp, "tiny")
+            subprocess.run([helper, "model", tiny], check=True)
+            rng = np.random.default_rng(1)
+            arrays = [rng.integers(0, 256, (32, 32, 3), dtype=np.uint8) for _ in range(16)]
+            files = []
+            from PIL import Image
+            for i, arr in enumerate(arrays):
+                files.append(os.path.join(tmp, f"{i}.png"))
+                Image.fromarray(arr).save(files[-1])
+            env = dict(os.environ, VITVK_CPU_THREADS="1")
+            os.environ["VITVK_CPU_THREADS"] = "1"
+            clf = vitvk.Classifier(tiny, backend="cpu", max_batch=16)
+            calls = 2000
+            print(f"\n## fixed cost per call: 16 arrays of 32x32 on a random 32x32 model, 1 thread, {calls} calls per side")
+            # A fresh C++ process pays page faults for the per-call buffers (glibc mmaps blocks over 128 KiB until its
+            # dynamic threshold rises); the Python process, with its malloc history, mostly does not. So the C++ side
+            # also runs with the threshold raised (MALLOC_MMAP_THRESHOLD_), which is the like-for-like figure.
+            env_mm = dict(env, MALLOC_MMAP_THRESHOLD_="16777216", MALLOC_TRIM_THRESHOLD_="67108864")
+            py_t, cc_t, mm_t = [], [], []
+            for r in range(a.rounds):
+                res = []
+                for e in (env, env_mm):
+                    out = subprocess.run([helper, "time", tiny, str(calls), *files], capture_output=True, text=True,
+                                         check=True, env=e).stdout.split("\n")
+                    res.append([float(line.split()[0]) for line in out if line.strip()][calls // 10:])
+                c, m = res
+                t = []
+                for _ in range(calls):
+                    t0 = time.perf_counter()
+                    clf.classify(arrays)
+                    t.append(time.perf_counter() - t0)
+                t = t[calls // 10:]
+                cc_t += c
+                mm_t += m
+                py_t += t
+                print(f"round {r}: C++ median {statistics.median(c) * 1e6:.0f} us (mmap threshold raised: "
+                      f"{statistics.median(m) * 1e6:.0f} us), Python median {statistics.median(t) * 1e6:.0f} us per "
+                      f"call, load {uptime()}")
+            d = statistics.median(py_t) - statistics.median(mm_t)
+            print(f"overall: C++ {statistics.median(cc_t) * 1e6:.0f} us ({statistics.median(mm_t) * 1e6:.0f} us with "
+                  f"the threshold raised), Python {statistics.median(py_t) * 1e6:.0f} us: the binding adds "
+                  f"{d * 1e6:.0f} us per call of 16 images against the like-for-like C++ figure")
 
 
 if __name__ == "__main__":
