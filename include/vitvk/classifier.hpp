@@ -35,11 +35,14 @@ enum class BackendType {
   Vulkan,  ///< Vulkan compute; Error(Vulkan) when no device is usable
 };
 
-/// Storage precision on the GPU (arithmetic accumulates in fp32 either way).
+/// Storage precision on the GPU (arithmetic accumulates in fp32 either way), or int8 linear layers on the CPU.
 enum class Precision {
-  Auto,  ///< VITVK_PRECISION if set; else fp16 on GPUs with 16-bit storage and arithmetic, fp32 elsewhere
+  Auto,  ///< VITVK_PRECISION if set; else fp16 on GPUs with 16-bit storage and arithmetic, int8 on the CPU for a
+         ///< model stored as int8 (`vitvk quantize`), fp32 elsewhere
   Fp32,
   Fp16,  ///< Vulkan only: Error(Unsupported) on the CPU backend or a device without 16-bit storage
+  Int8,  ///< CPU only (Auto backend picks the CPU): the transformer blocks' linear layers in int8 (weights per
+         ///< output channel, activations per token); attention, LayerNorm, patch embedding and head stay fp32
 };
 
 /// Options for Classifier::load.
@@ -68,7 +71,7 @@ struct ModelInfo {
   std::vector<std::string> labels;  ///< num_classes names
   std::string backend;              ///< "cpu" | "vulkan": the backend in use
   std::string device;               ///< the device in use, human-readable
-  std::string precision;            ///< "fp32" | "fp16": the precision in use
+  std::string precision;            ///< "fp32" | "fp16" | "int8": the precision in use
   int max_batch = 0;
 };
 

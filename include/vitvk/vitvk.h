@@ -69,6 +69,7 @@ typedef enum vitvk_precision {
   VITVK_PRECISION_AUTO = 0,
   VITVK_PRECISION_FP32 = 1,
   VITVK_PRECISION_FP16 = 2,
+  VITVK_PRECISION_INT8 = 3, /* CPU backend: int8 linear layers in the transformer blocks */
   VITVK_PRECISION_MAX_ENUM = 0x7fffffff
 } vitvk_precision;
 
@@ -117,7 +118,7 @@ VITVK_API const char* vitvk_model_label(const vitvk_model* model, int index);
 VITVK_API const char* vitvk_model_architecture(const vitvk_model* model);
 VITVK_API const char* vitvk_model_backend(const vitvk_model* model);   /* "cpu" | "vulkan" */
 VITVK_API const char* vitvk_model_device(const vitvk_model* model);
-VITVK_API const char* vitvk_model_precision(const vitvk_model* model); /* "fp32" | "fp16" */
+VITVK_API const char* vitvk_model_precision(const vitvk_model* model); /* "fp32" | "fp16" | "int8" */
 
 /* Classifies 8-bit interleaved pixels: row y starts at pixels + y * stride (stride 0: tightly packed). Writes the
  * min(k, num_classes) most probable classes, most probable first, to top[0..] and their number to *count. */

@@ -151,6 +151,7 @@ vitvk_status vitvk_model_load(const char* model, const vitvk_load_options* optio
       case VITVK_PRECISION_AUTO: o.precision = vitvk::Precision::Auto; break;
       case VITVK_PRECISION_FP32: o.precision = vitvk::Precision::Fp32; break;
       case VITVK_PRECISION_FP16: o.precision = vitvk::Precision::Fp16; break;
+      case VITVK_PRECISION_INT8: o.precision = vitvk::Precision::Int8; break;
       default: require(false, "vitvk_model_load: unknown precision value");
     }
     require(c.device >= -1, "vitvk_model_load: device must be -1 or a device index");

@@ -100,6 +100,7 @@ BackendRequest request_for(const LoadOptions& o) {
     case Precision::Auto: r.precision = PrecisionChoice::Auto; break;
     case Precision::Fp32: r.precision = PrecisionChoice::Fp32; break;
     case Precision::Fp16: r.precision = PrecisionChoice::Fp16; break;
+    case Precision::Int8: r.precision = PrecisionChoice::Int8; break;
     default: throw Error(ErrorCode::InvalidArgument, "LoadOptions::precision: unknown value");
   }
   r.device = o.device;

@@ -190,7 +190,7 @@ void add_bench_command(CLI::App& app, Registry& reg) {
       ->excludes(m);
   sub->add_option("-b,--backend", o->backend, "cpu | vulkan | auto")->capture_default_str();
   sub->add_option("--device", o->device, "Vulkan device index (see `vitvk devices`)");
-  sub->add_option("--precision", o->precision, "auto | fp32 | fp16")->capture_default_str();
+  sub->add_option("--precision", o->precision, "auto | fp32 | fp16 | int8 (CPU)")->capture_default_str();
   sub->add_option("--batch", o->batch, "Images per forward pass")->capture_default_str();
   sub->add_option("-n,--iterations", o->iterations, "Timed runs")->capture_default_str();
   sub->add_option("--warmup", o->warmup, "Untimed runs first")->capture_default_str();

@@ -177,8 +177,8 @@ void add_classify_command(CLI::App& app, Registry& reg) {
   sub->add_option("-b,--backend", a->backend, "auto | vulkan | cpu")->capture_default_str()
       ->check(CLI::IsMember({"auto", "vulkan", "cpu"}));
   sub->add_option("--device", a->device, "Vulkan device index")->check(CLI::NonNegativeNumber);
-  sub->add_option("--precision", a->precision, "auto | fp32 | fp16")->capture_default_str()
-      ->check(CLI::IsMember({"auto", "fp32", "fp16"}));
+  sub->add_option("--precision", a->precision, "auto | fp32 | fp16 | int8 (CPU)")->capture_default_str()
+      ->check(CLI::IsMember({"auto", "fp32", "fp16", "int8"}));
   sub->add_option("-f,--format", a->format, "table | csv | jsonl")->capture_default_str()
       ->check(CLI::IsMember({"table", "csv", "jsonl"}));
   sub->add_option("-o,--output", a->output,

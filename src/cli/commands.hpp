@@ -30,6 +30,7 @@ void add_classify_command(CLI::App& app, Registry& reg);
 void add_embed_command(CLI::App& app, Registry& reg);
 void add_devices_command(CLI::App& app, Registry& reg);
 void add_bench_command(CLI::App& app, Registry& reg);
+void add_quantize_command(CLI::App& app, Registry& reg);
 
 inline void register_commands(CLI::App& app, Registry& reg) {
   add_classify_command(app, reg);
@@ -37,6 +38,7 @@ inline void register_commands(CLI::App& app, Registry& reg) {
   add_info_command(app, reg);
   add_devices_command(app, reg);
   add_bench_command(app, reg);
+  add_quantize_command(app, reg);
 }
 
 // Parses the command line and runs the chosen subcommand; any error becomes a message and exit code 1.

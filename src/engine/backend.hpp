@@ -44,7 +44,7 @@ class Backend {
   virtual BackendKind kind() const = 0;
   virtual std::string name() const = 0;         // "cpu" | "vulkan"
   virtual std::string device_name() const = 0;  // human-readable device
-  virtual std::string precision() const = 0;    // "fp32" | "fp16"
+  virtual std::string precision() const = 0;    // "fp32" | "fp16" | "int8"
   virtual const Model& model() const = 0;
   // images: [batch, C, H, W] preprocessed float32.
   virtual ForwardResult forward(std::span<const float> images, int batch, const ForwardOptions& options) = 0;
@@ -59,7 +59,9 @@ class Backend {
 // images of the model's input size. Returns the floats per image.
 std::size_t check_forward_input(const ModelDims& d, std::span<const float> images, int batch);
 
-std::unique_ptr<Backend> make_cpu_backend(std::shared_ptr<const Model> model);
+// int8: the ViT linear layers of model/quantize.hpp run in int8 (ops/cpu_gemm_int8.hpp), quantized here
+// unless the model holds them as int8 already; precision() then says "int8".
+std::unique_ptr<Backend> make_cpu_backend(std::shared_ptr<const Model> model, bool int8 = false);
 
 struct VulkanBackendOptions {
   std::optional<int> device;  // physical-device index (else VITVK_DEVICE, else the best device)

@@ -2,6 +2,7 @@
 
 #include <cstdlib>
 
+#include "model/quantize.hpp"
 #include "vitvk/error.hpp"
 #include "vk/context.hpp"
 
@@ -26,7 +27,8 @@ PrecisionChoice parse_precision_choice(const std::string& s) {
   if (s == "auto") return PrecisionChoice::Auto;
   if (s == "fp32") return PrecisionChoice::Fp32;
   if (s == "fp16") return PrecisionChoice::Fp16;
-  throw Error(ErrorCode::InvalidArgument, "unknown precision '" + s + "' (auto, fp32, fp16)");
+  if (s == "int8") return PrecisionChoice::Int8;
+  throw Error(ErrorCode::InvalidArgument, "unknown precision '" + s + "' (auto, fp32, fp16, int8)");
 }
 
 std::unique_ptr<Backend> make_backend(std::shared_ptr<const Model> model, const BackendRequest& request) {
@@ -35,6 +37,13 @@ std::unique_ptr<Backend> make_backend(std::shared_ptr<const Model> model, const 
     if (const char* env = std::getenv("VITVK_PRECISION"); env && *env) precision = parse_precision_choice(env);
 
   BackendChoice backend = request.backend;
+  if (precision == PrecisionChoice::Int8) {
+    if (backend == BackendChoice::Vulkan)
+      throw Error(ErrorCode::Unsupported, "int8 runs on the CPU backend only (use --backend cpu or auto)");
+    if (model->dims.family != ModelFamily::ViT)
+      throw Error(ErrorCode::Unsupported, "int8 is implemented for ViT / DeiT models, not " + model->config.architecture);
+    backend = BackendChoice::Cpu;
+  }
   std::optional<gpu::DeviceInfo> device;
   if (backend != BackendChoice::Cpu) {
     try {
@@ -46,11 +55,16 @@ std::unique_ptr<Backend> make_backend(std::shared_ptr<const Model> model, const 
     // Auto: a real GPU only. On a CPU-type Vulkan device (lavapipe) the CPU backend is faster.
     if (backend == BackendChoice::Auto) backend = device && !device->is_cpu() ? BackendChoice::Vulkan : BackendChoice::Cpu;
   }
+  const bool int8_model = has_int8_weights(*model);
   if (backend == BackendChoice::Cpu) {
     if (precision == PrecisionChoice::Fp16)
-      throw Error(ErrorCode::Unsupported, "the CPU backend runs fp32 only (use --backend vulkan for fp16)");
-    return make_cpu_backend(std::move(model));
+      throw Error(ErrorCode::Unsupported, "the CPU backend runs fp32 or int8 (use --backend vulkan for fp16)");
+    // A model stored as int8 runs as int8 unless fp32 is asked for (then from its dequantized weights).
+    const bool int8 = precision == PrecisionChoice::Int8 ||
+                      (precision == PrecisionChoice::Auto && int8_model && model->dims.family == ModelFamily::ViT);
+    return make_cpu_backend(std::move(model), int8);  // which dequantizes an int8 model for fp32
   }
+  if (int8_model) model = std::make_shared<const Model>(dequantized(*model));
   VulkanBackendOptions o;
   o.device = device->index;
   // Auto precision: fp16 storage where the device has 16-bit storage and fp16 arithmetic (real GPUs);

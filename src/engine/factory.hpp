@@ -9,7 +9,9 @@
 namespace vitvk {
 
 enum class BackendChoice { Auto, Cpu, Vulkan };
-enum class PrecisionChoice { Auto, Fp32, Fp16 };
+// Int8: the CPU backend with int8 linear layers (model/quantize.hpp); Auto picks it for a model stored as int8
+// when the CPU backend runs it.
+enum class PrecisionChoice { Auto, Fp32, Fp16, Int8 };
 
 struct BackendRequest {
   BackendChoice backend = BackendChoice::Auto;
@@ -21,7 +23,7 @@ struct BackendRequest {
 };
 
 BackendChoice parse_backend_choice(const std::string& s);      // "auto" | "cpu" | "vulkan"; throws InvalidArgument
-PrecisionChoice parse_precision_choice(const std::string& s);  // "auto" | "fp32" | "fp16"
+PrecisionChoice parse_precision_choice(const std::string& s);  // "auto" | "fp32" | "fp16" | "int8"
 
 // Auto: Vulkan on a real GPU (discrete, integrated or virtual), else the CPU backend — a CPU-type Vulkan
 // device such as lavapipe is used only when asked for explicitly, since the CPU backend is faster there.

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <random>
 #include <set>
 
@@ -41,7 +42,26 @@ class Binder {
     LinearWeights l;
     l.out = out;
     l.in = in;
-    l.weight = take(prefix + ".weight", {out, in});
+    const std::string wname = prefix + ".weight", sname = wname + "_scale";
+    if (const TensorView& w = get(wname); w.dtype == DType::I8) {  // int8: one fp32 scale per output channel
+      if (w.shape != std::vector<int64_t>{out, in})
+        fail("tensor '" + wname + "' has shape " + shape_str(w.shape) + ", expected " + shape_str({out, in}));
+      if (!has(sname)) fail("tensor '" + wname + "' is I8 but its per-channel scale '" + sname + "' is missing");
+      const TensorView& s = get(sname);
+      if (s.dtype != DType::F32 || s.shape != std::vector<int64_t>{out})
+        fail("tensor '" + sname + "' is " + dtype_name(s.dtype) + " " + shape_str(s.shape) + ", expected F32 [" +
+             std::to_string(out) + "] (one scale per row of '" + wname + "')");
+      l.qweight.resize(w.data.size());
+      std::memcpy(l.qweight.data(), w.data.data(), w.data.size());
+      if (std::find(l.qweight.begin(), l.qweight.end(), int8_t{-128}) != l.qweight.end())
+        fail("tensor '" + wname + "' holds -128 (int8 weights lie in [-127, 127])");
+      l.qscale = st_.to_f32(s);
+      for (float v : l.qscale)
+        if (!std::isfinite(v) || v < 0) fail("tensor '" + sname + "' holds a negative or non-finite scale");
+    } else {
+      if (has(sname)) fail("tensor '" + sname + "' scales '" + wname + "', which is " + dtype_name(w.dtype) + ", not I8");
+      l.weight = take(wname, {out, in});
+    }
     l.bias = take(prefix + ".bias", {out});
     return l;
   }
@@ -349,11 +369,20 @@ void Model::save(const std::filesystem::path& out_dir) const {
   auto add = [&](const std::string& name, const std::vector<int64_t>& shape, const std::vector<float>& v) {
     tensors.push_back(TensorData::from_f32(name, shape, v));
   };
+  auto add_int8 = [&](const std::string& name, const LinearWeights& l) {
+    const auto* bytes = reinterpret_cast<const uint8_t*>(l.qweight.data());
+    tensors.push_back({name, DType::I8, {l.out, l.in}, std::vector<uint8_t>(bytes, bytes + l.qweight.size())});
+    add(name + "_scale", {l.out}, l.qscale);
+  };
   if (dims.family == ModelFamily::GFNet) {
     const GFNetWeights& g = gfnet;
     for (const auto& [name, shape] : tensor_shapes()) {
       const bool is_w = name.ends_with(".weight");
-      auto lin = [&](const LinearWeights& l) { return is_w ? &l.weight : &l.bias; };
+      const LinearWeights* q = nullptr;  // an int8 weight: written as I8 + its scales
+      auto lin = [&](const LinearWeights& l) {
+        if (is_w && l.quantized()) q = &l;
+        return is_w ? &l.weight : &l.bias;
+      };
       auto nrm = [&](const NormWeights& n) { return is_w ? &n.weight : &n.bias; };
       const std::vector<float>* src = nullptr;
       if (name.starts_with("patch_embed")) src = lin(g.patch_embed);
@@ -370,7 +399,8 @@ void Model::save(const std::filesystem::path& out_dir) const {
         else if (rest.starts_with("mlp.fc1")) src = lin(blk.fc1);
         else src = lin(blk.fc2);
       }
-      add(name, shape, *src);
+      if (q) add_int8(name, *q);
+      else add(name, shape, *src);
     }
     save_safetensors(out_dir / "model.safetensors", tensors);
     return;
@@ -378,7 +408,11 @@ void Model::save(const std::filesystem::path& out_dir) const {
   for (const auto& [name, shape] : tensor_shapes()) {
     // Map each timm name back onto the weight it came from.
     const std::vector<float>* src = nullptr;
-    auto lin = [&](const LinearWeights& l, bool is_w) { return is_w ? &l.weight : &l.bias; };
+    const LinearWeights* q = nullptr;  // an int8 weight: written as I8 + its scales
+    auto lin = [&](const LinearWeights& l, bool is_w) {
+      if (is_w && l.quantized()) q = &l;
+      return is_w ? &l.weight : &l.bias;
+    };
     auto nrm = [&](const NormWeights& n, bool is_w) { return is_w ? &n.weight : &n.bias; };
     const bool is_w = name.ends_with(".weight");
     if (name.starts_with("patch_embed")) src = lin(w.patch_embed, is_w);
@@ -399,7 +433,8 @@ void Model::save(const std::filesystem::path& out_dir) const {
       else if (rest.starts_with("mlp.fc1")) src = lin(blk.fc1, is_w);
       else src = lin(blk.fc2, is_w);
     }
-    add(name, shape, *src);
+    if (q) add_int8(name, *q);
+    else add(name, shape, *src);
   }
   save_safetensors(out_dir / "model.safetensors", tensors);
 }

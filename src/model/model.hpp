@@ -36,8 +36,12 @@ struct ModelDims {
 // y = x W^T + b with W stored [out, in] as in PyTorch.
 struct LinearWeights {
   int out = 0, in = 0;
-  std::vector<float> weight;  // out * in
+  std::vector<float> weight;  // out * in (empty when stored as int8)
   std::vector<float> bias;    // out
+  // Stored as int8 (an int8 safetensors file, see model/quantize.hpp): W[n, :] = qscale[n] * qweight[n, :].
+  std::vector<int8_t> qweight;  // out * in, or empty
+  std::vector<float> qscale;    // out
+  bool quantized() const { return !qweight.empty(); }
 };
 
 struct NormWeights {

@@ -80,6 +80,11 @@ int main(int argc, char** argv) {
   options.backend = VITVK_BACKEND_CPU;
   options.precision = VITVK_PRECISION_FP16;
   EXPECT_ERROR(vitvk_model_load(argv[1], &options, &model, &err), VITVK_UNSUPPORTED, "fp32");
+  options.precision = VITVK_PRECISION_INT8; /* int8 linear layers on the CPU backend */
+  st = vitvk_model_load(argv[1], &options, &model, &err);
+  CHECK(st == VITVK_OK && strcmp(vitvk_model_precision(model), "int8") == 0);
+  vitvk_model_free(model);
+  model = NULL;
   options.precision = VITVK_PRECISION_AUTO;
 
   st = vitvk_model_load(argv[1], &options, &model, &err);

@@ -6,7 +6,7 @@ One command, back to back, same architectures and batch sizes, random weights of
 
     /usr/bin/python3 tools/bench/compare.py --models tiny,small,base --batches 1,16 --reps 7 --rounds 3
 
-Frameworks: vitvk-cpu, vitvk-vulkan (fp32), vitvk-vulkan-fp16, torch (CPU, fp32), torch-cuda (fp32, TF32 off),
+Frameworks: vitvk-cpu, vitvk-cpu-int8 (--precision int8), vitvk-vulkan (fp32), vitvk-vulkan-fp16, torch (CPU, fp32), torch-cuda (fp32, TF32 off),
 torch-cuda-fp16 (autocast, scaled_dot_product_attention), ort. The torch-cuda ones use timm's own model where
 timm is installed (what people run), else tools/goldens/torch_vit.py. Every vitvk Vulkan cell is also checked
 against the CPU backend (`vitvk bench --verify`) and records the result. On a GPU machine, see
@@ -64,6 +64,8 @@ def run_vitvk(exe, arch, batch, backend, precision, reps, warmup, timeout):
            "--warmup", str(warmup), "--format", "json"]
     if backend == "vulkan":
         cmd += ["--precision", precision, "--verify", str(VERIFY_IMAGES)]
+    elif precision != "fp32":
+        cmd += ["--precision", precision]
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     if p.returncode != 0:
         raise RuntimeError(p.stderr.strip().splitlines()[-1] if p.stderr.strip() else f"exit {p.returncode}")
@@ -261,9 +263,9 @@ def main():
                     if "skipped" in cells[fw]:
                         continue
                     try:
-                        if fw in ("vitvk-cpu", "vitvk-vulkan", "vitvk-vulkan-fp16"):
+                        if fw in ("vitvk-cpu", "vitvk-cpu-int8", "vitvk-vulkan", "vitvk-vulkan-fp16"):
                             backend = fw.split("-")[1]
-                            precision = "fp16" if fw.endswith("fp16") else "fp32"
+                            precision = fw.split("-")[2] if fw.count("-") == 2 else "fp32"
                             r = run_vitvk(a.vitvk, arch, batch, backend, precision, a.reps, a.warmup, a.timeout)
                         elif fw in ("torch-cuda", "torch-cuda-fp16"):
                             if not isinstance(cuda, tuple):

@@ -1,0 +1,89 @@
+#include "model/quantize.hpp"
+
+#include <algorithm>
+#include <cstdlib>
+#include <string>
+#include <utility>
+
+#include "ops/cpu_gemm_int8.hpp"
+#include "vitvk/error.hpp"
+
+namespace vitvk {
+namespace {
+
+// Every LinearWeights of a model, whatever its family.
+template <class F>
+void for_each_linear(const Model& m, F&& f) {
+  const ViTWeights& w = m.weights;
+  for (const LinearWeights* l : {&w.patch_embed, &w.head, &w.head_dist}) f(*l);
+  for (const BlockWeights& b : w.blocks)
+    for (const LinearWeights* l : {&b.qkv, &b.proj, &b.fc1, &b.fc2}) f(*l);
+  const GFNetWeights& g = m.gfnet;
+  for (const LinearWeights* l : {&g.patch_embed, &g.head}) f(*l);
+  for (const GFNetBlockWeights& b : g.blocks)
+    for (const LinearWeights* l : {&b.fc1, &b.fc2}) f(*l);
+}
+
+}  // namespace
+
+Int8Layers int8_layers() {
+  const char* env = std::getenv("VITVK_INT8_LAYERS");
+  if (!env) return {};
+  Int8Layers l = Int8Layers::none();
+  std::string s = env;
+  for (std::size_t b = 0; b <= s.size();) {
+    const std::size_t e = std::min(s.find(',', b), s.size());
+    const std::string k = s.substr(b, e - b);
+    if (k == "patch") l.patch_embed = true;
+    else if (k == "qkv") l.qkv = true;
+    else if (k == "proj") l.proj = true;
+    else if (k == "fc1") l.fc1 = true;
+    else if (k == "fc2") l.fc2 = true;
+    else if (k == "head") l.head = true;
+    else if (!k.empty())
+      throw Error(ErrorCode::InvalidArgument, "VITVK_INT8_LAYERS: unknown layer kind '" + k +
+                                                  "' (patch, qkv, proj, fc1, fc2, head)");
+    b = e + 1;
+  }
+  return l;
+}
+
+bool has_int8_weights(const Model& m) {
+  bool any = false;
+  for_each_linear(m, [&](const LinearWeights& l) { any = any || l.quantized(); });
+  return any;
+}
+
+void quantize_int8(Model& m) {
+  if (m.dims.family != ModelFamily::ViT)
+    throw Error(ErrorCode::Unsupported, "int8 quantization is implemented for ViT / DeiT models, not " +
+                                            m.config.architecture);
+  for_each_int8_linear(m, [](LinearWeights& l) {
+    if (l.quantized()) return;
+    ops::QuantizedMatrix q = ops::quantize_per_row(l.weight, l.out, l.in);
+    l.qweight = std::move(q.q);
+    l.qscale = std::move(q.scale);
+    std::vector<float>().swap(l.weight);
+  });
+}
+
+Model dequantized(const Model& m) {
+  Model out = m;
+  auto fix = [](LinearWeights& l) {
+    if (!l.quantized()) return;
+    l.weight = ops::dequantize({l.out, l.in, std::move(l.qweight), std::move(l.qscale)});
+    l.qweight.clear();
+    l.qscale.clear();
+  };
+  ViTWeights& w = out.weights;
+  for (LinearWeights* l : {&w.patch_embed, &w.head, &w.head_dist}) fix(*l);
+  for (BlockWeights& b : w.blocks)
+    for (LinearWeights* l : {&b.qkv, &b.proj, &b.fc1, &b.fc2}) fix(*l);
+  GFNetWeights& g = out.gfnet;
+  for (LinearWeights* l : {&g.patch_embed, &g.head}) fix(*l);
+  for (GFNetBlockWeights& b : g.blocks)
+    for (LinearWeights* l : {&b.fc1, &b.fc2}) fix(*l);
+  return out;
+}
+
+}  // namespace vitvk

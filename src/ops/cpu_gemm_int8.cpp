@@ -1,0 +1,501 @@
+#include "ops/cpu_gemm_int8.hpp"
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+#include <string>
+#include <utility>
+
+#include "ops/cpu_gemm.hpp"
+#include "ops/cpu_math.hpp"
+#include "vitvk/error.hpp"
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include "ops/cpu_simd_math.hpp"  // exp / GELU in vectors, VITVK_AVX512 / VITVK_AVX2
+#define VITVK_X86_INT8 1
+// The VNNI forms add their instructions to the fp32 kernels' ISA levels (so those levels' GELU inlines).
+#define VITVK_AVX512_VNNI __attribute__((target("avx512f,avx512vl,avx512dq,avx512bw,avx512vnni,avx2,fma")))
+#define VITVK_AVX_VNNI __attribute__((target("avx2,fma,avxvnni")))
+#else
+#define VITVK_X86_INT8 0
+#endif
+
+namespace vitvk::ops {
+
+// ============================================================================================== weights
+
+QuantizedMatrix quantize_per_row(std::span<const float> w, int N, int K) {
+  if (N < 1 || K < 1 || w.size() != static_cast<std::size_t>(N) * K)
+    throw Error(ErrorCode::InvalidArgument, "quantize_per_row: " + std::to_string(w.size()) + " values for " +
+                                                std::to_string(N) + " x " + std::to_string(K));
+  QuantizedMatrix m{N, K, std::vector<int8_t>(w.size()), std::vector<float>(N)};
+  for (int n = 0; n < N; ++n) {
+    const float* row = w.data() + static_cast<std::size_t>(n) * K;
+    float amax = 0.0f;
+    for (int k = 0; k < K; ++k) amax = std::max(amax, std::fabs(row[k]));
+    const float s = std::isfinite(amax) ? amax / 127.0f : 0.0f;
+    m.scale[n] = s;
+    int8_t* q = m.q.data() + static_cast<std::size_t>(n) * K;
+    for (int k = 0; k < K; ++k) {
+      // fmax/fmin also map NaN to 0 (from fmax's non-NaN operand) before the conversion.
+      const float v = s > 0.0f ? std::nearbyint(row[k] / s) : 0.0f;
+      q[k] = static_cast<int8_t>(std::fmin(std::fmax(v, -127.0f), 127.0f));
+    }
+  }
+  return m;
+}
+
+std::vector<float> dequantize(const QuantizedMatrix& m) {
+  std::vector<float> w(m.q.size());
+  for (int n = 0; n < m.n; ++n)
+    for (int k = 0; k < m.k; ++k) {
+      const std::size_t i = static_cast<std::size_t>(n) * m.k + k;
+      w[i] = m.scale[n] * static_cast<float>(m.q[i]);
+    }
+  return w;
+}
+
+void PackedLinearInt8::Free::operator()(uint8_t* p) const { ::operator delete[](p, std::align_val_t(64)); }
+
+PackedLinearInt8::PackedLinearInt8(std::span<const int8_t> q, std::span<const float> scale,
+                                   std::span<const float> bias, int N, int K)
+    : n_(N), k_(K) {
+  constexpr int P = kPanel;
+  if (N < 1 || K < 1 || K > kInt8MaxK || q.size() != static_cast<std::size_t>(N) * K || scale.size() != std::size_t(N) ||
+      (!bias.empty() && bias.size() != std::size_t(N)))
+    throw Error(ErrorCode::InvalidArgument, "PackedLinearInt8: weight / scale / bias sizes do not match " +
+                                                std::to_string(N) + " x " + std::to_string(K) + " (K at most " +
+                                                std::to_string(kInt8MaxK) + ")");
+  if (std::find(q.begin(), q.end(), int8_t{-128}) != q.end())
+    throw Error(ErrorCode::InvalidArgument, "PackedLinearInt8: weights must lie in [-127, 127] (found -128)");
+  const int panels = (N + P - 1) / P, k4 = (K + 3) / 4;
+  weight_bytes_ = static_cast<std::size_t>(panels) * k4 * P * 4;
+  const std::size_t cols = static_cast<std::size_t>(panels) * P;
+  bytes_ = weight_bytes_ + cols * (sizeof(int32_t) + 2 * sizeof(float));
+  data_.reset(new (std::align_val_t(64)) uint8_t[bytes_]);
+  std::fill_n(data_.get(), bytes_, uint8_t{0});
+  auto* w = reinterpret_cast<int8_t*>(data_.get());
+  const PackedInt8Panels v = view();
+  auto* colsum = const_cast<int32_t*>(v.colsum);
+  auto* sc = const_cast<float*>(v.scale);
+  auto* b = const_cast<float*>(v.bias);
+  for (int n = 0; n < N; ++n) {
+    const int p = n / P, c = n % P;
+    int8_t* panel = w + static_cast<std::size_t>(p) * k4 * P * 4;
+    int32_t sum = 0;
+    for (int k = 0; k < K; ++k) {
+      const int8_t x = q[static_cast<std::size_t>(n) * K + k];
+      panel[(static_cast<std::size_t>(k / 4) * P + c) * 4 + k % 4] = x;
+      sum += x;
+    }
+    colsum[n] = sum;
+    sc[n] = scale[n];
+    b[n] = bias.empty() ? 0.0f : bias[n];
+  }
+}
+
+PackedInt8Panels PackedLinearInt8::view() const {
+  const std::size_t cols = static_cast<std::size_t>((n_ + kPanel - 1) / kPanel) * kPanel;
+  uint8_t* base = data_.get();
+  const auto* colsum = reinterpret_cast<const int32_t*>(base + weight_bytes_);
+  const auto* scale = reinterpret_cast<const float*>(colsum + cols);
+  return {reinterpret_cast<const int8_t*>(base), colsum, scale, scale + cols, n_, k_};
+}
+
+// ============================================================================================== ISA
+
+bool int8_isa_supported(Int8Isa isa) {
+  switch (isa) {
+    case Int8Isa::Portable:
+      return true;
+#if VITVK_X86_INT8
+    case Int8Isa::Avx2:
+      return cpu_isa_supported(CpuIsa::Avx2);
+    case Int8Isa::AvxVnni:
+      __builtin_cpu_init();
+      return cpu_isa_supported(CpuIsa::Avx2) && __builtin_cpu_supports("avxvnni");
+    case Int8Isa::Avx512Vnni:
+      __builtin_cpu_init();
+      return cpu_isa_supported(CpuIsa::Avx512) && __builtin_cpu_supports("avx512vnni");
+#endif
+    default:
+      return false;
+  }
+}
+
+const char* int8_isa_name(Int8Isa isa) {
+  switch (isa) {
+    case Int8Isa::Avx512Vnni: return "avx512-vnni";
+    case Int8Isa::AvxVnni: return "avx-vnni";
+    case Int8Isa::Avx2: return "avx2";
+    default: return "portable";
+  }
+}
+
+Int8Isa cpu_int8_isa() {
+  static const Int8Isa best = [] {
+    const CpuIsa cap = cpu_gemm_isa();  // VITVK_CPU_ISA, checked there
+    if (cap == CpuIsa::Avx512 && int8_isa_supported(Int8Isa::Avx512Vnni)) return Int8Isa::Avx512Vnni;
+    if (cap != CpuIsa::Portable && int8_isa_supported(Int8Isa::AvxVnni)) return Int8Isa::AvxVnni;
+    if (cap != CpuIsa::Portable && int8_isa_supported(Int8Isa::Avx2)) return Int8Isa::Avx2;
+    return Int8Isa::Portable;
+  }();
+  return best;
+}
+
+namespace {
+constexpr int kRowsPortable = 4, kRowsAvx512 = 12, kRowsAvx2 = 6;
+}
+
+int int8_tile_rows(Int8Isa isa) {
+  switch (isa) {
+    case Int8Isa::Avx512Vnni: return kRowsAvx512;
+    case Int8Isa::AvxVnni:
+    case Int8Isa::Avx2: return kRowsAvx2;
+    default: return kRowsPortable;
+  }
+}
+
+// ============================================================================================== activations
+
+void QuantizedRows::reset(int M, int K) {
+  rows = M;
+  k = K;
+  ld = (K + 63) / 64 * 64;
+  const std::size_t need = static_cast<std::size_t>(M) * ld;
+  if (data.size() < need) data.resize(need);
+  if (scale.size() < std::size_t(M)) scale.resize(M), zero.resize(M);
+}
+
+namespace {
+
+// The scale and zero point of a row with the given min (<= 0) and max (>= 0), and the multiplier 1 / scale.
+// A row of zeros (or with a non-finite value) gets scale 0: every q is then its zero point and it contributes 0.
+struct RowParams {
+  float scale = 0.0f, inv = 0.0f, zero = 0.0f;
+};
+RowParams row_params(float lo, float hi, ActQuant mode) {
+  RowParams p;
+  if (mode == ActQuant::Symmetric) {
+    const float s = std::max(-lo, hi) / 127.0f;
+    p.zero = 128.0f;
+    if (s > 0.0f && std::isfinite(s)) p.scale = s, p.inv = 1.0f / s;
+    return p;
+  }
+  const float s = (hi - lo) / 255.0f;
+  if (!(s > 0.0f) || !std::isfinite(s)) return p;
+  p.scale = s;
+  p.inv = 1.0f / s;
+  p.zero = std::fmin(std::fmax(std::nearbyint(-lo * p.inv), 0.0f), 255.0f);
+  return p;
+}
+
+// q = clamp(round-half-even(x / s) + z, 0, 255); the same float steps in every ISA, so the same bytes.
+inline uint8_t quantize_one(float x, const RowParams& p) {
+  return static_cast<uint8_t>(std::fmin(std::fmax(std::nearbyint(x * p.inv) + p.zero, 0.0f), 255.0f));
+}
+
+void quantize_row_portable(const float* x, int K, uint8_t* q, ActQuant mode, float& scale, int32_t& zero) {
+  float lo = 0.0f, hi = 0.0f;
+  for (int k = 0; k < K; ++k) lo = std::fmin(lo, x[k]), hi = std::fmax(hi, x[k]);
+  const RowParams p = row_params(lo, hi, mode);
+  for (int k = 0; k < K; ++k) q[k] = quantize_one(x[k], p);
+  scale = p.scale;
+  zero = static_cast<int32_t>(p.zero);
+}
+
+#if VITVK_X86_INT8
+VITVK_AVX512 void quantize_row_avx512(const float* x, int K, uint8_t* q, ActQuant mode, float& scale, int32_t& zero) {
+  const __mmask16 all = 0xFFFF;  // maskz forms: see exp_avx512
+  __m512 lo = _mm512_setzero_ps(), hi = _mm512_setzero_ps();
+  for (int k = 0; k < K; k += 16) {
+    const __mmask16 m = K - k >= 16 ? all : static_cast<__mmask16>((1u << (K - k)) - 1);
+    const __m512 v = _mm512_maskz_loadu_ps(m, x + k);  // masked-off lanes read as 0, inside [lo, hi] anyway
+    lo = _mm512_maskz_min_ps(all, lo, v);
+    hi = _mm512_maskz_max_ps(all, hi, v);
+  }
+  // Reduced through memory: GCC 12's _mm512_reduce_* trip -Wuninitialized (PR 105593). Exact in any order.
+  alignas(64) float los[16], his[16];
+  _mm512_store_ps(los, lo);
+  _mm512_store_ps(his, hi);
+  const RowParams p = row_params(*std::min_element(los, los + 16), *std::max_element(his, his + 16), mode);
+  const __m512 inv = _mm512_set1_ps(p.inv), z = _mm512_set1_ps(p.zero);
+  for (int k = 0; k < K; k += 16) {
+    const __mmask16 m = K - k >= 16 ? all : static_cast<__mmask16>((1u << (K - k)) - 1);
+    __m512 v = _mm512_maskz_roundscale_ps(all, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, x + k), inv),
+                                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    // max/min return their second operand when the first is NaN: a NaN lane becomes 0 as in quantize_one.
+    v = _mm512_maskz_min_ps(all, _mm512_maskz_max_ps(all, _mm512_add_ps(v, z), _mm512_setzero_ps()),
+                            _mm512_set1_ps(255.0f));
+    _mm_mask_storeu_epi8(q + k, m, _mm512_maskz_cvtepi32_epi8(all, _mm512_maskz_cvtps_epi32(all, v)));
+  }
+  scale = p.scale;
+  zero = static_cast<int32_t>(p.zero);
+}
+#endif
+
+}  // namespace
+
+void quantize_rows(const float* x, long ldx, int m0, int m1, QuantizedRows& q, ActQuant mode, Int8Isa isa) {
+  if (m0 < 0 || m1 > q.rows || m0 > m1) throw Error(ErrorCode::InvalidArgument, "quantize_rows: bad row range");
+  for (int m = m0; m < m1; ++m) {
+    uint8_t* row = q.row(m);
+    std::fill(row + q.k, row + q.ld, uint8_t{0});
+#if VITVK_X86_INT8
+    if (isa == Int8Isa::Avx512Vnni) {
+      quantize_row_avx512(x + m * ldx, q.k, row, mode, q.scale[m], q.zero[m]);
+      continue;
+    }
+#else
+    (void)isa;
+#endif
+    quantize_row_portable(x + m * ldx, q.k, row, mode, q.scale[m], q.zero[m]);
+  }
+}
+
+// ============================================================================================== GEMM
+namespace {
+
+// The epilogue's inputs for one tile: per row (at the tile's first row) the activations' scale and zero point;
+// per column (at the tile's first column) the weights' sums, scales and bias.
+struct TileEpi {
+  const float* xs;
+  const int32_t* xz;
+  const int32_t* colsum;
+  const float* ws;
+  const float* bias;
+  Epilogue ep;
+};
+
+// rows [0, MR) of a (row stride lda) times k4 groups of a packed panel (stride 128 bytes per group), `cols` <= 32
+// of the panel's columns stored into c (stride ldc).
+using Int8TileFn = void (*)(const uint8_t* a, long lda, const int8_t* b, int k4, float* c, long ldc, int cols,
+                            const TileEpi& e);
+
+inline int32_t load4(const uint8_t* p) {
+  int32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+
+// ---------------------------------------------------------------------------------------------- portable
+inline float finish_one(int32_t acc, int r, int j, const TileEpi& e, float old) {
+  const float v = static_cast<float>(acc - e.xz[r] * e.colsum[j]) * (e.xs[r] * e.ws[j]) + e.bias[j];
+  if (e.ep == Epilogue::Gelu) return gelu_approx(v);
+  if (e.ep == Epilogue::Residual) return old + v;
+  return v;
+}
+
+template <int MR>
+void tile_portable(const uint8_t* a, long lda, const int8_t* b, int k4, float* c, long ldc, int cols, const TileEpi& e) {
+  constexpr int P = PackedInt8Panels::kPanel;
+  int32_t acc[MR][P] = {};
+  for (int g = 0; g < k4; ++g) {
+    const int8_t* bg = b + static_cast<long>(g) * P * 4;
+    for (int r = 0; r < MR; ++r) {
+      const uint8_t* ar = a + r * lda + 4 * g;
+      for (int j = 0; j < P; ++j)
+        acc[r][j] += ar[0] * bg[4 * j] + ar[1] * bg[4 * j + 1] + ar[2] * bg[4 * j + 2] + ar[3] * bg[4 * j + 3];
+    }
+  }
+  for (int r = 0; r < MR; ++r)
+    for (int j = 0; j < cols; ++j) c[r * ldc + j] = finish_one(acc[r][j], r, j, e, c[r * ldc + j]);
+}
+
+#if VITVK_X86_INT8
+// vpdpbusd in place. Through the intrinsics GCC 12 copies every accumulator to a fresh register around each
+// vpdpbusd (and spills some): the 12 x 32 tile ran at about a third of its rate (perf annotate: vmovdqa64
+// between the dot products). The asm operand "+v" keeps each accumulator where it is.
+// AT&T order: weights (s8), activations (u8), accumulator.
+#define VITVK_DPBUSD_512(acc, u8, s8) asm("vpdpbusd %2, %1, %0" : "+v"(acc) : "v"(u8), "v"(s8))
+// AVX-VNNI: the VEX encoding ({vex}, written %{vex%} in a template: the assembler would otherwise pick AVX512-VNNI's EVEX form), so xmm0-15.
+#define VITVK_DPBUSD_VEX(acc, u8, s8) asm("%{vex%} vpdpbusd %2, %1, %0" : "+x"(acc) : "x"(u8), "x"(s8))
+
+// ---------------------------------------------------------------------------------------------- AVX-512 VNNI
+// MR x 32: 2 MR int32 accumulators, two 64-byte panel loads per group of 4 k, 4 activation bytes broadcast.
+template <int MR>
+VITVK_AVX512_VNNI void tile_avx512_vnni(const uint8_t* a, long lda, const int8_t* b, int k4, float* c, long ldc,
+                                        int cols, const TileEpi& e) {
+  const __mmask16 m0 = cols >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << cols) - 1);
+  const __mmask16 m1 = cols >= 32 ? __mmask16(0xFFFF) : cols > 16 ? __mmask16((1u << (cols - 16)) - 1) : 0;
+  __m512i acc0[MR], acc1[MR];
+#pragma GCC unroll 16
+  for (int r = 0; r < MR; ++r) acc0[r] = acc1[r] = _mm512_setzero_si512();
+  for (int g = 0; g < k4; ++g) {
+    const __m512i b0 = _mm512_load_si512(b + 128L * g), b1 = _mm512_load_si512(b + 128L * g + 64);
+#pragma GCC unroll 16
+    for (int r = 0; r < MR; ++r) {
+      const __m512i av = _mm512_set1_epi32(load4(a + r * lda + 4 * g));
+      VITVK_DPBUSD_512(acc0[r], av, b0);
+      VITVK_DPBUSD_512(acc1[r], av, b1);
+    }
+  }
+  const __m512i cs0 = _mm512_loadu_si512(e.colsum), cs1 = _mm512_loadu_si512(e.colsum + 16);
+  const __m512 ws0 = _mm512_loadu_ps(e.ws), ws1 = _mm512_loadu_ps(e.ws + 16);
+  const __m512 bias0 = _mm512_loadu_ps(e.bias), bias1 = _mm512_loadu_ps(e.bias + 16);
+#pragma GCC unroll 16
+  for (int r = 0; r < MR; ++r) {
+    const __mmask16 all = 0xFFFF;  // maskz forms: see exp_avx512
+    const __m512i z = _mm512_set1_epi32(e.xz[r]);
+    const __m512 xs = _mm512_set1_ps(e.xs[r]);
+    __m512 v0 = _mm512_maskz_cvtepi32_ps(all, _mm512_sub_epi32(acc0[r], _mm512_mullo_epi32(z, cs0)));
+    __m512 v1 = _mm512_maskz_cvtepi32_ps(all, _mm512_sub_epi32(acc1[r], _mm512_mullo_epi32(z, cs1)));
+    v0 = _mm512_fmadd_ps(v0, _mm512_mul_ps(xs, ws0), bias0);
+    v1 = _mm512_fmadd_ps(v1, _mm512_mul_ps(xs, ws1), bias1);
+    if (e.ep == Epilogue::Gelu) {
+      v0 = gelu_avx512(v0);
+      v1 = gelu_avx512(v1);
+    } else if (e.ep == Epilogue::Residual) {
+      v0 = _mm512_add_ps(_mm512_maskz_loadu_ps(m0, c + r * ldc), v0);
+      v1 = _mm512_add_ps(_mm512_maskz_loadu_ps(m1, c + r * ldc + 16), v1);
+    }
+    _mm512_mask_storeu_ps(c + r * ldc, m0, v0);
+    _mm512_mask_storeu_ps(c + r * ldc + 16, m1, v1);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------- AVX2 forms
+// 8 int32 sums of one row for 8 columns -> floats finished and stored (the AVX kernels' shared epilogue).
+VITVK_AVX2 inline void finish_avx2(__m256i acc, int r, const TileEpi& e, int j0, float* c, __m256i mask) {
+  const __m256i cs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(e.colsum + j0));
+  __m256 v = _mm256_cvtepi32_ps(_mm256_sub_epi32(acc, _mm256_mullo_epi32(_mm256_set1_epi32(e.xz[r]), cs)));
+  v = _mm256_fmadd_ps(v, _mm256_mul_ps(_mm256_set1_ps(e.xs[r]), _mm256_loadu_ps(e.ws + j0)), _mm256_loadu_ps(e.bias + j0));
+  if (e.ep == Epilogue::Gelu) v = gelu_avx2(v);
+  else if (e.ep == Epilogue::Residual) v = _mm256_add_ps(_mm256_maskload_ps(c, mask), v);
+  _mm256_maskstore_ps(c, mask, v);
+}
+
+VITVK_AVX2 inline __m256i lane_mask(int cols) {
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(cols), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+// AVX-VNNI: MR x 16 over one half of the panel (b at the half: 64 of each group's 128 bytes).
+template <int MR>
+VITVK_AVX_VNNI void half_avx_vnni(const uint8_t* a, long lda, const int8_t* b, int k4, float* c, long ldc, int cols,
+                                  const TileEpi& e, int j0) {
+  __m256i acc0[MR], acc1[MR];
+#pragma GCC unroll 8
+  for (int r = 0; r < MR; ++r) acc0[r] = acc1[r] = _mm256_setzero_si256();
+  for (int g = 0; g < k4; ++g) {
+    const __m256i b0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(b + 128L * g));
+    const __m256i b1 = _mm256_load_si256(reinterpret_cast<const __m256i*>(b + 128L * g + 32));
+#pragma GCC unroll 8
+    for (int r = 0; r < MR; ++r) {
+      const __m256i av = _mm256_set1_epi32(load4(a + r * lda + 4 * g));
+      VITVK_DPBUSD_VEX(acc0[r], av, b0);
+      VITVK_DPBUSD_VEX(acc1[r], av, b1);
+    }
+  }
+  const __m256i mask0 = lane_mask(cols), mask1 = lane_mask(cols - 8);
+#pragma GCC unroll 8
+  for (int r = 0; r < MR; ++r) {
+    finish_avx2(acc0[r], r, e, j0, c + r * ldc, mask0);
+    finish_avx2(acc1[r], r, e, j0 + 8, c + r * ldc + 8, mask1);
+  }
+}
+
+template <int MR>
+VITVK_AVX_VNNI void tile_avx_vnni(const uint8_t* a, long lda, const int8_t* b, int k4, float* c, long ldc, int cols,
+                                  const TileEpi& e) {
+  half_avx_vnni<MR>(a, lda, b, k4, c, ldc, std::min(cols, 16), e, 0);
+  if (cols > 16) half_avx_vnni<MR>(a, lda, b + 64, k4, c + 16, ldc, cols - 16, e, 16);
+}
+
+// AVX2 without VNNI: MR x 8 over a quarter of the panel (32 of each group's 128 bytes: columns j0..j0+7, 4 k
+// each). vpmaddubsw would saturate (255 * 127 * 2 > 32767), so both operands are widened to int16 and vpmaddwd
+// sums pairs into int32 exactly; the two pair sums of a column are added when the tile is finished.
+template <int MR>
+VITVK_AVX2 void quarter_avx2(const uint8_t* a, long lda, const int8_t* b, int k4, float* c, long ldc, int cols,
+                             const TileEpi& e, int j0) {
+  __m256i lo[MR], hi[MR];  // columns 0-3 and 4-7, each as (k0 k1, k2 k3) pair sums
+#pragma GCC unroll 8
+  for (int r = 0; r < MR; ++r) lo[r] = hi[r] = _mm256_setzero_si256();
+  for (int g = 0; g < k4; ++g) {
+    const int8_t* bg = b + 128L * g;
+    const __m256i w0 = _mm256_cvtepi8_epi16(_mm_load_si128(reinterpret_cast<const __m128i*>(bg)));
+    const __m256i w1 = _mm256_cvtepi8_epi16(_mm_load_si128(reinterpret_cast<const __m128i*>(bg + 16)));
+#pragma GCC unroll 8
+    for (int r = 0; r < MR; ++r) {
+      const __m256i av = _mm256_broadcastq_epi64(_mm_cvtepu8_epi16(_mm_cvtsi32_si128(load4(a + r * lda + 4 * g))));
+      lo[r] = _mm256_add_epi32(lo[r], _mm256_madd_epi16(w0, av));
+      hi[r] = _mm256_add_epi32(hi[r], _mm256_madd_epi16(w1, av));
+    }
+  }
+  const __m256i mask = lane_mask(cols);
+#pragma GCC unroll 8
+  for (int r = 0; r < MR; ++r) {
+    // hadd: (c0 c1 c4 c5 | c2 c3 c6 c7); the 64-bit permute puts the columns in order.
+    const __m256i s = _mm256_permute4x64_epi64(_mm256_hadd_epi32(lo[r], hi[r]), _MM_SHUFFLE(3, 1, 2, 0));
+    finish_avx2(s, r, e, j0, c + r * ldc, mask);
+  }
+}
+
+template <int MR>
+VITVK_AVX2 void tile_avx2(const uint8_t* a, long lda, const int8_t* b, int k4, float* c, long ldc, int cols,
+                          const TileEpi& e) {
+  for (int q = 0; q * 8 < cols; ++q)
+    quarter_avx2<MR>(a, lda, b + 32 * q, k4, c + 8 * q, ldc, std::min(8, cols - 8 * q), e, 8 * q);
+}
+#endif  // VITVK_X86_INT8
+
+template <template <int> class K, int... I>
+constexpr auto tile_table(std::integer_sequence<int, I...>) {
+  return std::array<Int8TileFn, sizeof...(I)>{K<I + 1>::fn...};
+}
+template <int MR>
+struct Portable {
+  static constexpr Int8TileFn fn = tile_portable<MR>;
+};
+#if VITVK_X86_INT8
+template <int MR>
+struct Avx512Vnni {
+  static constexpr Int8TileFn fn = tile_avx512_vnni<MR>;
+};
+template <int MR>
+struct AvxVnni {
+  static constexpr Int8TileFn fn = tile_avx_vnni<MR>;
+};
+template <int MR>
+struct Avx2 {
+  static constexpr Int8TileFn fn = tile_avx2<MR>;
+};
+#endif
+
+}  // namespace
+
+void int8_gemm_tile(const PackedInt8Panels& w, const QuantizedRows& x, float* y, long ldy, int m0, int m1, int n0,
+                    int n1, Epilogue ep, Int8Isa isa) {
+  constexpr int P = PackedInt8Panels::kPanel;
+  if (m1 <= m0 || n1 <= n0) return;
+  if (n0 % P != 0 || n1 > w.n || m0 < 0 || m1 > x.rows || x.k != w.k || !int8_isa_supported(isa))
+    throw Error(ErrorCode::InvalidArgument, "int8_gemm_tile: bad ranges, mismatched K or unsupported ISA");
+  static constexpr auto portable = tile_table<Portable>(std::make_integer_sequence<int, kRowsPortable>{});
+  const Int8TileFn* table = portable.data();
+  int max_rows = kRowsPortable;
+#if VITVK_X86_INT8
+  static constexpr auto avx512 = tile_table<Avx512Vnni>(std::make_integer_sequence<int, kRowsAvx512>{});
+  static constexpr auto avx_vnni = tile_table<AvxVnni>(std::make_integer_sequence<int, kRowsAvx2>{});
+  static constexpr auto avx2 = tile_table<Avx2>(std::make_integer_sequence<int, kRowsAvx2>{});
+  if (isa == Int8Isa::Avx512Vnni) table = avx512.data(), max_rows = kRowsAvx512;
+  if (isa == Int8Isa::AvxVnni) table = avx_vnni.data(), max_rows = kRowsAvx2;
+  if (isa == Int8Isa::Avx2) table = avx2.data(), max_rows = kRowsAvx2;
+#endif
+  const int rows = m1 - m0, k4 = w.k4();
+  // Row tiles of nearly equal height, as in the fp32 kernel; panel by panel so the weights stream once.
+  const int tiles = (rows + max_rows - 1) / max_rows, base = rows / tiles, extra = rows % tiles;
+  for (int n = n0; n < n1; n += P) {
+    const int cols = std::min(P, n1 - n);
+    const int8_t* panel = w.panel(n / P);
+    for (int t = 0, m = m0; t < tiles; ++t) {
+      const int h = base + (t < extra ? 1 : 0);
+      const TileEpi e{x.scale.data() + m, x.zero.data() + m, w.colsum + n, w.scale + n, w.bias + n, ep};
+      table[h - 1](x.row(m), x.ld, panel, k4, y + m * ldy + n, ldy, cols, e);
+      m += h;
+    }
+  }
+}
+
+}  // namespace vitvk::ops
