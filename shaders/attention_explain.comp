@@ -1,5 +1,7 @@
 #version 450
 //! variant fp16 -DVITVK_FP16=1 requires=FP16
+//! variant nosg -DVITVK_NO_SUBGROUP_OPS=1
+//! variant nosg.fp16 -DVITVK_NO_SUBGROUP_OPS=1 -DVITVK_FP16=1 requires=FP16
 // Explain mode: for one (image, query row) per workgroup, the full attention probability row of every head,
 // fused over heads into mean, max and min (fp32, [B, 3, N, N]). Invocations stride over keys; per head, a
 // first pass finds the row's max and sum (online per invocation, then reduced), a second pass recomputes the

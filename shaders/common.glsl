@@ -15,7 +15,36 @@
 uint flat_group_id() { return gl_WorkGroupID.x + gl_WorkGroupID.y * gl_NumWorkGroups.x; }
 
 #ifdef VITVK_NEED_REDUCE
+#if VITVK_NO_SUBGROUP_OPS
+// Variant for devices without subgroup arithmetic in compute shaders (Vulkan 1.1 guarantees only the basic
+// operations there): every invocation's value goes to shared memory and every invocation adds them up in the
+// same order. The host keeps these kernels' workgroups within VITVK_REDUCE_MAX invocations.
+#define VITVK_REDUCE_MAX 256
+shared float vitvk_red[VITVK_REDUCE_MAX];
+// `n` = the workgroup size: gl_WorkGroupSize here, before the shader's local_size_x_id declaration, would
+// be folded to 1, so the macros below pass it from the call site.
+float wg_sum_n(float v, uint n) {
+  barrier();  // the previous call's reads are done
+  vitvk_red[gl_LocalInvocationIndex] = v;
+  barrier();
+  float t = 0.0;
+  for (uint i = 0; i < n; ++i) t += vitvk_red[i];
+  return t;
+}
+float wg_max_n(float v, uint n) {
+  barrier();
+  vitvk_red[gl_LocalInvocationIndex] = v;
+  barrier();
+  float t = vitvk_red[0];
+  for (uint i = 1; i < n; ++i) t = max(t, vitvk_red[i]);
+  return t;
+}
+#define wg_sum(v) wg_sum_n(v, gl_WorkGroupSize.x)
+#define wg_max(v) wg_max_n(v, gl_WorkGroupSize.x)
+#else
 // Workgroup-wide sum/max: subgroup arithmetic first, shared memory only when the group spans subgroups.
+// One slot per subgroup: gl_NumSubgroups <= workgroup / subgroup size, and these kernels' workgroups are one
+// subgroup of the device's size (the host), so 64 slots cover any size >= 4 up to 256 invocations.
 shared float vitvk_red[64];
 float wg_sum(float v) {
   v = subgroupAdd(v);
@@ -37,4 +66,5 @@ float wg_max(float v) {
   for (uint i = 1; i < gl_NumSubgroups; ++i) t = max(t, vitvk_red[i]);
   return t;
 }
+#endif
 #endif

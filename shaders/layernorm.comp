@@ -1,5 +1,7 @@
 #version 450
 //! variant fp16 -DVITVK_FP16=1 requires=FP16
+//! variant nosg -DVITVK_NO_SUBGROUP_OPS=1
+//! variant nosg.fp16 -DVITVK_NO_SUBGROUP_OPS=1 -DVITVK_FP16=1 requires=FP16
 // LayerNorm of one row per workgroup; two-pass mean/variance in fp32.
 #define VITVK_NEED_REDUCE 1
 #include "common.glsl"

@@ -1,5 +1,7 @@
 #version 450
 //! variant fp16 -DVITVK_FP16=1 requires=FP16
+//! variant nosg -DVITVK_NO_SUBGROUP_OPS=1
+//! variant nosg.fp16 -DVITVK_NO_SUBGROUP_OPS=1 -DVITVK_FP16=1 requires=FP16
 // Row softmax in fp32, one row per workgroup: each invocation keeps an online (max, sum) over its strided
 // columns, the workgroup reduces them, then a second pass writes exp(x - max) / sum as fp32.
 #define VITVK_NEED_REDUCE 1

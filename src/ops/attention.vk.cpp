@@ -28,10 +28,28 @@ uint32_t tiled_keys(const gpu::DeviceInfo& dev, int head_dim) {
   return static_cast<uint32_t>(std::min<uint64_t>(dev.is_cpu() ? 4 : 32, budget / per_key));
 }
 
+// The rows form broadcasts from lanes 0..7 of each subgroup (shaders/attention_rows.glsl), so it needs
+// subgroup broadcasts and subgroups of at least 8 lanes; any size from 8 up is correct (lanes l and l + 8k
+// load the same chunk element). Returns the subgroup size it runs at and whether that size must be requested:
+// the device's own size where it is >= 8 (pipelines from SPIR-V 1.5 without the varying-size flag run at it),
+// else the smallest size >= 8 in the device's range where the size can be requested; {0, false}: not at all.
+struct RowsSubgroup {
+  uint32_t size = 0;
+  bool requested = false;
+};
+RowsSubgroup rows_subgroup(const gpu::OpContext& oc) {
+  const auto& dev = oc.device();
+  if (!oc.kernels.context().subgroup_ops_enabled()) return {};
+  if (oc.subgroup() >= 8) return {oc.subgroup(), false};
+  if (oc.kernels.context().subgroup_size_control_enabled() && dev.max_subgroup_size >= 8)
+    return {std::max<uint32_t>(8, dev.min_subgroup_size), true};
+  return {};
+}
+
 // Workgroup of the rows form: on a CPU driver one subgroup is one SIMD register of lanes, and the smallest
-// group wastes the fewest tail lanes; elsewhere (forced) a usual GPU size.
-uint32_t rows_workgroup(const gpu::OpContext& oc) {
-  return oc.device().is_cpu() ? oc.subgroup() : std::max<uint32_t>(64, oc.subgroup());
+// group wastes the fewest tail lanes; elsewhere (forced) a usual GPU size. Either is a multiple of the size.
+uint32_t rows_workgroup(const gpu::OpContext& oc, const RowsSubgroup& sg) {
+  return oc.device().is_cpu() ? sg.size : std::max<uint32_t>(64, sg.size);
 }
 
 }  // namespace
@@ -67,7 +85,8 @@ void attention_vk(gpu::OpContext& oc, const gpu::Slice& qkv, const AttentionShap
 
   const uint32_t tile = tiled_keys(dev, s.head_dim);
   // The rows form broadcasts 8 values per load across the subgroup and keeps a head in registers (<= 128).
-  const bool rows_ok = oc.subgroup() >= 8 && s.head_dim <= 128;
+  const RowsSubgroup sg = rows_subgroup(oc);
+  const bool rows_ok = sg.size >= 8 && s.head_dim <= 128;
   if (kernel == AttentionKernel::Auto)
     kernel = dev.is_cpu() || dev.is_lavapipe() ? AttentionKernel::Rows : AttentionKernel::Tiled;
   if (kernel == AttentionKernel::Rows && !rows_ok) kernel = AttentionKernel::Tiled;
@@ -79,8 +98,9 @@ void attention_vk(gpu::OpContext& oc, const gpu::Slice& qkv, const AttentionShap
   }
 
   if (kernel == AttentionKernel::Rows) {
-    const uint32_t wg = rows_workgroup(oc);
-    const auto& k = oc.kernels.get(oc.shader("attention"), 2, sizeof push, std::array{wg, hd});
+    const uint32_t wg = rows_workgroup(oc, sg);
+    const auto& k = oc.kernels.get(oc.shader("attention"), 2, sizeof push, std::array{wg, hd}, {},
+                                   sg.requested ? sg.size : 0);
     oc.rec.dispatch(k, {qkv, out}, push, gpu::groups(N, wg * kRowsPerLane), s.heads, s.batch, "attention");
   } else {
     const uint32_t wg = 64;
@@ -90,8 +110,9 @@ void attention_vk(gpu::OpContext& oc, const gpu::Slice& qkv, const AttentionShap
 
   if (fused.size != 0) {
     if (kernel == AttentionKernel::Rows) {
-      const uint32_t wg = rows_workgroup(oc);
-      const auto& k = oc.kernels.get(oc.shader("attention_explain_rows"), 2, sizeof push, std::array{wg, hd});
+      const uint32_t wg = rows_workgroup(oc, sg);
+      const auto& k = oc.kernels.get(oc.shader("attention_explain_rows"), 2, sizeof push, std::array{wg, hd}, {},
+                                     sg.requested ? sg.size : 0);
       oc.rec.dispatch(k, {qkv, fused}, push, gpu::groups(N, wg * kRowsPerLane), s.batch, 1, "attention_explain");
     } else {
       if (N > 65535) throw Error(ErrorCode::Unsupported, "attention_vk: explain mode is limited to 65535 tokens");
@@ -100,7 +121,7 @@ void attention_vk(gpu::OpContext& oc, const gpu::Slice& qkv, const AttentionShap
         float scale;
       } ep{uint32_t(N), uint32_t(s.heads), hd, scale};
       const uint32_t wg = oc.subgroup();
-      const auto& k = oc.kernels.get(oc.shader("attention_explain"), 2, sizeof ep, std::array{wg});
+      const auto& k = oc.kernels.get(oc.reduce_shader("attention_explain"), 2, sizeof ep, std::array{wg});
       oc.rec.dispatch(k, {qkv, fused}, ep, uint32_t(N), s.batch, 1, "attention_explain");
     }
   }

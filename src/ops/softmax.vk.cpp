@@ -20,7 +20,7 @@ void softmax_vk(gpu::OpContext& oc, const gpu::Slice& x, int rows, int cols, con
   } push{uint32_t(rows), uint32_t(cols)};
   // One subgroup per row: the reduction needs no shared memory (costly on lavapipe) on any device.
   const uint32_t wg = oc.subgroup();
-  const auto& k = oc.kernels.get(oc.shader("softmax"), 2, sizeof push, std::array{wg});
+  const auto& k = oc.kernels.get(oc.reduce_shader("softmax"), 2, sizeof push, std::array{wg});
   const uint32_t gx = std::min<uint32_t>(rows, 65535), gy = gpu::groups(rows, gx);
   oc.rec.dispatch(k, {x, y_f32}, push, gx, gy, 1, "softmax");
 }

@@ -94,7 +94,13 @@ DeviceInfo describe(const vk::raii::PhysicalDevice& pd, int index) {
     d.driver_name = drv.driverName.data();
     d.driver_info = drv.driverInfo.data();
     d.driver_id = static_cast<uint32_t>(drv.driverID);
-    d.subgroup_size = props.get<vk::PhysicalDeviceSubgroupProperties>().subgroupSize;
+    const auto& sg = props.get<vk::PhysicalDeviceSubgroupProperties>();
+    d.subgroup_size = sg.subgroupSize;
+    d.min_subgroup_size = d.max_subgroup_size = sg.subgroupSize;
+    using Op = vk::SubgroupFeatureFlagBits;
+    const auto needed = Op::eBasic | Op::eArithmetic | Op::eBallot;
+    d.subgroup_arithmetic = (sg.supportedStages & vk::ShaderStageFlagBits::eCompute) &&
+                            (sg.supportedOperations & needed) == needed;
     std::ostringstream uuid;
     for (auto b : props.get<vk::PhysicalDeviceIDProperties>().deviceUUID) uuid << std::hex << (b >> 4) << (b & 15);
     d.device_uuid = uuid.str();
@@ -102,11 +108,36 @@ DeviceInfo describe(const vk::raii::PhysicalDevice& pd, int index) {
                                  vk::PhysicalDeviceVulkan12Features>();
     d.fp16_storage = feats.get<vk::PhysicalDeviceVulkan11Features>().storageBuffer16BitAccess;
     d.fp16_arithmetic = feats.get<vk::PhysicalDeviceVulkan12Features>().shaderFloat16;
+    // Queried only where the extension exists (chaining an unknown struct is invalid usage).
+    if (has_extension(exts, VK_EXT_SUBGROUP_SIZE_CONTROL_EXTENSION_NAME)) {
+      auto sp = pd.getProperties2<vk::PhysicalDeviceProperties2, vk::PhysicalDeviceSubgroupSizeControlPropertiesEXT>();
+      const auto& sc = sp.get<vk::PhysicalDeviceSubgroupSizeControlPropertiesEXT>();
+      auto sf = pd.getFeatures2<vk::PhysicalDeviceFeatures2, vk::PhysicalDeviceSubgroupSizeControlFeaturesEXT>();
+      const auto& scf = sf.get<vk::PhysicalDeviceSubgroupSizeControlFeaturesEXT>();
+      if (sc.minSubgroupSize && sc.maxSubgroupSize >= sc.minSubgroupSize) {
+        d.min_subgroup_size = sc.minSubgroupSize;
+        d.max_subgroup_size = sc.maxSubgroupSize;
+      }
+      d.subgroup_size_control = scf.subgroupSizeControl &&
+                                (sc.requiredSubgroupSizeStages & vk::ShaderStageFlagBits::eCompute);
+      d.full_subgroups = scf.computeFullSubgroups;
+    }
   }
   const auto mem = pd.getMemoryProperties();
   for (uint32_t i = 0; i < mem.memoryHeapCount; ++i)
     if (mem.memoryHeaps[i].flags & vk::MemoryHeapFlagBits::eDeviceLocal) d.device_local_bytes += mem.memoryHeaps[i].size;
   return d;
+}
+
+// An optional feature's setting: the option where set, else the environment variable (0 = off, 1 = on), else on.
+bool allowed(std::optional<bool> option, const char* env_name) {
+  if (option) return *option;
+  const char* env = std::getenv(env_name);
+  if (!env || !*env) return true;
+  const std::string v = env;
+  if (v != "0" && v != "1")
+    throw Error(ErrorCode::InvalidArgument, std::string(env_name) + "='" + v + "' is neither 0 nor 1");
+  return v == "1";
 }
 
 }  // namespace
@@ -158,10 +189,17 @@ int pick_device(const std::vector<DeviceInfo>& devices, std::optional<int> reque
                                                   std::to_string(devices.size()) + " found; see `vitvk devices`)");
     return *requested;
   }
+  // Between devices of one type (lavapipe and SwiftShader are both CPU devices; the loader lists them in
+  // whatever order VK_DRIVER_FILES / VK_ADD_DRIVER_FILES give), the one with more of the optional features.
+  const auto extras = [](const DeviceInfo& d) { return int(d.push_descriptor) + int(d.fp16_storage) + int(d.subgroup_size >= 8); };
+  const auto better = [&](const DeviceInfo& a, const DeviceInfo& b) {
+    if ((a.api_version >= VK_API_VERSION_1_2) != (b.api_version >= VK_API_VERSION_1_2)) return a.api_version >= VK_API_VERSION_1_2;
+    if (a.type_rank != b.type_rank) return a.type_rank < b.type_rank;
+    return extras(a) > extras(b);
+  };
   int best = 0;
   for (const auto& d : devices)
-    if (d.api_version >= VK_API_VERSION_1_2 && (devices[best].api_version < VK_API_VERSION_1_2 || d.type_rank < devices[best].type_rank))
-      best = d.index;
+    if (better(d, devices[best])) best = d.index;
   return best;
 }
 
@@ -187,8 +225,8 @@ Context::Context(const ContextOptions& options) : impl_(std::make_unique<Impl>()
     if (info_.api_version < VK_API_VERSION_1_2)
       throw Error(ErrorCode::Unsupported, "Vulkan device '" + info_.name + "' supports only API " +
                                               info_.api_version_string() + "; vitvk needs 1.2");
-    if (!info_.push_descriptor)
-      throw Error(ErrorCode::Unsupported, "Vulkan device '" + info_.name + "' lacks VK_KHR_push_descriptor");
+    push_descriptors_enabled_ = info_.push_descriptor && allowed(options.push_descriptors, "VITVK_VK_PUSH_DESCRIPTORS");
+    subgroup_ops_enabled_ = info_.subgroup_arithmetic && allowed(options.subgroup_ops, "VITVK_VK_SUBGROUP_OPS");
 
     const auto families = m.physical.getQueueFamilyProperties();
     std::optional<uint32_t> family;
@@ -205,12 +243,19 @@ Context::Context(const ContextOptions& options) : impl_(std::make_unique<Impl>()
 
     fp16_storage_enabled_ = options.enable_fp16 && info_.fp16_storage;
     fp16_arith_enabled_ = fp16_storage_enabled_ && info_.fp16_arithmetic;
-    vk::PhysicalDeviceVulkan12Features f12{.shaderFloat16 = fp16_arith_enabled_};
+    // Only what the device has and this context uses is enabled: each is optional (README: Vulkan requirements).
+    subgroup_size_control_enabled_ = info_.subgroup_size_control;
+    vk::PhysicalDeviceSubgroupSizeControlFeaturesEXT fsc{.subgroupSizeControl = subgroup_size_control_enabled_,
+                                                         .computeFullSubgroups = info_.full_subgroups};
+    vk::PhysicalDeviceVulkan12Features f12{.pNext = subgroup_size_control_enabled_ ? &fsc : nullptr,
+                                           .shaderFloat16 = fp16_arith_enabled_};
     vk::PhysicalDeviceVulkan11Features f11{.pNext = &f12, .storageBuffer16BitAccess = fp16_storage_enabled_};
     vk::PhysicalDeviceFeatures2 f2{.pNext = &f11};
     const float priority = 1.0f;
     vk::DeviceQueueCreateInfo qi{.queueFamilyIndex = m.queue_family, .queueCount = 1, .pQueuePriorities = &priority};
-    std::vector<const char*> exts = {VK_KHR_PUSH_DESCRIPTOR_EXTENSION_NAME};
+    std::vector<const char*> exts;
+    if (push_descriptors_enabled_) exts.push_back(VK_KHR_PUSH_DESCRIPTOR_EXTENSION_NAME);
+    if (subgroup_size_control_enabled_) exts.push_back(VK_EXT_SUBGROUP_SIZE_CONTROL_EXTENSION_NAME);
     vk::DeviceCreateInfo di{.pNext = &f2,
                             .queueCreateInfoCount = 1,
                             .pQueueCreateInfos = &qi,

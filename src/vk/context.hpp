@@ -36,7 +36,13 @@ struct DeviceInfo {
   uint32_t max_texel_buffer_elements = 0;
   uint32_t uniform_texel_formats = 0;  // bit i: gpu::TexelFormat(i) supports uniform texel buffers (buffer.hpp)
   uint64_t device_local_bytes = 0;
-  bool push_descriptor = false;
+  bool push_descriptor = false;  // VK_KHR_push_descriptor (optional: ordinary descriptor sets otherwise)
+  // Subgroup size range and control (VK_EXT_subgroup_size_control / Vulkan 1.3); min = max = subgroup_size
+  // where the device cannot say more.
+  uint32_t min_subgroup_size = 0, max_subgroup_size = 0;
+  bool subgroup_size_control = false;  // subgroupSizeControl feature and the compute stage in requiredSubgroupSizeStages
+  bool full_subgroups = false;         // computeFullSubgroups
+  bool subgroup_arithmetic = false;    // compute stage has basic + arithmetic + ballot subgroup operations
   bool coopmat_nv = false;   // VK_NV_cooperative_matrix
   bool coopmat_khr = false;  // VK_KHR_cooperative_matrix
   bool timestamps = false;
@@ -51,6 +57,12 @@ struct ContextOptions {
   std::optional<int> device;  // index into list_devices(); else VITVK_DEVICE; else best by type
   bool validation = false;    // Khronos validation (+ synchronization validation) with a message log
   bool enable_fp16 = true;    // enable 16-bit storage/arithmetic features where the device has them
+  // Push descriptors where the device has VK_KHR_push_descriptor; false forces ordinary descriptor sets.
+  // nullopt: VITVK_VK_PUSH_DESCRIPTORS (0 = off, 1 = on where available), else on where available.
+  std::optional<bool> push_descriptors;
+  // Kernels use subgroup arithmetic / ballot where the device has them in compute shaders; false forces the
+  // shared-memory forms. nullopt: VITVK_VK_SUBGROUP_OPS (0 = off, 1 = on where available), else on.
+  std::optional<bool> subgroup_ops;
 };
 
 // Enumerates every Vulkan device (creates a short-lived instance). Throws Error(Vulkan) when no loader/ICD.
@@ -69,6 +81,12 @@ class Context {
   const DeviceInfo& info() const { return info_; }
   bool fp16_enabled() const { return fp16_storage_enabled_; }
   bool fp16_arithmetic_enabled() const { return fp16_arith_enabled_; }
+  // Kernels bind through push descriptors (else through descriptor sets from the recorder's pool).
+  bool push_descriptors_enabled() const { return push_descriptors_enabled_; }
+  // Kernels may use subgroup arithmetic and broadcasts (else their shared-memory variants, ".nosg").
+  bool subgroup_ops_enabled() const { return subgroup_ops_enabled_; }
+  // Pipelines may request a subgroup size (VkPipelineShaderStageRequiredSubgroupSizeCreateInfo).
+  bool subgroup_size_control_enabled() const { return subgroup_size_control_enabled_; }
 
   // Validation messages (warnings and errors) seen so far; empty when validation is off.
   std::vector<std::string> validation_messages() const;
@@ -80,6 +98,9 @@ class Context {
   DeviceInfo info_;
   bool fp16_storage_enabled_ = false;
   bool fp16_arith_enabled_ = false;
+  bool push_descriptors_enabled_ = false;
+  bool subgroup_ops_enabled_ = false;
+  bool subgroup_size_control_enabled_ = false;
   std::unique_ptr<Impl> impl_;
 };
 

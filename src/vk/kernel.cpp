@@ -64,7 +64,8 @@ void KernelCache::save() {
 bool KernelCache::has_shader(std::string_view shader) const { return shaders::find(shader) != nullptr; }
 
 const Kernel& KernelCache::get(std::string_view shader, uint32_t bindings, uint32_t push_bytes,
-                               std::span<const uint32_t> spec, std::span<const Binding> kinds) {
+                               std::span<const uint32_t> spec, std::span<const Binding> kinds,
+                               uint32_t subgroup_size) {
   if (!kinds.empty() && kinds.size() != bindings)
     throw Error(ErrorCode::Internal, "kernel '" + std::string(shader) + "': " + std::to_string(kinds.size()) +
                                          " binding kinds for " + std::to_string(bindings) + " bindings");
@@ -74,9 +75,14 @@ const Kernel& KernelCache::get(std::string_view shader, uint32_t bindings, uint3
   for (uint32_t i = 0; i < bindings; ++i)
     kind_key[i] = binding_kinds[i].texel ? uint8_t(1 + static_cast<uint8_t>(*binding_kinds[i].texel)) : uint8_t(0);
   auto key = std::make_tuple(std::string(shader), push_bytes, std::vector<uint32_t>(spec.begin(), spec.end()),
-                             std::move(kind_key));
+                             std::move(kind_key), subgroup_size);
   if (auto it = kernels_.find(key); it != kernels_.end()) return *it->second;
 
+  const auto& dinfo = ctx_.info();
+  if (subgroup_size && (!ctx_.subgroup_size_control_enabled() || subgroup_size < dinfo.min_subgroup_size ||
+                        subgroup_size > dinfo.max_subgroup_size))
+    throw Error(ErrorCode::Internal, "kernel '" + std::string(shader) + "': subgroup size " +
+                                         std::to_string(subgroup_size) + " cannot be requested on this device");
   const shaders::Blob* blob = shaders::find(shader);
   if (!blob) throw Error(ErrorCode::Unsupported, "shader '" + std::string(shader) + "' is not in this build");
   auto& dev = ctx_.impl().device;
@@ -90,7 +96,9 @@ const Kernel& KernelCache::get(std::string_view shader, uint32_t bindings, uint3
                                                 .descriptorCount = 1,
                                                 .stageFlags = vk::ShaderStageFlagBits::eCompute};
     k->set_layout = vk::raii::DescriptorSetLayout(
-        dev, vk::DescriptorSetLayoutCreateInfo{.flags = vk::DescriptorSetLayoutCreateFlagBits::ePushDescriptorKHR,
+        dev, vk::DescriptorSetLayoutCreateInfo{.flags = ctx_.push_descriptors_enabled()
+                                                            ? vk::DescriptorSetLayoutCreateFlagBits::ePushDescriptorKHR
+                                                            : vk::DescriptorSetLayoutCreateFlags{},
                                                .bindingCount = bindings,
                                                .pBindings = binds.data()});
     vk::PushConstantRange range{.stageFlags = vk::ShaderStageFlagBits::eCompute, .offset = 0, .size = push_bytes};
@@ -106,8 +114,13 @@ const Kernel& KernelCache::get(std::string_view shader, uint32_t bindings, uint3
                               .pMapEntries = entries.data(),
                               .dataSize = spec.size() * 4,
                               .pData = spec.data()};
+    vk::PipelineShaderStageRequiredSubgroupSizeCreateInfoEXT required{.requiredSubgroupSize = subgroup_size};
     vk::ComputePipelineCreateInfo pci{
-        .stage = {.stage = vk::ShaderStageFlagBits::eCompute, .module = *module, .pName = "main",
+        .stage = {.pNext = subgroup_size ? &required : nullptr,
+                  .flags = subgroup_size && dinfo.full_subgroups
+                               ? vk::PipelineShaderStageCreateFlagBits::eRequireFullSubgroupsEXT
+                               : vk::PipelineShaderStageCreateFlags{},
+                  .stage = vk::ShaderStageFlagBits::eCompute, .module = *module, .pName = "main",
                   .pSpecializationInfo = spec.empty() ? nullptr : &si},
         .layout = *k->layout};
     k->pipeline = vk::raii::Pipeline(dev, impl_->cache, pci);

@@ -1,6 +1,6 @@
 #pragma once
-// Compute pipelines built from the embedded SPIR-V: one push-descriptor set (bindings 0..n-1, storage buffers
-// unless declared otherwise) plus push constants, optional uint32 specialization constants (ids 0..k-1).
+// Compute pipelines built from the embedded SPIR-V: one descriptor set (bindings 0..n-1, storage buffers
+// unless declared otherwise; a push-descriptor set where the context uses push descriptors) plus push constants, optional uint32 specialization constants (ids 0..k-1).
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -52,9 +52,12 @@ class KernelCache {
   KernelCache& operator=(const KernelCache&) = delete;
 
   // `shader` is an embedded blob name (e.g. "layernorm", "gemm.fp16"); throws Error(Unsupported) when absent.
-  // `kinds`: one per binding, or empty for all storage buffers.
+  // `kinds`: one per binding, or empty for all storage buffers. `subgroup_size` != 0 asks for that subgroup
+  // size with full subgroups (only where Context::subgroup_size_control_enabled() and the size lies in the
+  // device's [min, max]; the workgroup's x size must be a multiple of it); 0 leaves the size to the driver.
   const Kernel& get(std::string_view shader, uint32_t bindings, uint32_t push_bytes,
-                    std::span<const uint32_t> spec = {}, std::span<const Binding> kinds = {});
+                    std::span<const uint32_t> spec = {}, std::span<const Binding> kinds = {},
+                    uint32_t subgroup_size = 0);
   bool has_shader(std::string_view shader) const;
   // Writes the persistent pipeline cache if pipelines were built since it was loaded (also done on destruction).
   void save();
@@ -65,8 +68,9 @@ class KernelCache {
  private:
   Context& ctx_;
   std::unique_ptr<Impl> impl_;
-  // Key: shader, push bytes, spec constants, bindings (0 = storage, 1 + format = texel).
-  std::map<std::tuple<std::string, uint32_t, std::vector<uint32_t>, std::vector<uint8_t>>, std::unique_ptr<Kernel>>
+  // Key: shader, push bytes, spec constants, bindings (0 = storage, 1 + format = texel), subgroup size.
+  std::map<std::tuple<std::string, uint32_t, std::vector<uint32_t>, std::vector<uint8_t>, uint32_t>,
+           std::unique_ptr<Kernel>>
       kernels_;
 };
 

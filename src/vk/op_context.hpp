@@ -18,6 +18,11 @@ struct OpContext {
   const DeviceInfo& device() const { return kernels.context().info(); }
   // "name" or "name.fp16" for the current storage precision.
   std::string shader(const char* name) const { return fp16 ? std::string(name) + ".fp16" : std::string(name); }
+  // The same for kernels with a workgroup reduction (shaders/common.glsl): "name[.nosg][.fp16]", the ".nosg"
+  // variant (shared memory only) where subgroup arithmetic is off. Their workgroups stay <= 256 invocations.
+  std::string reduce_shader(const char* name) const {
+    return std::string(name) + (kernels.context().subgroup_ops_enabled() ? "" : ".nosg") + (fp16 ? ".fp16" : "");
+  }
   uint32_t subgroup() const { return device().subgroup_size ? device().subgroup_size : 32; }
   // Bytes per stored element.
   uint64_t esize() const { return fp16 ? 2 : 4; }

@@ -1,5 +1,7 @@
 #include "vk/recorder.hpp"
 
+#include <algorithm>
+
 #include "vitvk/error.hpp"
 #include "vk/context_impl.hpp"
 #include "vk/kernel.hpp"
@@ -10,7 +12,18 @@ namespace vitvk::gpu {
 
 namespace {
 constexpr uint32_t kMaxTimestamps = 4096;
-}
+
+// Descriptors one pool holds when push descriptors are off. The first pass grows the pools as it records
+// (ViT-B at batch 1 records ~300 dispatches); from the next pass on, one pool sized from what the previous
+// pass used takes them all, reset once per pass.
+struct PoolSize {
+  uint32_t sets = 0, storage = 0, texel = 0;
+  PoolSize max(const PoolSize& o) const {
+    return {std::max(sets, o.sets), std::max(storage, o.storage), std::max(texel, o.texel)};
+  }
+};
+constexpr PoolSize kFirstPool{64, 256, 64};
+}  // namespace
 
 struct Recorder::Impl {
   vk::raii::CommandPool pool{nullptr};
@@ -19,7 +32,63 @@ struct Recorder::Impl {
   vk::raii::QueryPool queries{nullptr};
   uint32_t query_count = 0;
   bool recording = false;
+
+  // Descriptor sets (without push descriptors): the pools of this recording, the one allocated from (last),
+  // its capacity and what has been allocated from all of them in this recording.
+  std::vector<vk::raii::DescriptorPool> pools;
+  PoolSize capacity, used;
+
+  void add_pool(const vk::raii::Device& device, PoolSize size) {
+    const vk::DescriptorPoolSize sizes[] = {{vk::DescriptorType::eStorageBuffer, std::max(size.storage, 1u)},
+                                            {vk::DescriptorType::eUniformTexelBuffer, std::max(size.texel, 1u)}};
+    pools.emplace_back(device, vk::DescriptorPoolCreateInfo{.maxSets = std::max(size.sets, 1u),
+                                                            .poolSizeCount = 2, .pPoolSizes = sizes});
+    capacity = size;
+    since_pool = {};
+  }
+  PoolSize since_pool;  // allocated from the last pool
 };
+
+namespace {
+vk::DescriptorSet allocate_set(Recorder::Impl& m, const vk::raii::Device& device, const Kernel& kernel) {
+  PoolSize need{1, 0, 0};
+  for (uint32_t i = 0; i < kernel.bindings(); ++i) ++(kernel.binding(i).texel ? need.texel : need.storage);
+  const auto fits = [&] {
+    return !m.pools.empty() && m.since_pool.sets + need.sets <= m.capacity.sets &&
+           m.since_pool.storage + need.storage <= m.capacity.storage &&
+           m.since_pool.texel + need.texel <= m.capacity.texel;
+  };
+  try {
+    if (!fits()) {  // a fresh pool twice the size of the last (what the recording has used so far)
+      const PoolSize grown{std::max(2 * m.capacity.sets, need.sets), std::max(2 * m.capacity.storage, need.storage),
+                           std::max(2 * m.capacity.texel, need.texel)};
+      m.add_pool(device, grown.max(kFirstPool));
+    }
+    const vk::DescriptorSetLayout layout = *kernel.impl().set_layout;
+    const VkDescriptorSetLayout raw_layout = layout;
+    // Freed all at once by the pool reset in begin(), never one by one (so not vk::raii::DescriptorSet).
+    VkDescriptorSetAllocateInfo info{.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO,
+                                     .pNext = nullptr,
+                                     .descriptorPool = static_cast<VkDescriptorPool>(*m.pools.back()),
+                                     .descriptorSetCount = 1,
+                                     .pSetLayouts = &raw_layout};
+    VkDescriptorSet set = VK_NULL_HANDLE;
+    const VkResult r = device.getDispatcher()->vkAllocateDescriptorSets(static_cast<VkDevice>(*device), &info, &set);
+    if (r != VK_SUCCESS) throw_vulkan_error("allocating a descriptor set", static_cast<vk::Result>(r));
+    m.since_pool.sets += need.sets;
+    m.since_pool.storage += need.storage;
+    m.since_pool.texel += need.texel;
+    m.used.sets += need.sets;
+    m.used.storage += need.storage;
+    m.used.texel += need.texel;
+    return set;
+  } catch (const vk::SystemError& e) {
+    throw_vulkan_error("creating a descriptor pool", static_cast<vk::Result>(e.code().value()));
+  }
+}
+
+}  // namespace
+
 
 Recorder::Recorder(Context& ctx) : ctx_(ctx), impl_(std::make_unique<Impl>()) {
   auto& c = ctx.impl();
@@ -44,6 +113,25 @@ Recorder::~Recorder() = default;
 
 void Recorder::begin(bool profiling) {
   impl_->cmd.reset();
+  if (!ctx_.push_descriptors_enabled()) {
+    // The previous recording has completed (submit_and_wait waited on its fence) or was never submitted, and
+    // its command buffer was just reset: its descriptor sets can go. Several pools merge into one that holds
+    // everything the previous recording allocated.
+    auto& m = *impl_;
+    try {
+      if (m.pools.size() == 1) {
+        m.pools.front().reset();
+        m.since_pool = {};
+      } else {
+        const PoolSize size = m.used.max(kFirstPool);
+        m.pools.clear();
+        m.add_pool(ctx_.impl().device, size);
+      }
+    } catch (const vk::SystemError& e) {
+      throw_vulkan_error("creating a descriptor pool", static_cast<vk::Result>(e.code().value()));
+    }
+    m.used = {};
+  }
   impl_->cmd.begin(vk::CommandBufferBeginInfo{.flags = vk::CommandBufferUsageFlagBits::eOneTimeSubmit});
   impl_->recording = true;
   ++generation_;
@@ -96,7 +184,14 @@ void Recorder::dispatch(const Kernel& kernel, std::initializer_list<Slice> bindi
     }
     ++i;
   }
-  cmd.pushDescriptorSetKHR(vk::PipelineBindPoint::eCompute, *k.layout, 0, writes);
+  if (ctx_.push_descriptors_enabled()) {
+    cmd.pushDescriptorSetKHR(vk::PipelineBindPoint::eCompute, *k.layout, 0, writes);
+  } else {
+    const vk::DescriptorSet set = allocate_set(*impl_, ctx_.impl().device, kernel);
+    for (auto& w : writes) w.dstSet = set;
+    ctx_.impl().device.updateDescriptorSets(writes, {});
+    cmd.bindDescriptorSets(vk::PipelineBindPoint::eCompute, *k.layout, 0, set, {});
+  }
   if (push_size)
     cmd.getDispatcher()->vkCmdPushConstants(*cmd, static_cast<VkPipelineLayout>(*k.layout), VK_SHADER_STAGE_COMPUTE_BIT, 0,
                                             push_size, push);
@@ -108,6 +203,8 @@ void Recorder::dispatch(const Kernel& kernel, std::initializer_list<Slice> bindi
     labels_.push_back(label ? label : "dispatch");
   }
 }
+
+uint32_t Recorder::descriptor_pools() const { return static_cast<uint32_t>(impl_->pools.size()); }
 
 void Recorder::copy(const Slice& src, const Slice& dst) {
   if (src.size != dst.size) throw Error(ErrorCode::Internal, "copy: size mismatch");

@@ -1,5 +1,6 @@
 #pragma once
-// Records a whole graph into one command buffer: dispatches with push descriptors and push constants,
+// Records a whole graph into one command buffer: dispatches with push descriptors (or, without them, descriptor
+// sets from a pool reset once per recording) and push constants,
 // buffer copies, and a full compute/transfer barrier between dependent commands; one submit, one fence wait.
 #include <cstdint>
 #include <initializer_list>
@@ -60,6 +61,9 @@ class Recorder {
 
   const std::vector<OpTiming>& timings() const { return timings_; }
   uint32_t dispatch_count() const { return dispatches_; }
+
+  // Descriptor pools held (0 with push descriptors): 1 in the steady state of repeated passes.
+  uint32_t descriptor_pools() const;
 
   struct Impl;
 

@@ -7,6 +7,7 @@
 #include "model/model.hpp"
 #include "support/test_data.hpp"
 #include "support/tiny_model.hpp"
+#include "vk/context.hpp"
 
 using namespace vitvk;
 namespace fs = std::filesystem;
@@ -39,13 +40,20 @@ TEST_CASE("bench --verify compares the Vulkan backend's logits with the CPU back
   CHECK(v.at("top1_agree") == 2);
 
   // fp16 storage is reported but not judged against the fp32 bound.
+  // On a device without 16-bit storage (SwiftShader), asking for fp16 is a clear error instead.
   const auto fp16 = bench(tmp.path(), "-b vulkan --precision fp16 --batch 2 --verify 4 -f json");
   INFO(fp16.err);
-  REQUIRE(fp16.exit_code == 0);
-  const auto h = nlohmann::json::parse(fp16.out).at("verify");
-  CHECK(h.at("images") == 2);  // capped at the batch
-  CHECK(h.at("bound").is_null());
-  CHECK(h.at("max_abs_diff").get<double>() < 0.1);
+  const auto devices = gpu::list_devices();
+  if (!devices[gpu::pick_device(devices, std::nullopt)].fp16_storage) {
+    CHECK(fp16.exit_code == 1);
+    CHECK(fp16.err.find("lacks 16-bit storage buffers") != std::string::npos);
+  } else {
+    REQUIRE(fp16.exit_code == 0);
+    const auto h = nlohmann::json::parse(fp16.out).at("verify");
+    CHECK(h.at("images") == 2);  // capped at the batch
+    CHECK(h.at("bound").is_null());
+    CHECK(h.at("max_abs_diff").get<double>() < 0.1);
+  }
 
   // The table form says what was checked.
   const auto table = bench(tmp.path(), "-b vulkan --precision fp32 --verify 1");

@@ -17,7 +17,10 @@
 namespace vitvk::test {
 
 struct VkFixture {
-  gpu::Context ctx{make_options()};
+  VkFixture() : VkFixture(make_options()) {}
+  // Validation is always on; the other options (e.g. a forced fallback) as given.
+  explicit VkFixture(gpu::ContextOptions o) : ctx([&] { o.validation = true; return o; }()) {}
+  gpu::Context ctx;
   static gpu::ContextOptions make_options() {
     gpu::ContextOptions o;
     o.validation = true;
