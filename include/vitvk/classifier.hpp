@@ -55,6 +55,9 @@ struct LoadOptions {
   int max_batch = 16;
   /// Debugging: run with the Khronos validation layer (when installed); see Classifier::validation_messages().
   bool validation = false;
+  /// Run at this input size (square, a multiple of the patch size) instead of the checkpoint's: ViT position
+  /// embeddings are resampled as timm does, and the preprocessing follows the new size.
+  std::optional<int> img_size;
 };
 
 /// What was loaded and how it runs.
@@ -68,6 +71,12 @@ struct ModelInfo {
   int depth = 0, heads = 0;
   int num_classes = 0;
   bool distilled = false;           ///< DeiT distillation token (predictions average both heads)
+  bool has_classifier = true;       ///< false for embedding checkpoints (num_classes 0): use embed()
+  int tokens = 0;                   ///< sequence length: prefix tokens + patches
+  int prefix_tokens = 0;            ///< class, register and distillation tokens
+  int register_tokens = 0;
+  std::string family;               ///< "vit" | "gfnet"
+  std::string pooling;              ///< what embed() returns: "token" (class token), "avg" (patch mean), "map" (attention pool)
   std::vector<std::string> labels;  ///< num_classes names
   std::string backend;              ///< "cpu" | "vulkan": the backend in use
   std::string device;               ///< the device in use, human-readable

@@ -57,6 +57,9 @@ struct Classifier::Impl {
   // The shared path of classify / embed / infer: validates every view first (a bad one fails the call before any
   // work), then runs max_batch-sized chunks, preprocessing each outside the lock.
   std::vector<Inference> run(std::span<const ImageView> images, int top_k, bool want_top, bool want_vectors) {
+    if (want_top && model->dims.num_classes == 0)
+      throw Error(ErrorCode::Unsupported, "'" + model->config.architecture +
+                                              "' has no classifier (num_classes 0): it gives embeddings, use embed()");
     if (want_top && top_k < 1)
       throw Error(ErrorCode::InvalidArgument, "top_k must be at least 1, got " + std::to_string(top_k));
     for (std::size_t i = 0; i < images.size(); ++i) api::checked_stride(images[i], "image " + std::to_string(i));
@@ -124,7 +127,13 @@ ModelInfo info_of(const Model& m, const Backend& b, int max_batch) {
   i.depth = d.depth;
   i.heads = d.heads;
   i.num_classes = d.num_classes;
-  i.distilled = d.prefix > 1;
+  i.distilled = !m.weights.dist_token.empty();
+  i.has_classifier = d.num_classes > 0;
+  i.tokens = d.tokens;
+  i.prefix_tokens = d.prefix;
+  i.register_tokens = d.reg_tokens;
+  i.family = d.family == ModelFamily::GFNet ? "gfnet" : "vit";
+  i.pooling = d.family == ModelFamily::GFNet ? "avg" : d.pool;
   i.labels = m.labels;
   i.backend = b.name();
   i.device = b.device_name();
@@ -158,7 +167,7 @@ Classifier Classifier::load(const std::string& model, const LoadOptions& options
   return api::guarded("vitvk::Classifier::load", [&] {
     auto impl = std::make_unique<Impl>();
     const BackendRequest request = request_for(options);
-    impl->model = std::make_shared<const Model>(Model::load(resolve_model(model)));
+    impl->model = std::make_shared<const Model>(Model::load(resolve_model(model), options.img_size));
     impl->backend = make_backend(impl->model, request);
     impl->max_batch = options.max_batch;
     impl->info = info_of(*impl->model, *impl->backend, options.max_batch);
@@ -213,6 +222,9 @@ Explanation Classifier::explain(const ImageView& image, const ExplainOptions& op
                   "ExplainOptions::discard_ratio must be in [0, 1), got " + std::to_string(ro.discard_ratio));
     std::vector<CropGeometry> geometry;
     const std::vector<float> input = m.preprocess(std::span<const ImageView>(&image, 1), 0, 1, &geometry);
+    if (m.model->dims.num_classes == 0)
+      throw Error(ErrorCode::Unsupported, "'" + m.model->config.architecture +
+                                              "' has no classifier (num_classes 0): explain ranks classes; use embed()");
     const ForwardResult r = m.forward(input, 1, true);
     const RolloutMap map = rollout(r, 0, ro, m.model->dims);
     Explanation e;

@@ -38,6 +38,7 @@ struct ClassifyArgs {
   int batch = 8;
   std::string backend = "auto";
   std::optional<int> device;
+  std::optional<int> img_size;  // run at this input size (pos_embed resampled)
   std::string precision = "auto";
   std::string format = "table";
   std::string output;
@@ -89,7 +90,10 @@ int run_classify(const ClassifyArgs& a) {
   req.max_batch = a.batch;
 
   const auto model_dir = resolve_model(a.model.empty() ? kDefaultModelName : a.model);
-  auto model = std::make_shared<const Model>(Model::load(model_dir));
+  auto model = std::make_shared<const Model>(Model::load(model_dir, a.img_size));
+  if (model->dims.num_classes == 0)
+    throw Error(ErrorCode::Unsupported, "model " + model_dir.string() + " (" + model->config.architecture +
+                                            ") has no classifier (num_classes 0): it gives embeddings; use `vitvk embed`");
   if (a.explain() && !pipeline::has_attention_maps(*model))
     throw Error(ErrorCode::Unsupported, "--overlay/--report show attention rollout, but model " + model_dir.string() +
                                             " (" + model->config.architecture + ") has no attention maps");
@@ -172,6 +176,8 @@ void add_classify_command(CLI::App& app, Registry& reg) {
                   std::string("Model directory, or a name searched in $VITVK_MODEL_PATH, ./models, the install "
                               "share dir and ~/.cache/vitvk/models (default ") +
                       kDefaultModelName + ")");
+  sub->add_option("--img-size", a->img_size, "Input size in pixels (a multiple of the patch size; default: the model's)")
+      ->check(CLI::PositiveNumber);
   sub->add_option("-k,--top-k", a->top_k, "Classes per image")->capture_default_str()->check(CLI::PositiveNumber);
   sub->add_option("--batch", a->batch, "Images per forward pass")->capture_default_str()->check(CLI::PositiveNumber);
   sub->add_option("-b,--backend", a->backend, "auto | vulkan | cpu")->capture_default_str()

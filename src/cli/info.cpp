@@ -2,6 +2,7 @@
 #include <fmt/core.h>
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "cli/commands.hpp"
@@ -14,10 +15,13 @@ namespace vitvk::cli {
 void add_info_command(CLI::App& app, Registry& reg) {
   auto* sub = app.add_subcommand("info", "Load a model directory and print its architecture and preprocessing");
   auto dir = std::make_shared<std::string>();
+  auto img_size = std::make_shared<std::optional<int>>();
   sub->add_option("-m,--model", *dir,
                   std::string("Model directory or name, as for classify (default ") + kDefaultModelName + ")");
-  reg.add(sub, [dir] {
-    const Model m = Model::load(resolve_model(dir->empty() ? kDefaultModelName : *dir));
+  sub->add_option("--img-size", *img_size, "Input size in pixels (position embeddings resampled; default: the model's)")
+      ->check(CLI::PositiveNumber);
+  reg.add(sub, [dir, img_size] {
+    const Model m = Model::load(resolve_model(dir->empty() ? kDefaultModelName : *dir), *img_size);
     const ModelDims& d = m.dims;
     const PreprocessConfig& p = m.config.preprocess;
     fmt::print("model         {}\n", m.dir.string());
@@ -28,8 +32,19 @@ void add_info_command(CLI::App& app, Registry& reg) {
       fmt::print("gfnet         dim {}, depth {}, global filter {}x{} per channel, mlp {}, mean-pooled head\n", d.dim,
                  d.depth, d.grid_h, d.grid_w / 2 + 1, d.mlp_hidden);
     else
-      fmt::print("transformer   dim {}, depth {}, heads {} (head dim {}), mlp {}\n", d.dim, d.depth, d.heads, d.head_dim,
-                 d.mlp_hidden);
+    {
+      const ViTWeights& w = m.weights;
+      fmt::print("transformer   dim {}, depth {}, heads {} (head dim {}), mlp {} ({}), layer norm eps {:g}\n", d.dim,
+                 d.depth, d.heads, d.head_dim, d.mlp_hidden,
+                 d.act == MlpActivation::QuickGelu ? "quick_gelu" : d.act == MlpActivation::GeluTanh ? "gelu_tanh" : "gelu",
+                 d.ln_eps);
+      fmt::print("tokens        class {}, registers {}, distillation {}, pos_embed over {}\n", d.class_token ? 1 : 0,
+                 d.reg_tokens, w.dist_token.empty() ? 0 : 1, d.pos_rows == d.tokens ? "all tokens" : "the patches");
+      fmt::print("switches      pre-norm {}, layer scale {}, qk-norm {}, qkv bias {}, pool {}{}\n",
+                 w.norm_pre.weight.empty() ? "no" : "yes", w.blocks[0].ls1.empty() ? "no" : "yes",
+                 w.blocks[0].q_norm.weight.empty() ? "no" : "yes", w.has_qkv_bias ? "yes" : "no", d.pool,
+                 w.fc_norm.weight.empty() ? "" : " + fc_norm");
+    }
     fmt::print("classes       {}\n", d.num_classes);
     const std::string tag = pretrained_tag(m.dir);
     const LabelSet labels = choose_label_set(m.config.labels, d.num_classes, tag);

@@ -22,11 +22,16 @@ struct ForwardResult {
   int dim = 0;
   int tokens = 0;
   int layers = 0;
-  std::vector<float> logits;         // [batch, num_classes]
+  int pool_keys = 0;  // explain with an attention-pool head (map): the tokens its query attends to
+  std::vector<float> logits;         // [batch, num_classes] (empty without a classifier)
   std::vector<float> probabilities;  // [batch, num_classes]: softmax of the logits, fp32
-  std::vector<float> features;  // [batch, dim]: the class token after the final norm (pre-head embedding)
+  // [batch, dim]: the pre-head embedding (the class token after the final norm, the pooled patch tokens, or the
+  // attention pool's output, as the model pools)
+  std::vector<float> features;
   // explain only: [layers, batch, 3, tokens, tokens] = mean, max, min over heads of the attention probabilities.
   std::vector<float> attention;
+  // explain with a map head: [batch, 3, pool_keys] = the pool query's head-fused attention over the patch tokens.
+  std::vector<float> pool_attention;
 
   std::span<const float> logits_of(int b) const {
     return std::span<const float>(logits).subspan(static_cast<std::size_t>(b) * num_classes, num_classes);
@@ -58,6 +63,9 @@ class Backend {
 // Every backend's forward() starts here: throws Error(InvalidArgument) unless `images` holds exactly `batch` >= 1
 // images of the model's input size. Returns the floats per image.
 std::size_t check_forward_input(const ModelDims& d, std::span<const float> images, int batch);
+
+// The error explain mode gets on a model without attention (GFNet).
+[[noreturn]] void throw_no_attention(const Model& model);
 
 // int8: the ViT linear layers of model/quantize.hpp run in int8 (ops/cpu_gemm_int8.hpp), quantized here
 // unless the model holds them as int8 already; precision() then says "int8".

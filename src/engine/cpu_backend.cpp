@@ -1,5 +1,5 @@
-// The CPU forward pass: fast enough to be worth choosing, and still the fp32 oracle every GPU test compares
-// against. One level of threads: our own workers (cpu_workers.hpp) split each op into tiles (cpu_partition.hpp)
+// The CPU forward pass of any graph (graph/graph.hpp): fast enough to be worth choosing, and still the fp32
+// oracle every GPU test compares against. One level of threads: our own workers (cpu_workers.hpp) split each op into tiles (cpu_partition.hpp)
 // and run single-threaded kernels per tile — the packed GEMM (ops/cpu_gemm.hpp) for the linears and attention
 // on AVX2/AVX-512 CPUs, OpenBLAS elsewhere (its own pthread pool on top would oversubscribe the cores, and it
 // cannot fuse epilogues).
@@ -17,7 +17,8 @@
 #include "engine/backend.hpp"
 #include "engine/cpu_partition.hpp"
 #include "engine/cpu_workers.hpp"
-#include "engine/gfnet.hpp"
+#include "graph/graph.hpp"
+#include "ops/activation.hpp"
 #include "ops/attention.hpp"
 #include "model/quantize.hpp"
 #include "ops/cpu_gemm.hpp"
@@ -26,7 +27,10 @@
 #include "ops/embed.hpp"
 #include "ops/gemm.hpp"
 #include "ops/layernorm.hpp"
+#include "ops/qk_norm.hpp"
 #include "ops/softmax.hpp"
+#include "ops/spectral_filter.hpp"
+#include "ops/token_mean.hpp"
 #include "vitvk/error.hpp"
 
 namespace vitvk {
@@ -61,23 +65,34 @@ struct CpuLinear {
   ops::PackedLinearInt8 int8;  // empty but for int8 layers
 };
 
+// Whether --precision int8 quantizes a graph node's linear layer at load.
+bool quantized_role(const Int8Layers& q, graph::LinearRole role) {
+  switch (role) {
+    case graph::LinearRole::PatchEmbed: return q.patch_embed;
+    case graph::LinearRole::Qkv: return q.qkv;
+    case graph::LinearRole::Proj: return q.proj;
+    case graph::LinearRole::Fc1: return q.fc1;
+    case graph::LinearRole::Fc2: return q.fc2;
+    case graph::LinearRole::Head: return q.head;
+    case graph::LinearRole::Other: return false;
+  }
+  return false;
+}
+
 class CpuBackend final : public Backend {
  public:
   CpuBackend(std::shared_ptr<const Model> model, bool int8)
-      : model_(std::move(model)), workers_(thread_count()), gemm_(gemm_choice()), int8_(int8) {
+      : model_(std::move(model)), graph_(graph::build(*model_)), workers_(thread_count()), gemm_(gemm_choice()),
+        int8_(int8) {
     // Process-wide, but every CPU-side GEMM of the library is issued from tiles like ours: OpenBLAS's own
     // threads would only compete with the workers for the same cores.
     openblas_set_num_threads(1);
     // Our copy of the weights in the packed kernel's layout, made once here (the Model keeps its own).
-    const ViTWeights& w = model_->weights;
     // int8: which layers are quantized here (fp32 in the model); those the model holds as int8 run as int8.
     const Int8Layers q = int8_ ? int8_layers() : Int8Layers::none();
-    patch_embed_ = make_linear(w.patch_embed, q.patch_embed);
-    head_ = make_linear(w.head, q.head);
-    if (model_->dims.prefix > 1) head_dist_ = make_linear(w.head_dist, q.head);
-    for (const BlockWeights& b : w.blocks)
-      blocks_.push_back({make_linear(b.qkv, q.qkv), make_linear(b.proj, q.proj), make_linear(b.fc1, q.fc1),
-                         make_linear(b.fc2, q.fc2)});
+    linears_.resize(graph_.nodes.size());
+    for (std::size_t i = 0; i < graph_.nodes.size(); ++i)
+      if (graph_.nodes[i].linear) linears_[i] = make_linear(*graph_.nodes[i].linear, quantized_role(q, graph_.nodes[i].role));
   }
 
   BackendKind kind() const override { return BackendKind::Cpu; }
@@ -93,101 +108,121 @@ class CpuBackend final : public Backend {
 
   ForwardResult forward(std::span<const float> images, int batch, const ForwardOptions& options) override {
     const ModelDims& d = model_->dims;
-    const ViTWeights& w = model_->weights;
     check_forward_input(d, images, batch);
+    if (options.explain && graph_.layers == 0) throw_no_attention(*model_);
     // One pass at a time: the workers run one loop at a time, and the activations are reused between passes
     // (fresh buffers would be page-faulted in again on every pass).
     std::lock_guard lock(forward_mutex_);
-    const int T = d.tokens, D = d.dim, M = batch * T, P = d.prefix;
-    const std::size_t md = static_cast<std::size_t>(M) * D;
-    ws_.resize(md * 3 + md * 3 + static_cast<std::size_t>(M) * d.mlp_hidden);
-    const std::span<float> x(ws_.data(), md), xn(x.data() + md, md), attn(xn.data() + md, md);
-    const std::span<float> qkv(attn.data() + md, 3 * md), hidden(qkv.data() + 3 * md, std::size_t(M) * d.mlp_hidden);
+    const graph::Graph& g = graph_;
+    // Buffers back to back in one allocation (the input images are read where they are).
+    std::vector<std::size_t> at(g.buffers.size());
+    std::size_t total = 0;
+    const int image_buffer = g.tensors[g.images].buffer;
+    for (std::size_t i = 0; i < g.buffers.size(); ++i) {
+      at[i] = total;
+      if (static_cast<int>(i) != image_buffer) total += (g.buffers[i].floats * batch + 15) / 16 * 16;
+    }
+    ws_.resize(total);
+    auto ptr = [&](const graph::Layout& l) { return ws_.data() + at[l.buffer] + l.offset; };
+
     ForwardResult r;
     r.batch = batch;
     r.num_classes = d.num_classes;
-    r.dim = D;
-    r.tokens = T;
-    r.layers = d.depth;
-    const long layer_probs = static_cast<long>(batch) * 3 * T * T;
-    if (options.explain) r.attention.resize(static_cast<std::size_t>(layer_probs * d.depth));
+    r.dim = d.dim;
+    r.tokens = g.map_tokens;
+    r.layers = g.layers;
+    const long layer_probs = static_cast<long>(batch) * 3 * g.map_tokens * g.map_tokens;
+    if (options.explain) {
+      r.attention.resize(static_cast<std::size_t>(layer_probs * g.layers));
+      r.pool_keys = g.pool_keys;
+      r.pool_attention.resize(std::size_t(batch) * 3 * g.pool_keys);
+    }
 
-    patch_embed(images.data(), batch, x.data());
-    ops::embed_tokens_cpu(x.data(), batch, T, D, w.cls_token.data(), P > 1 ? w.dist_token.data() : nullptr,
-                          w.pos_embed.data());
-
-    const ops::AttentionShape as{batch, T, d.heads, d.head_dim};
-    const int block = std::min(T, kAttentionRows);
-    // Per worker: its score rows, and with the packed kernel the head's packed K and V (64-byte aligned).
-    const bool packed_attention = packing();
-    const std::size_t head_probs_offset =
-        (packed_attention ? ops::attention_packed_scratch_floats(as, block) : std::size_t(block) * T + 15) / 16 * 16;
-    // Explain mode with the packed kernel: also one head's [T, T] probabilities.
-    const std::size_t per_worker =
-        head_probs_offset + (packed_attention && options.explain ? (std::size_t(T) * T + 15) / 16 * 16 : 0);
-    float* const scratch = ops::aligned_floats(scratch_, per_worker * workers_.size());
-    for (int l = 0; l < d.depth; ++l) {
-      const BlockWeights& blk = w.blocks[l];
-      const BlockLinears& lin = blocks_[l];
-      layernorm(x.data(), M, blk.norm1, xn.data());
-      linear(xn.data(), M, D, D, lin.qkv, 3 * D, qkv.data(), 3 * D, ops::Epilogue::None);
-      if (options.explain) {  // head-fused probabilities: one image per task, heads in order within it
-        float* probs = r.attention.data() + l * layer_probs;
-        workers_.run(batch, [&](int b, int worker) {
-          float* const fused = probs + static_cast<long>(b) * 3 * T * T;
-          if (!packed_attention) {
-            ops::attention_cpu(qkv.data() + static_cast<long>(b) * T * 3 * D, {1, T, d.heads, d.head_dim},
-                               attn.data() + static_cast<long>(b) * T * D, fused);
-            return;
+    for (std::size_t i = 0; i < g.nodes.size(); ++i) {
+      const graph::Node& n = g.nodes[i];
+      const graph::Layout y = g.layout(n.y), x = n.x >= 0 ? g.layout(n.x) : y;
+      switch (n.op) {
+        case graph::Op::PatchEmbed:
+          patch_embed(images.data(), batch, n.patch, linears_[i], ptr(y), y.rows, n.first_token);
+          break;
+        case graph::Op::EmbedTokens:
+          ops::embed_tokens_cpu(ptr(y), {batch, y.rows, y.cols, n.prefix_rows, n.pos_rows},
+                                n.prefix ? n.prefix->data() : nullptr, n.pos ? n.pos->data() : nullptr);
+          break;
+        case graph::Op::LayerNorm:
+          for (const graph::RowCall& c : graph::row_calls(x, y, batch))
+            layernorm(ws_.data() + at[x.buffer] + c.x_offset, c.rows, x.cols, c.x_stride, *n.norm, n.eps,
+                      ws_.data() + at[y.buffer] + c.y_offset, c.y_stride);
+          break;
+        case graph::Op::Linear:
+          for (const graph::RowCall& c : graph::row_calls(x, y, batch))
+            linear(ws_.data() + at[x.buffer] + c.x_offset, c.rows, x.cols, c.x_stride, linears_[i], y.cols,
+                   ws_.data() + at[y.buffer] + c.y_offset, c.y_stride, n.epilogue);
+          break;
+        case graph::Op::Activation: {
+          const std::size_t count = std::size_t(batch) * y.image_stride, per = (count + 4 * workers_.size() - 1) / (4 * workers_.size());
+          float* const v = ptr(y);
+          workers_.run(static_cast<int>((count + per - 1) / per), [&](int task, int) {
+            const std::size_t lo = task * per;
+            ops::activation_cpu(v + lo, std::min(count, lo + per) - lo, n.act);
+          });
+          break;
+        }
+        case graph::Op::QkNorm: {
+          const int rows = batch * y.rows, per = std::max(1, (rows + 2 * workers_.size() - 1) / (2 * workers_.size()));
+          float* const v = ptr(y);
+          workers_.run((rows + per - 1) / per, [&](int task, int) {
+            const int r0 = task * per, cnt = std::min(rows, r0 + per) - r0;
+            ops::qk_norm_cpu(v + static_cast<long>(r0) * y.cols, {cnt, n.heads, n.head_dim}, n.norm->weight.data(),
+                             n.norm->bias.data(), n.norm2->weight.data(), n.norm2->bias.data(), n.eps);
+          });
+          break;
+        }
+        case graph::Op::Attention: {
+          float* fused = nullptr;
+          std::vector<float> pool_maps;
+          if (options.explain && n.explain >= 0) fused = r.attention.data() + n.explain * layer_probs;
+          if (options.explain && n.explain == graph::Node::kPoolMap) {
+            pool_maps.resize(std::size_t(batch) * 3 * x.rows * x.rows);
+            fused = pool_maps.data();
           }
-          // The plain pass's kernel, so that explain mode gives the same logits to the bit.
-          float* const mine = scratch + per_worker * worker;
-          float* const head_probs = mine + head_probs_offset;
-          for (int h = 0; h < d.heads; ++h) {
-            ops::attention_head_packed(qkv.data(), as, b, h, 0, T, attn.data(), mine, block, ops::cpu_gemm_isa(),
-                                       head_probs);
-            ops::fuse_head_probs(head_probs, static_cast<long>(T) * T, h, d.heads, fused);
-          }
-        });
-      } else {
-        // (image, head) problems, each cut into query-row ranges when they would not share out evenly.
-        const int units = batch * d.heads, chunks = attention_row_chunks(units, workers_.size());
-        const int chunk_rows = (T + chunks - 1) / chunks;
-        workers_.run(units * chunks, [&](int task, int worker) {
-          const int unit = task / chunks, r0 = task % chunks * chunk_rows;
-          const int r1 = std::min(T, r0 + chunk_rows);
-          float* const mine = scratch + per_worker * worker;
-          if (packed_attention)
-            ops::attention_head_packed(qkv.data(), as, unit / d.heads, unit % d.heads, r0, r1, attn.data(), mine, block,
-                                       ops::cpu_gemm_isa());
-          else
-            ops::attention_head_cpu(qkv.data(), as, unit / d.heads, unit % d.heads, r0, r1, attn.data(), mine, block);
-        });
+          attention(ptr(x), {batch, x.rows, n.heads, n.head_dim}, ptr(y), fused);
+          if (!pool_maps.empty())  // every query row of the pool is the latent's: keep row 0
+            for (int b = 0; b < batch; ++b)
+              for (int f = 0; f < 3; ++f)
+                std::copy_n(pool_maps.data() + (std::size_t(b) * 3 + f) * x.rows * x.rows, x.rows,
+                            r.pool_attention.data() + (std::size_t(b) * 3 + f) * x.rows);
+          break;
+        }
+        case graph::Op::SpectralFilter: {
+          ops::SpectralShape s = n.spectral;
+          s.batch = 1;
+          float *const xi = ptr(x), *const yo = ptr(y);
+          workers_.run(batch, [&](int b, int) {
+            ops::spectral_filter_cpu(xi + b * x.image_stride, s, n.filter->data(), yo + b * y.image_stride);
+          });
+          break;
+        }
+        case graph::Op::TokenMean:
+          for (int b = 0; b < batch; ++b)
+            ops::token_mean_cpu(ptr(x) + b * x.image_stride, {1, x.rows, x.cols, 0, x.row_stride, 0},
+                                ptr(y) + b * y.image_stride);
+          break;
       }
-      linear(attn.data(), M, D, D, lin.proj, D, x.data(), D, ops::Epilogue::Residual);
-      layernorm(x.data(), M, blk.norm2, xn.data());
-      linear(xn.data(), M, D, D, lin.fc1, d.mlp_hidden, hidden.data(), d.mlp_hidden, ops::Epilogue::Gelu);
-      linear(hidden.data(), M, d.mlp_hidden, d.mlp_hidden, lin.fc2, D, x.data(), D, ops::Epilogue::Residual);
     }
 
-    // Only the prefix tokens feed the head: normalise those rows alone.
-    std::vector<float> pre(static_cast<std::size_t>(batch) * P * D);
+    const graph::Layout f = g.layout(g.features);
+    r.features.resize(static_cast<std::size_t>(batch) * d.dim);
     for (int b = 0; b < batch; ++b)
-      ops::layernorm_cpu(x.data() + static_cast<long>(b) * T * D, P, D, w.norm.weight.data(), w.norm.bias.data(),
-                         d.ln_eps, pre.data() + static_cast<long>(b) * P * D, D, D);
-    r.features.resize(static_cast<std::size_t>(batch) * D);
-    for (int b = 0; b < batch; ++b)
-      std::copy_n(pre.data() + static_cast<long>(b) * P * D, D, r.features.data() + static_cast<long>(b) * D);
-    const int C = d.num_classes;
-    r.logits.resize(static_cast<std::size_t>(batch) * C);
-    linear(pre.data(), batch, D, static_cast<long>(P) * D, head_, C, r.logits.data(), C, ops::Epilogue::None);
-    if (P > 1) {  // DeiT distilled: average the class and distillation heads, as timm does at inference
-      std::vector<float> ld(r.logits.size());
-      linear(pre.data() + D, batch, D, static_cast<long>(P) * D, head_dist_, C, ld.data(), C, ops::Epilogue::None);
-      for (std::size_t i = 0; i < ld.size(); ++i) r.logits[i] = 0.5f * (r.logits[i] + ld[i]);
+      std::copy_n(ptr(f) + b * f.image_stride, d.dim, r.features.data() + static_cast<long>(b) * d.dim);
+    if (g.logits >= 0) {
+      const graph::Layout l = g.layout(g.logits);
+      const int C = d.num_classes;
+      r.logits.resize(static_cast<std::size_t>(batch) * C);
+      for (int b = 0; b < batch; ++b) std::copy_n(ptr(l) + b * l.image_stride, C, r.logits.data() + static_cast<long>(b) * C);
+      r.probabilities.resize(r.logits.size());
+      ops::softmax_cpu(r.logits.data(), batch, C, r.probabilities.data());
     }
-    r.probabilities.resize(r.logits.size());
-    ops::softmax_cpu(r.logits.data(), batch, C, r.probabilities.data());
     return r;
   }
 
@@ -195,10 +230,6 @@ class CpuBackend final : public Backend {
   static constexpr int kRowBlock = 128;       // GEMM tile rows: the tile's output stays in L2 for its epilogue
   static constexpr int kPackedRowBlock = 256;  // the same for the packed kernel (which applies it per register tile)
   static constexpr int kAttentionRows = 64;   // score rows materialised at a time per (image, head)
-
-  struct BlockLinears {
-    CpuLinear qkv, proj, fc1, fc2;
-  };
 
   // Auto packs (and then always uses the packed kernel) where the CPU runs its AVX-512 or AVX2 form: per
   // tools/cpu_gemm_bench.cpp on Zen 5, at least as fast as single-threaded OpenBLAS (its Cooper Lake / Haswell
@@ -275,48 +306,91 @@ class CpuBackend final : public Backend {
     return plan;
   }
 
-  void layernorm(const float* xin, int M, const NormWeights& nw, float* y) {
-    const ModelDims& d = model_->dims;
+  // Multi-head attention over qkv [B, T, 3D] into out [B, T, D]; fused (nullable): [B, 3, T, T] head-fused maps.
+  void attention(const float* qkv, const ops::AttentionShape& as, float* out, float* fused) {
+    const int T = as.tokens, B = as.batch, H = as.heads;
+    const int block = std::min(T, kAttentionRows);
+    // Per worker: its score rows, and with the packed kernel the head's packed K and V (64-byte aligned).
+    const bool packed_attention = packing();
+    const std::size_t head_probs_offset =
+        (packed_attention ? ops::attention_packed_scratch_floats(as, block) : std::size_t(block) * T + 15) / 16 * 16;
+    // Explain mode with the packed kernel: also one head's [T, T] probabilities.
+    const std::size_t per_worker =
+        head_probs_offset + (packed_attention && fused ? (std::size_t(T) * T + 15) / 16 * 16 : 0);
+    float* const scratch = ops::aligned_floats(scratch_, per_worker * workers_.size());
+    const long D = as.dim();
+    if (fused) {  // head-fused probabilities: one image per task, heads in order within it
+      workers_.run(B, [&](int b, int worker) {
+        float* const f = fused + static_cast<long>(b) * 3 * T * T;
+        if (!packed_attention) {
+          ops::attention_cpu(qkv + static_cast<long>(b) * T * 3 * D, {1, T, H, as.head_dim}, out + static_cast<long>(b) * T * D, f);
+          return;
+        }
+        // The plain pass's kernel, so that explain mode gives the same logits to the bit.
+        float* const mine = scratch + per_worker * worker;
+        float* const head_probs = mine + head_probs_offset;
+        for (int h = 0; h < H; ++h) {
+          ops::attention_head_packed(qkv, as, b, h, 0, T, out, mine, block, ops::cpu_gemm_isa(), head_probs);
+          ops::fuse_head_probs(head_probs, static_cast<long>(T) * T, h, H, f);
+        }
+      });
+      return;
+    }
+    // (image, head) problems, each cut into query-row ranges when they would not share out evenly.
+    const int units = B * H, chunks = attention_row_chunks(units, workers_.size());
+    const int chunk_rows = (T + chunks - 1) / chunks;
+    workers_.run(units * chunks, [&](int task, int worker) {
+      const int unit = task / chunks, r0 = task % chunks * chunk_rows;
+      const int r1 = std::min(T, r0 + chunk_rows);
+      float* const mine = scratch + per_worker * worker;
+      if (packed_attention)
+        ops::attention_head_packed(qkv, as, unit / H, unit % H, r0, r1, out, mine, block, ops::cpu_gemm_isa());
+      else
+        ops::attention_head_cpu(qkv, as, unit / H, unit % H, r0, r1, out, mine, block);
+    });
+  }
+
+  void layernorm(const float* xin, int M, int dim, long ldx, const NormWeights& nw, float eps, float* y, long ldy) {
     const int rows = std::max(1, (M + 2 * workers_.size() - 1) / (2 * workers_.size()));
     workers_.run((M + rows - 1) / rows, [&](int task, int) {
       const int m0 = task * rows, n = std::min(M, m0 + rows) - m0;
-      ops::layernorm_cpu(xin + static_cast<long>(m0) * d.dim, n, d.dim, nw.weight.data(), nw.bias.data(), d.ln_eps,
-                         y + static_cast<long>(m0) * d.dim, d.dim, d.dim);
+      ops::layernorm_cpu(xin + m0 * ldx, n, dim, nw.weight.data(), nw.bias.data(), eps, y + m0 * ldy,
+                         static_cast<int>(ldx), static_cast<int>(ldy));
     });
   }
 
   // The stride-P convolution as im2col + GEMM, one image at a time (its patch rows are contiguous tokens).
-  void patch_embed(const float* images, int batch, float* tokens) {
-    const ModelDims& d = model_->dims;
-    const int Pt = d.patch, gw = d.img_w / Pt, G = (d.img_h / Pt) * gw, K = d.channels * Pt * Pt;
+  void patch_embed(const float* images, int batch, const ops::PatchEmbedShape& s, const CpuLinear& lin, float* tokens,
+                   int tokens_per_image, int first_token) {
+    const int Pt = s.patch, gw = s.grid_w(), G = s.num_patches(), K = s.channels * Pt * Pt;
     std::vector<float> cols(static_cast<std::size_t>(batch) * G * K);
     workers_.run(batch, [&](int b, int) {
-      const float* img = images + static_cast<long>(b) * d.channels * d.img_h * d.img_w;
+      const float* img = images + static_cast<long>(b) * s.channels * s.height * s.width;
       float* dst = cols.data() + static_cast<long>(b) * G * K;
       for (int p = 0; p < G; ++p) {
         const int py = p / gw, px = p % gw;
-        for (int c = 0; c < d.channels; ++c)
+        for (int c = 0; c < s.channels; ++c)
           for (int ky = 0; ky < Pt; ++ky, dst += Pt) {
             // An inline loop: a library call per 16-float patch row cost more than the copy.
-            const float* src = img + (static_cast<long>(c) * d.img_h + py * Pt + ky) * d.img_w + px * Pt;
+            const float* src = img + (static_cast<long>(c) * s.height + py * Pt + ky) * s.width + px * Pt;
             for (int i = 0; i < Pt; ++i) dst[i] = src[i];
           }
       }
     });
     for (int b = 0; b < batch; ++b)
-      linear(cols.data() + static_cast<long>(b) * G * K, G, K, K, patch_embed_, d.dim,
-             tokens + (static_cast<long>(b) * d.tokens + d.prefix) * d.dim, d.dim, ops::Epilogue::None);
+      linear(cols.data() + static_cast<long>(b) * G * K, G, K, K, lin, s.dim,
+             tokens + (static_cast<long>(b) * tokens_per_image + first_token) * s.dim, s.dim, ops::Epilogue::None);
   }
 
   std::shared_ptr<const Model> model_;
+  graph::Graph graph_;
   CpuWorkers workers_;
   GemmChoice gemm_;
   bool int8_ = false;      // int8 linear layers (make_cpu_backend)
   std::vector<ops::QuantizedRows> qx_;  // int8: each worker's quantized activation rows
-  CpuLinear patch_embed_, head_, head_dist_;
-  std::vector<BlockLinears> blocks_;
+  std::vector<CpuLinear> linears_;  // per node (empty for nodes without a linear layer)
   std::mutex forward_mutex_;
-  std::vector<float> ws_;  // activations of the last pass: x, xn, attn, qkv, hidden
+  std::vector<float> ws_;  // the graph's buffers, kept from the last pass
   std::vector<float> scratch_;  // the workers' attention scratch, kept like ws_
   std::vector<std::pair<std::array<int, 4>, LinearPlan>> plans_;  // by (M, N, K, packed)
 };
@@ -325,7 +399,6 @@ class CpuBackend final : public Backend {
 
 std::unique_ptr<Backend> make_cpu_backend(std::shared_ptr<const Model> model, bool int8) {
   if (!int8 && has_int8_weights(*model)) model = std::make_shared<const Model>(dequantized(*model));
-  if (model->dims.family == ModelFamily::GFNet) return make_gfnet_cpu_backend(std::move(model));
   return std::make_unique<CpuBackend>(std::move(model), int8);
 }
 

@@ -16,6 +16,15 @@ std::size_t check_forward_input(const ModelDims& d, std::span<const float> image
   return image_floats;
 }
 
+void throw_no_attention(const Model& model) {
+  if (model.dims.family == ModelFamily::GFNet)
+    throw Error(ErrorCode::Unsupported, "explain mode needs attention maps, and '" + model.config.architecture +
+                                            "' is a GFNet: it mixes tokens with a global frequency-domain filter, "
+                                            "not attention, so there are no maps to return");
+  throw Error(ErrorCode::Unsupported, "explain mode needs attention maps, and '" + model.config.architecture +
+                                          "' has none");
+}
+
 BackendChoice parse_backend_choice(const std::string& s) {
   if (s == "auto") return BackendChoice::Auto;
   if (s == "cpu") return BackendChoice::Cpu;

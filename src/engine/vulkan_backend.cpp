@@ -1,19 +1,26 @@
-// The Vulkan forward pass: weights uploaded once into a few device buffers, activations in one arena sized
-// from the graph, and each pass of up to max_batch images recorded into one command buffer and submitted once.
+// The Vulkan forward pass of any graph (graph/graph.hpp): weights uploaded once into a few device buffers,
+// activations in one arena laid out from the graph's buffers, and each pass of up to max_batch images recorded
+// into one command buffer and submitted once.
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <memory>
+#include <optional>
 #include <string>
 
 #include "engine/backend.hpp"
-#include "engine/gfnet.hpp"
 #include "engine/weight_store.hpp"
+#include "graph/graph.hpp"
+#include "ops/activation.hpp"
 #include "ops/attention.hpp"
 #include "ops/embed.hpp"
 #include "ops/gemm.hpp"
 #include "ops/layernorm.hpp"
 #include "ops/patch_embed.hpp"
+#include "ops/qk_norm.hpp"
 #include "ops/softmax.hpp"
+#include "ops/spectral_filter.hpp"
+#include "ops/token_mean.hpp"
 #include "vitvk/error.hpp"
 #include "vk/op_context.hpp"
 #include "vk/transfer.hpp"
@@ -23,22 +30,16 @@ namespace {
 
 using gpu::Slice;
 
-struct LinearVk {
-  std::size_t w = 0, b = 0;
-  int N = 0, K = 0;
-};
-struct NormVk {
-  std::size_t g = 0, b = 0;
-};
-struct BlockVk {
-  NormVk norm1, norm2;
-  LinearVk qkv, proj, fc1, fc2;
+// A node's weights in the device stores (handles; which ones are set depends on the op).
+struct NodeVk {
+  std::size_t w = 0, b = 0, g = 0, gb = 0, g2 = 0, gb2 = 0, prefix = 0, pos = 0, filter = 0;
 };
 
 class VulkanBackend final : public Backend {
  public:
   VulkanBackend(std::shared_ptr<const Model> model, const VulkanBackendOptions& o)
       : model_(std::move(model)),
+        graph_(graph::build(*model_)),
         ctx_(gpu::ContextOptions{.device = o.device, .validation = o.validation, .enable_fp16 = o.fp16}),
         kernels_(ctx_),
         rec_(ctx_),
@@ -47,6 +48,13 @@ class VulkanBackend final : public Backend {
       throw Error(ErrorCode::Unsupported, "fp16 precision requested but '" + ctx_.info().name +
                                               "' lacks 16-bit storage buffers (use --precision fp32)");
     fp16_ = o.fp16;
+    for (const graph::Node& n : graph_.nodes)
+      if (n.op == graph::Op::SpectralFilter && !spectral_) {
+        // The filter's GPU form (VkFFT plans or DFT matrices), and its fp32 weight store.
+        spectral_ = std::make_unique<ops::SpectralFilterVk>(ctx_);
+        filters_.emplace(ctx_, false, o.memory_budget);
+        impl_ = spectral_->resolve(ops::parse_spectral_impl(o.filter_impl), n.spectral);
+      }
     upload_weights();
     plan_arena(std::max(1, o.max_batch), o.memory_budget);
   }
@@ -67,17 +75,21 @@ class VulkanBackend final : public Backend {
   ForwardResult forward(std::span<const float> images, int batch, const ForwardOptions& options) override {
     const ModelDims& d = model_->dims;
     const std::size_t image_floats = check_forward_input(d, images, batch);
+    if (options.explain && graph_.layers == 0) throw_no_attention(*model_);
     ForwardResult r;
     r.batch = batch;
     r.num_classes = d.num_classes;
     r.dim = d.dim;
-    r.tokens = d.tokens;
-    r.layers = d.depth;
+    r.tokens = graph_.map_tokens;
+    r.layers = graph_.layers;
     r.logits.resize(std::size_t(batch) * d.num_classes);
     r.probabilities.resize(r.logits.size());
     r.features.resize(std::size_t(batch) * d.dim);
-    const std::size_t layer_probs = 3ull * d.tokens * d.tokens;  // per image per layer
-    if (options.explain) r.attention.resize(std::size_t(d.depth) * batch * layer_probs);
+    if (options.explain) {
+      r.attention.resize(std::size_t(graph_.layers) * batch * layer_probs());
+      r.pool_keys = graph_.pool_keys;
+      r.pool_attention.resize(std::size_t(batch) * 3 * graph_.pool_keys);
+    }
     for (int start = 0; start < batch; start += pass_batch_) {
       const int n = std::min(pass_batch_, batch - start);
       run_pass(images.subspan(start * image_floats, n * image_floats), n, options.explain, r, start);
@@ -86,99 +98,128 @@ class VulkanBackend final : public Backend {
   }
 
  private:
-  // Region offsets (bytes) inside the arena for one pass of pass_batch_ images.
+  // Byte offsets inside the arena for one pass of B images: the filter's work space first (VkFFT addresses it
+  // from the start of the buffer), the graph's other buffers, its output buffers, then the fp32 results.
   struct Arena {
-    uint64_t images = 0, x = 0, a = 0, b = 0, pre = 0, logits = 0, probs = 0, explain = 0, explain_stride = 0, total = 0;
+    std::vector<uint64_t> buffer;  // per graph buffer
+    uint64_t outputs = 0, probs = 0, explain = 0, explain_stride = 0, pool = 0, total = 0;
+    uint64_t largest = 0;  // the largest region (each is bound as one descriptor range)
   };
 
-  std::size_t add_linear(const LinearWeights& l, LinearVk& out, float scale = 1.f) {
-    std::vector<float> w = ops::linear_vk_pack(ctx_.info(), l.weight, l.out, l.in);
-    std::vector<float> b = l.bias;
-    if (scale != 1.f) {
-      for (auto& v : w) v *= scale;
-      for (auto& v : b) v *= scale;
-    }
-    out.w = weights_.add(std::move(w));
-    out.b = weights_.add(std::move(b));
-    out.N = l.out;
-    out.K = l.in;
-    return out.w;
-  }
-  NormVk add_norm(const NormWeights& n) { return {weights_.add(n.weight), weights_.add(n.bias)}; }
+  uint64_t es() const { return fp16_ ? 2 : 4; }
+  std::size_t layer_probs() const { return 3ull * graph_.map_tokens * graph_.map_tokens; }  // per image per layer
+  uint64_t pool_map_bytes(int B) const { return uint64_t(B) * 3 * graph_.pool_keys * graph_.pool_keys * 4; }
 
   void upload_weights() {
-    const ViTWeights& w = model_->weights;
-    add_linear(w.patch_embed, patch_);
-    cls_ = weights_.add(w.cls_token);
-    if (model_->dims.prefix > 1) dist_ = weights_.add(w.dist_token);
-    pos_ = weights_.add(w.pos_embed);
-    for (const auto& b : w.blocks) {
-      BlockVk v;
-      v.norm1 = add_norm(b.norm1);
-      v.norm2 = add_norm(b.norm2);
-      add_linear(b.qkv, v.qkv);
-      add_linear(b.proj, v.proj);
-      add_linear(b.fc1, v.fc1);
-      add_linear(b.fc2, v.fc2);
-      blocks_.push_back(v);
+    auto linear = [&](const LinearWeights& l, NodeVk& v) {
+      v.w = weights_.add(ops::linear_vk_pack(ctx_.info(), l.weight, l.out, l.in));
+      v.b = weights_.add(l.bias);
+    };
+    for (const graph::Node& n : graph_.nodes) {
+      NodeVk v;
+      switch (n.op) {
+        case graph::Op::PatchEmbed:
+        case graph::Op::Linear: linear(*n.linear, v); break;
+        case graph::Op::LayerNorm:
+          v.g = weights_.add(n.norm->weight);
+          v.gb = weights_.add(n.norm->bias);
+          break;
+        case graph::Op::QkNorm:
+          v.g = weights_.add(n.norm->weight);
+          v.gb = weights_.add(n.norm->bias);
+          v.g2 = weights_.add(n.norm2->weight);
+          v.gb2 = weights_.add(n.norm2->bias);
+          break;
+        case graph::Op::EmbedTokens:
+          if (n.prefix_rows) v.prefix = weights_.add(*n.prefix);
+          if (n.pos_rows) v.pos = weights_.add(*n.pos);
+          break;
+        case graph::Op::SpectralFilter:
+          v.filter = filters_->add(
+              ops::spectral_filter_vk_pack(*n.filter, n.spectral.h, n.spectral.w, n.spectral.channels));
+          break;
+        default: break;
+      }
+      nodes_.push_back(v);
     }
-    norm_ = add_norm(w.norm);
-    // Distilled: logits = (head(cls) + head_dist(dist)) / 2 as two GEMMs into one output, each scaled by 1/2
-    // (exact in floating point), the second accumulating.
-    const bool distilled = model_->dims.prefix > 1;
-    add_linear(w.head, head_, distilled ? 0.5f : 1.f);
-    if (distilled) add_linear(w.head_dist, head_dist_, 0.5f);
     weights_.finish();
+    if (filters_) filters_->finish();
   }
 
+  uint64_t weight_bytes() const { return weights_.total_bytes() + (filters_ ? filters_->total_bytes() : 0); }
+
   Arena layout(int B, bool explain) const {
-    const ModelDims& d = model_->dims;
-    const uint64_t es = fp16_ ? 2 : 4, al = std::max<uint64_t>(256, ctx_.info().min_storage_buffer_offset_alignment);
-    const uint64_t T = d.tokens, D = d.dim;
+    const uint64_t al = std::max<uint64_t>(256, ctx_.info().min_storage_buffer_offset_alignment);
+    const graph::Graph& g = graph_;
     Arena a;
+    a.buffer.assign(g.buffers.size(), 0);
     uint64_t off = 0;
     auto take = [&](uint64_t bytes) {
       off = align_up(off, al);
       const uint64_t at = off;
       off += std::max<uint64_t>(bytes, 4);
+      a.largest = std::max(a.largest, bytes);
       return at;
     };
-    a.images = take(B * uint64_t(d.channels) * d.img_h * d.img_w * es);
-    a.x = take(B * T * D * es);
-    a.a = take(B * T * D * es);                                          // norm output, then attention output
-    a.b = take(B * T * std::max<uint64_t>(3 * D, d.mlp_hidden) * es);  // qkv, then the MLP hidden layer
-    a.pre = take(B * uint64_t(d.prefix) * D * es);
-    a.logits = take(B * uint64_t(d.num_classes) * es);
-    a.probs = take(B * uint64_t(d.num_classes) * 4);
+    std::vector<uint64_t> bytes(g.buffers.size());
+    for (std::size_t i = 0; i < g.buffers.size(); ++i) bytes[i] = uint64_t(B) * g.buffers[i].floats * es();
+    std::vector<bool> scratch(g.buffers.size(), false);
+    for (const graph::Node& n : g.nodes)
+      if (n.op == graph::Op::SpectralFilter) {
+        ops::SpectralShape s = n.spectral;
+        s.batch = B;
+        bytes[n.scratch] = std::max(bytes[n.scratch], ops::SpectralFilterVk::scratch_bytes(impl_, s));
+        scratch[n.scratch] = true;
+      }
+    for (int pass = 0; pass < 3; ++pass)  // scratch, the others, the outputs
+      for (std::size_t i = 0; i < g.buffers.size(); ++i) {
+        const int kind = scratch[i] ? 0 : g.buffers[i].output ? 2 : 1;
+        if (kind != pass) continue;
+        if (pass == 2 && !a.outputs) a.outputs = align_up(off, al);
+        a.buffer[i] = take(bytes[i]);
+      }
+    const int C = model_->dims.num_classes;
+    a.probs = take(uint64_t(B) * std::max(C, 1) * 4);
     // Each layer's maps are bound on their own, so each starts on a binding-aligned offset.
-    a.explain_stride = align_up(uint64_t(B) * 3 * T * T * 4, al);
-    a.explain = explain ? take(uint64_t(d.depth) * a.explain_stride) : off;
+    a.explain_stride = align_up(uint64_t(B) * layer_probs() * 4, al);
+    a.explain = explain ? take(uint64_t(g.layers) * a.explain_stride) : off;
+    a.pool = explain && g.pool_keys ? take(pool_map_bytes(B)) : off;
+    a.largest = std::max(a.largest, explain ? a.explain_stride : 0);
     a.total = align_up(off, al);
     return a;
   }
 
   void plan_arena(int max_batch, uint64_t budget) {
-    // Every region is bound as one descriptor range: the largest per-image region caps the pass size.
-    const ModelDims& d = model_->dims;
-    const uint64_t es = fp16_ ? 2 : 4, T = d.tokens;
-    const uint64_t largest = std::max<uint64_t>({T * std::max<uint64_t>(3 * d.dim, d.mlp_hidden) * es,
-                                                 uint64_t(d.depth) * 3 * T * T * 4});
+    // Every region is bound as one descriptor range: the largest one caps the pass size.
     const uint64_t range = ctx_.info().max_storage_buffer_range;
-    pass_batch_ = static_cast<int>(std::clamp<uint64_t>(range / largest, 1, static_cast<uint64_t>(max_batch)));
+    pass_batch_ = max_batch;
+    while (pass_batch_ > 1 && layout(pass_batch_, true).largest > range) pass_batch_ = std::max(1, pass_batch_ / 2);
+    if (layout(pass_batch_, true).largest > range)
+      throw Error(ErrorCode::Unsupported, "one image's activations exceed the device's storage buffer range");
     // The device may not hold the activations of that many images: halve the pass until they fit (forward() runs
     // any batch as several passes). Only when a single image does not fit is OutOfMemory the caller's.
+    const int image_buffer = graph_.tensors[graph_.images].buffer;
     for (;;) {
       try {
         const Arena a = layout(pass_batch_, true);
-        const uint64_t staging = std::max<uint64_t>(a.x - a.images, 4), readback = a.total - a.pre;
-        if (budget && weights_.total_bytes() + a.total + staging + readback > budget)
+        const uint64_t staging = std::max<uint64_t>(uint64_t(pass_batch_) * graph_.buffers[image_buffer].floats * es(), 4);
+        const uint64_t readback = a.total - a.outputs;
+        if (budget && weight_bytes() + a.total + staging + readback > budget)
           throw Error(ErrorCode::OutOfMemory,
                       "the activations of " + std::to_string(pass_batch_) + " image(s) need " +
-                          mib(a.total + staging + readback) + " besides the weights' " + mib(weights_.total_bytes()) +
+                          mib(a.total + staging + readback) + " besides the weights' " + mib(weight_bytes()) +
                           ", over the memory budget of " + mib(budget));
         arena_.emplace(ctx_, a.total, gpu::MemoryUse::Device);
         staging_.emplace(ctx_, staging, gpu::MemoryUse::Upload);
         readback_.emplace(ctx_, readback, gpu::MemoryUse::Readback);
+        // The full-size pass's filter plan now, not in the first forward (a smaller last pass builds its own).
+        for (const graph::Node& n : graph_.nodes)
+          if (n.op == graph::Op::SpectralFilter) {
+            ops::SpectralShape s = n.spectral;
+            s.batch = pass_batch_;
+            spectral_->prepare(impl_, s, Slice{&*arena_, a.buffer[n.scratch], ops::SpectralFilterVk::scratch_bytes(impl_, s)});
+            break;
+          }
         return;
       } catch (const Error& e) {
         if (e.code() != ErrorCode::OutOfMemory || pass_batch_ == 1) throw;
@@ -192,15 +233,16 @@ class VulkanBackend final : public Backend {
 
   void run_pass(std::span<const float> images, int B, bool explain, ForwardResult& r, int first) {
     const ModelDims& d = model_->dims;
+    const graph::Graph& g = graph_;
     const Arena a = layout(B, explain);
-    const uint64_t es = fp16_ ? 2 : 4;
-    const int T = d.tokens, D = d.dim, M = B * T, P = d.prefix, C = d.num_classes;
+    const uint64_t e = es();
     const gpu::Buffer& ar = *arena_;
-    auto region = [&](uint64_t off, uint64_t bytes) { return Slice{&ar, off, bytes}; };
-    const Slice s_images = region(a.images, images.size() * es), s_x = region(a.x, uint64_t(M) * D * es),
-                s_a = region(a.a, uint64_t(M) * D * es), s_qkv = region(a.b, uint64_t(M) * 3 * D * es),
-                s_hidden = region(a.b, uint64_t(M) * d.mlp_hidden * es), s_pre = region(a.pre, uint64_t(B) * P * D * es),
-                s_logits = region(a.logits, uint64_t(B) * C * es), s_probs = region(a.probs, uint64_t(B) * C * 4);
+    // A buffer's region from element `at` on (the ops check the shapes they address against the slice's size).
+    auto region = [&](int buffer, std::size_t at) {
+      const uint64_t size = uint64_t(B) * std::max<std::size_t>(g.buffers[buffer].floats, 1) * e;
+      return Slice{&ar, a.buffer[buffer] + at * e, size - at * e};
+    };
+    auto tensor = [&](const graph::Layout& l) { return region(l.buffer, l.offset); };
     auto W = [&](std::size_t h) { return weights_[h]; };
 
     // Inputs: convert to the storage precision straight into the staging buffer.
@@ -210,71 +252,119 @@ class VulkanBackend final : public Backend {
 
     gpu::OpContext oc{kernels_, rec_, fp16_};
     rec_.begin(profiling_);
-    rec_.copy({&*staging_, 0, in.size()}, s_images);
-    ops::patch_embed_vk(oc, s_images, {B, d.channels, d.img_h, d.img_w, d.patch, D}, W(patch_.w), W(patch_.b), s_x, T, P);
-    ops::embed_tokens_vk(oc, s_x, B, T, D, W(cls_), P > 1 ? W(dist_) : Slice{}, W(pos_));
-    const ops::AttentionShape as{B, T, d.heads, d.head_dim};
-    for (int l = 0; l < d.depth; ++l) {
-      const BlockVk& k = blocks_[l];
-      const Slice fused = explain ? region(a.explain + l * a.explain_stride, uint64_t(B) * 3 * T * T * 4) : Slice{};
-      ops::layernorm_vk(oc, s_x, W(k.norm1.g), W(k.norm1.b), s_a, M, D, d.ln_eps, D, D);
-      ops::linear_vk(oc, s_a, M, D, D, W(k.qkv.w), W(k.qkv.b), 3 * D, s_qkv, 3 * D, ops::Epilogue::None);
-      ops::attention_vk(oc, s_qkv, as, s_a, fused);
-      ops::linear_vk(oc, s_a, M, D, D, W(k.proj.w), W(k.proj.b), D, s_x, D, ops::Epilogue::Residual);
-      ops::layernorm_vk(oc, s_x, W(k.norm2.g), W(k.norm2.b), s_a, M, D, d.ln_eps, D, D);
-      ops::linear_vk(oc, s_a, M, D, D, W(k.fc1.w), W(k.fc1.b), d.mlp_hidden, s_hidden, d.mlp_hidden, ops::Epilogue::Gelu);
-      ops::linear_vk(oc, s_hidden, M, d.mlp_hidden, d.mlp_hidden, W(k.fc2.w), W(k.fc2.b), D, s_x, D, ops::Epilogue::Residual);
+    rec_.copy({&*staging_, 0, in.size()}, tensor(g.layout(g.images)));
+    for (std::size_t i = 0; i < g.nodes.size(); ++i) {
+      const graph::Node& n = g.nodes[i];
+      const NodeVk& k = nodes_[i];
+      const graph::Layout y = g.layout(n.y), x = n.x >= 0 ? g.layout(n.x) : y;
+      switch (n.op) {
+        case graph::Op::PatchEmbed: {
+          ops::PatchEmbedShape s = n.patch;
+          s.batch = B;
+          ops::patch_embed_vk(oc, tensor(x), s, W(k.w), W(k.b), tensor(y), y.rows, n.first_token);
+          break;
+        }
+        case graph::Op::EmbedTokens:
+          ops::embed_tokens_vk(oc, tensor(y), {B, y.rows, y.cols, n.prefix_rows, n.pos_rows},
+                               n.prefix_rows ? W(k.prefix) : Slice{}, n.pos_rows ? W(k.pos) : Slice{});
+          break;
+        case graph::Op::LayerNorm:
+          for (const graph::RowCall& c : graph::row_calls(x, y, B))
+            ops::layernorm_vk(oc, region(x.buffer, c.x_offset), W(k.g), W(k.gb), region(y.buffer, c.y_offset), c.rows,
+                              x.cols, n.eps, int(c.x_stride), int(c.y_stride));
+          break;
+        case graph::Op::Linear:
+          for (const graph::RowCall& c : graph::row_calls(x, y, B))
+            ops::linear_vk(oc, region(x.buffer, c.x_offset), c.rows, x.cols, int(c.x_stride), W(k.w), W(k.b), y.cols,
+                           region(y.buffer, c.y_offset), int(c.y_stride), n.epilogue);
+          break;
+        case graph::Op::Activation:
+          ops::activation_vk(oc, tensor(y), std::size_t(B) * y.image_stride, n.act);
+          break;
+        case graph::Op::QkNorm:
+          ops::qk_norm_vk(oc, tensor(y), {B * y.rows, n.heads, n.head_dim}, W(k.g), W(k.gb), W(k.g2), W(k.gb2), n.eps);
+          break;
+        case graph::Op::Attention: {
+          Slice fused{};
+          if (explain && n.explain >= 0)
+            fused = Slice{&ar, a.explain + n.explain * a.explain_stride, uint64_t(B) * layer_probs() * 4};
+          if (explain && n.explain == graph::Node::kPoolMap) fused = Slice{&ar, a.pool, pool_map_bytes(B)};
+          ops::attention_vk(oc, tensor(x), {B, x.rows, n.heads, n.head_dim}, tensor(y), fused);
+          break;
+        }
+        case graph::Op::SpectralFilter: {
+          ops::SpectralShape s = n.spectral;
+          s.batch = B;
+          spectral_->record(oc, impl_, tensor(x), s, (*filters_)[k.filter],
+                            Slice{&ar, a.buffer[n.scratch], ops::SpectralFilterVk::scratch_bytes(impl_, s)}, tensor(y));
+          break;
+        }
+        case graph::Op::TokenMean:
+          if (y.image_stride != y.cols) throw Error(ErrorCode::Internal, "token_mean: a strided output");
+          // Bound from the buffer's start, the rows' offset applied in the shader (no binding alignment needed).
+          ops::token_mean_vk(oc, region(x.buffer, 0), {B, x.rows, x.cols, x.image_stride, x.row_stride, long(x.offset)},
+                             tensor(y));
+          break;
+      }
     }
-    // Final norm on the prefix rows only (class, distillation), then the head(s) and softmax.
-    for (int p = 0; p < P; ++p)
-      ops::layernorm_vk(oc, s_x.sub(uint64_t(p) * D * es, s_x.size - uint64_t(p) * D * es), W(norm_.g), W(norm_.b),
-                        s_pre.sub(uint64_t(p) * D * es, s_pre.size - uint64_t(p) * D * es), B, D, d.ln_eps, T * D, P * D);
-    ops::linear_vk(oc, s_pre, B, D, P * D, W(head_.w), W(head_.b), C, s_logits, C, ops::Epilogue::None);
-    if (P > 1)
-      ops::linear_vk(oc, s_pre.sub(uint64_t(D) * es, s_pre.size - uint64_t(D) * es), B, D, P * D, W(head_dist_.w),
-                     W(head_dist_.b), C, s_logits, C, ops::Epilogue::Residual);
-    ops::softmax_vk(oc, s_logits, B, C, s_probs);
-    // Results: one copy of the contiguous tail of the arena (pre, logits, probs, explain) into host memory.
-    const uint64_t tail = (explain ? a.explain + uint64_t(d.depth) * a.explain_stride : a.probs + s_probs.size) - a.pre;
-    rec_.copy(region(a.pre, tail), {&*readback_, 0, tail});
+    const int C = d.num_classes;
+    if (g.logits >= 0) ops::softmax_vk(oc, tensor(g.layout(g.logits)), B, C, Slice{&ar, a.probs, uint64_t(B) * C * 4});
+    // Results: one copy of the arena's tail (output buffers, probabilities, explain maps) into host memory.
+    const uint64_t end = explain ? (g.pool_keys ? a.pool + pool_map_bytes(B) : a.explain + g.layers * a.explain_stride)
+                                 : a.probs + uint64_t(B) * std::max(C, 1) * 4;
+    const uint64_t tail = end - a.outputs;
+    rec_.copy(Slice{&ar, a.outputs, tail}, {&*readback_, 0, tail});
     rec_.submit_and_wait();
 
     readback_->invalidate();
     const uint8_t* rb = readback_->mapped();
-    auto pre = gpu::from_storage(rb, std::size_t(B) * P * D, fp16_);
-    auto logits = gpu::from_storage(rb + (a.logits - a.pre), std::size_t(B) * C, fp16_);
-    for (int b = 0; b < B; ++b)
-      std::copy_n(pre.data() + std::size_t(b) * P * D, D, r.features.data() + std::size_t(first + b) * D);
-    std::copy(logits.begin(), logits.end(), r.logits.begin() + std::size_t(first) * C);
-    std::memcpy(r.probabilities.data() + std::size_t(first) * C, rb + (a.probs - a.pre), std::size_t(B) * C * 4);
+    auto read_rows = [&](int t, int cols, float* dst) {  // one row per image
+      const graph::Layout l = g.layout(t);
+      const uint8_t* base = rb + (a.buffer[l.buffer] - a.outputs) + l.offset * e;
+      for (int b = 0; b < B; ++b) {
+        auto v = gpu::from_storage(base + uint64_t(b) * l.image_stride * e, std::size_t(cols), fp16_);
+        std::copy(v.begin(), v.end(), dst + std::size_t(b) * cols);
+      }
+    };
+    read_rows(g.features, d.dim, r.features.data() + std::size_t(first) * d.dim);
+    if (g.logits >= 0) {
+      read_rows(g.logits, C, r.logits.data() + std::size_t(first) * C);
+      std::memcpy(r.probabilities.data() + std::size_t(first) * C, rb + (a.probs - a.outputs), std::size_t(B) * C * 4);
+    }
     if (explain) {
       // Device layout per pass: [L, B, 3, T, T]; result layout: [L, batch, 3, T, T].
-      const std::size_t per_image = 3ull * T * T;
-      for (int l = 0; l < d.depth; ++l)
+      const std::size_t per_image = layer_probs();
+      for (int l = 0; l < g.layers; ++l)
         std::memcpy(r.attention.data() + (std::size_t(l) * r.batch + first) * per_image,
-                    rb + (a.explain - a.pre) + l * a.explain_stride, std::size_t(B) * per_image * 4);
+                    rb + (a.explain - a.outputs) + l * a.explain_stride, std::size_t(B) * per_image * 4);
+      // The pool's maps: every query row is the latent's, keep row 0.
+      const std::size_t K = g.pool_keys;
+      for (int b = 0; b < B; ++b)
+        for (int f = 0; f < 3 && K; ++f)
+          std::memcpy(r.pool_attention.data() + ((std::size_t(first) + b) * 3 + f) * K,
+                      rb + (a.pool - a.outputs) + ((std::size_t(b) * 3 + f) * K * K) * 4, K * 4);
     }
   }
 
   std::shared_ptr<const Model> model_;
+  graph::Graph graph_;
   gpu::Context ctx_;
   gpu::KernelCache kernels_;
   gpu::Recorder rec_;
-  WeightStore weights_;
+  WeightStore weights_;                 // storage precision
+  std::optional<WeightStore> filters_;  // fp32: the filter kernels read complex fp32 (GFNet)
+  std::unique_ptr<ops::SpectralFilterVk> spectral_;  // VkFFT plans: destroyed before the context
+  ops::SpectralImpl impl_ = ops::SpectralImpl::Fft;
   bool fp16_ = false;
   bool profiling_ = false;
   int pass_batch_ = 1;
-  LinearVk patch_, head_, head_dist_;
-  std::size_t cls_ = 0, dist_ = 0, pos_ = 0;
-  NormVk norm_;
-  std::vector<BlockVk> blocks_;
+  std::vector<NodeVk> nodes_;
   std::optional<gpu::Buffer> arena_, staging_, readback_;
 };
 
 }  // namespace
 
 std::unique_ptr<Backend> make_vulkan_backend(std::shared_ptr<const Model> model, const VulkanBackendOptions& options) {
-  if (model->dims.family == ModelFamily::GFNet) return make_gfnet_vulkan_backend(std::move(model), options);
   return std::make_unique<VulkanBackend>(std::move(model), options);
 }
 

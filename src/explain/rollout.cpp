@@ -85,7 +85,7 @@ RolloutMap rollout(const ForwardResult& result, int image, const RolloutOptions&
   const int fusion = static_cast<int>(options.head_fusion);
   if (fusion < 0 || fusion > 2) invalid("unknown head fusion");
   if (image < 0 || image >= B) invalid(fmt::format("image {} is not in the batch of {}", image, B));
-  if (N != dims.tokens || dims.prefix < 1 || dims.grid_h * dims.grid_w + dims.prefix != N || L < 1)
+  if (N != dims.tokens || dims.grid_h * dims.grid_w + dims.prefix != N || L < 1)
     invalid(fmt::format("result ({} tokens, {} layers) does not fit the model ({} prefix + {}x{} patches)", N, L,
                         dims.prefix, dims.grid_h, dims.grid_w));
   const std::size_t nn = static_cast<std::size_t>(N) * N;
@@ -96,7 +96,20 @@ RolloutMap rollout(const ForwardResult& result, int image, const RolloutOptions&
   const auto k = static_cast<std::size_t>(static_cast<double>(nn) * options.discard_ratio);
   std::vector<double> a(nn), v(N, 0.0), next(N);
   std::vector<uint32_t> keys, hist;
-  v[0] = 1.0;  // e0: the class-token row of the identity
+  // What the head reads, as a weighting of the last layer's output rows: the class token (e0), the mean of the
+  // patch rows (average pooling), or the attention pool's weights over the patch tokens (map head: its
+  // attention is the last factor; it has no residual, so it enters as it is).
+  if (dims.pool == "map") {
+    const int K = result.pool_keys;
+    if (K != dims.num_patches || result.pool_attention.size() != static_cast<std::size_t>(B) * 3 * K)
+      invalid("the forward result has no attention-pool maps (run the forward with explain on)");
+    const float* p = result.pool_attention.data() + (static_cast<std::size_t>(image) * 3 + fusion) * K;
+    for (int i = 0; i < K; ++i) v[dims.prefix + i] = p[i];
+  } else if (dims.pool == "avg") {
+    for (int i = dims.prefix; i < N; ++i) v[i] = 1.0 / dims.num_patches;
+  } else {
+    v[0] = 1.0;
+  }
   // Row 0 of A'_L ... A'_1 = ((e0^T A'_L) A'_{L-1}) ... A'_1: walk the layers from the last.
   for (int l = L - 1; l >= 0; --l) {
     const float* f = result.attention.data() + ((static_cast<std::size_t>(l) * B + image) * 3 + fusion) * nn;

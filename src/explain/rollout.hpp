@@ -9,8 +9,11 @@
 //       jacobgil/vit-explain rule, so with r > 0 at most k entries are zeroed;
 //     A'_l = (F + I) / 2 with every row divided by its own sum (jacobgil's `a / a.sum(dim=-1)` broadcasts the
 //       row sums over columns instead; the two agree when r = 0);
-//   R = A'_L ... A'_1; the map is R's class-token row over the patch tokens (the distillation token, if any,
-//   is not a patch and is left out), as grid_h x grid_w, divided by its maximum (all-zero stays zero).
+//   R = A'_L ... A'_1; the map is the row of R the head reads, over the patch tokens (prefix tokens — registers,
+//   the distillation token — take part in the product but are not patches and are left out of the map), as
+//   grid_h x grid_w, divided by its maximum (all-zero stays zero). The row the head reads: the class token's
+//   (token pooling); the mean of the patch rows (average pooling); for the attention-pool head (map), the pool
+//   query's fused attention over the patch tokens, as a last factor without identity term.
 // Computed in double: only R's first row is needed, so it is accumulated as e0^T A'_L ... A'_1 (O(L N^2)).
 #include <filesystem>
 #include <string>

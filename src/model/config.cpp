@@ -4,6 +4,7 @@
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <regex>
+#include <set>
 
 #include "core/file.hpp"
 #include "vitvk/error.hpp"
@@ -72,22 +73,37 @@ std::array<float, 3> triple(const json& obj, const char* key, const std::string&
   return out;
 }
 
-// ViT/DeiT model_args: heads, class token, layer norm eps, pooling.
+// ViT/DeiT model_args: heads, class token, registers, layer norm eps, pooling, activation. What they leave
+// out the loader decides from the tensors (model.cpp) and the architecture name.
 void parse_vit_args(ModelConfig& c, const json& j, const json& args, const std::string& source) {
   c.num_heads = opt_int(args, "num_heads", source, 1, 4096).value_or(heads_from_architecture(c.architecture));
   if (c.num_heads <= 0)
     bad(source, "number of attention heads unknown: model_args.num_heads is missing and architecture '" +
                     c.architecture + "' names no standard size");
-  if (auto v = opt_bool(args, "class_token", source)) c.class_token = *v;
-  if (!c.class_token) bad(source, "models without a class token are not supported");
-  if (auto v = opt_bool(args, "no_embed_class", source); v && *v) bad(source, "no_embed_class models are not supported");
+  c.class_token_arg = opt_bool(args, "class_token", source);
+  if (c.class_token_arg) c.class_token = *c.class_token_arg;
+  c.no_embed_class = opt_bool(args, "no_embed_class", source);
+  c.reg_tokens = opt_int(args, "reg_tokens", source, 0, 1024);
+  c.fc_norm = opt_bool(args, "fc_norm", source);
+  c.ln_eps = ln_eps_from_architecture(c.architecture);
   if (auto v = opt_num(args, "layer_norm_eps", source)) {
     if (!(*v > 0.0 && *v < 1.0)) bad(source, "layer_norm_eps out of range");  // before the float conversion
     c.ln_eps = static_cast<float>(*v);
   }
   if (!(c.ln_eps > 0.f && c.ln_eps < 1.f)) bad(source, "layer_norm_eps out of range");
-  c.global_pool = opt_str(args, "global_pool", source).value_or(opt_str(j, "global_pool", source).value_or("token"));
-  if (c.global_pool != "token") bad(source, "global_pool '" + c.global_pool + "' is not supported (only 'token')");
+  auto pool = opt_str(args, "global_pool", source);
+  if (!pool) pool = opt_str(j, "global_pool", source);
+  c.global_pool_given = pool.has_value();
+  c.global_pool = pool.value_or(c.architecture.find("_gap_") != std::string::npos ? "avg" : "token");
+  if (c.global_pool != "token" && c.global_pool != "avg" && c.global_pool != "map")
+    bad(source, "global_pool '" + c.global_pool + "' is not supported (token, avg, map)");
+  c.act = activation_from_architecture(c.architecture);
+  if (auto v = opt_str(args, "act_layer", source)) {
+    if (*v == "gelu") c.act = MlpActivation::Gelu;
+    else if (*v == "gelu_tanh") c.act = MlpActivation::GeluTanh;
+    else if (*v == "quick_gelu") c.act = MlpActivation::QuickGelu;
+    else bad(source, "act_layer '" + *v + "' is not supported (gelu, gelu_tanh, quick_gelu)");
+  }
 }
 
 // GFNet's named sizes (the official repository's gfnet-ti/xs/s/b): embed dim and depth; patch 16, mlp ratio 4.
@@ -135,8 +151,31 @@ void parse_gfnet_args(ModelConfig& c, const json& args, const std::string& sourc
 
 }  // namespace
 
+float ln_eps_from_architecture(const std::string& a) {
+  return a.find("_clip_") != std::string::npos ? 1e-5f : 1e-6f;
+}
+
+MlpActivation activation_from_architecture(const std::string& a) {
+  if (a.find("quickgelu") != std::string::npos) return MlpActivation::QuickGelu;
+  // The SigLIP(-2) towers timm registers with act_layer='gelu_tanh' (vision_transformer.py); the other SigLIP
+  // towers use exact GELU. The name before any ".pretrained_tag" decides.
+  static const std::set<std::string> tanh_gelu = {
+      "vit_base_patch32_siglip_256",        "vit_large_patch16_siglip_512",       "vit_so400m_patch16_siglip_256",
+      "vit_so400m_patch16_siglip_384",      "vit_so400m_patch16_siglip_512",      "vit_giantopt_patch16_siglip_256",
+      "vit_giantopt_patch16_siglip_384",    "vit_base_patch32_siglip_gap_256",    "vit_large_patch16_siglip_gap_512",
+      "vit_so400m_patch16_siglip_gap_256",  "vit_so400m_patch16_siglip_gap_384",  "vit_so400m_patch16_siglip_gap_512",
+      "vit_giantopt_patch16_siglip_gap_256", "vit_giantopt_patch16_siglip_gap_384"};
+  if (tanh_gelu.count(a.substr(0, a.find('.')))) return MlpActivation::GeluTanh;
+  return MlpActivation::Gelu;
+}
+
 int heads_from_architecture(const std::string& a) {
   if (a.find("_tiny") != std::string::npos) return 3;
+  if (a.find("_medium") != std::string::npos) return 8;
+  if (a.find("_betwixt") != std::string::npos) return 10;
+  if (a.find("_so150m") != std::string::npos) return 16;
+  if (a.find("_so400m") != std::string::npos) return 16;
+  if (a.find("_giant") != std::string::npos) return 24;
   if (a.find("_small") != std::string::npos) return 6;
   if (a.find("_base") != std::string::npos) return 12;
   if (a.find("_large") != std::string::npos) return 16;
@@ -158,8 +197,9 @@ ModelConfig parse_model_config(const std::string& text, const std::string& sourc
   }
   if (c.architecture.empty()) bad(source, "no 'architecture'");
   const bool gfnet = c.architecture.starts_with("gfnet");
-  if (!(c.architecture.starts_with("vit_") || c.architecture.starts_with("deit_") || gfnet))
-    bad(source, "architecture '" + c.architecture + "' is not supported (vit_*, deit_* and gfnet* are)");
+  if (!(c.architecture.starts_with("vit_") || c.architecture.starts_with("deit_") ||
+        c.architecture.starts_with("deit3_") || gfnet))
+    bad(source, "architecture '" + c.architecture + "' is not supported (vit_*, deit_*, deit3_* and gfnet* are)");
   c.distilled = !gfnet && c.architecture.find("distilled") != std::string::npos;
 
   json args = json::object();
@@ -173,8 +213,9 @@ ModelConfig parse_model_config(const std::string& text, const std::string& sourc
   c.depth = opt_int(args, "depth", source, 1, 1024);
   if (gfnet) parse_gfnet_args(c, args, source);
   else parse_vit_args(c, j, args, source);
-  c.num_classes = opt_int(j, "num_classes", source, 1, 1 << 20);
-  if (auto v = opt_int(args, "num_classes", source, 1, 1 << 20)) c.num_classes = v;
+  // 0: no classifier (DINOv2, CLIP image towers): embeddings only.
+  c.num_classes = opt_int(j, "num_classes", source, 0, 1 << 20);
+  if (auto v = opt_int(args, "num_classes", source, 0, 1 << 20)) c.num_classes = v;
 
   PreprocessConfig& p = c.preprocess;
   if (auto it = j.find("pretrained_cfg"); it != j.end() && !it->is_null()) {
@@ -212,7 +253,7 @@ ModelConfig parse_model_config(const std::string& text, const std::string& sourc
       if (*v != "center") bad(source, "pretrained_cfg.crop_mode '" + *v + "' is not supported (center)");
       p.crop_mode = *v;
     }
-    if (!c.num_classes) c.num_classes = opt_int(pc, "num_classes", source, 1, 1 << 20);
+    if (!c.num_classes) c.num_classes = opt_int(pc, "num_classes", source, 0, 1 << 20);
   } else if (c.img_size) {
     p.height = p.width = *c.img_size;
   }

@@ -24,6 +24,9 @@ struct PreprocessConfig {
 // architectures): a learned 2-D frequency-domain filter over the patch grid in place of attention.
 enum class ModelFamily { ViT, GFNet };
 
+// The MLP's activation (timm act_layer): exact GELU, tanh-approximated GELU, QuickGELU (OpenAI CLIP).
+enum class MlpActivation { Gelu, GeluTanh, QuickGelu };
+
 // What config.json says; tensor shapes fill in and cross-check the rest (see model.hpp).
 struct ModelConfig {
   std::string architecture;
@@ -38,7 +41,13 @@ struct ModelConfig {
   bool class_token = true;  // false for GFNet
   bool distilled = false;  // from the name; the dist_token tensor also turns it on
   float ln_eps = 1e-6f;
-  std::string global_pool = "token";  // ViT: "token"; GFNet: "avg" (mean over tokens after the final norm)
+  std::string global_pool = "token";  // ViT: "token" | "avg" | "map"; GFNet: "avg" (mean over tokens after the final norm)
+  // ViT switches that config.json states only sometimes (hub configs have no model_args): set where it says so,
+  // else the loader decides from the tensors and the architecture name.
+  bool global_pool_given = false;  // global_pool came from model_args (else it is the loader's default)
+  std::optional<bool> class_token_arg, no_embed_class, fc_norm;
+  std::optional<int> reg_tokens;
+  MlpActivation act = MlpActivation::Gelu;  // model_args.act_layer, else from the name (*_quickgelu_*, SigLIP-2)
   PreprocessConfig preprocess;
   std::vector<std::string> labels;  // empty when the config has none
 };
@@ -49,6 +58,11 @@ ModelConfig load_model_config(const std::filesystem::path& path);
 
 // Heads for the standard ViT/DeiT sizes by name ("tiny" 3, "small" 6, "base" 12, "large" 16, "huge" 16); 0 if unknown.
 int heads_from_architecture(const std::string& architecture);
+
+// LayerNorm eps and MLP activation that timm's registration of a name sets (CLIP towers: 1e-5; *_quickgelu_*:
+// QuickGELU; the SigLIP towers registered with gelu_tanh). Used where model_args does not say.
+float ln_eps_from_architecture(const std::string& architecture);
+MlpActivation activation_from_architecture(const std::string& architecture);
 
 // A complete config for a named architecture (vit_tiny_patch16_224, vit_small_patch16_224, vit_base_patch16_224,
 // vit_base_patch32_384, vit_large_patch16_224, deit_*, gfnet_ti, gfnet_xs, gfnet_s, gfnet_b, optionally with an

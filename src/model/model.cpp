@@ -159,6 +159,75 @@ void fill_labels(Model& m) {
     for (int i = 0; i < m.dims.num_classes; ++i) m.labels.push_back("class " + std::to_string(i));
 }
 
+// Antialiased bicubic weights (Keys a = -0.5, support widened by the scale when shrinking), the resampling
+// torch's interpolate(mode="bicubic", antialias=True, align_corners=False) does, which timm's
+// resample_abs_pos_embed uses: out[i] = sum_j w[i][j] in[first[i] + j].
+struct Taps {
+  std::vector<int> first;
+  std::vector<std::vector<double>> w;
+};
+Taps aa_bicubic_taps(int in, int out) {
+  auto cubic = [](double x) {
+    const double a = -0.5;
+    x = std::abs(x);
+    if (x < 1.0) return ((a + 2.0) * x - (a + 3.0)) * x * x + 1.0;
+    if (x < 2.0) return (((x - 5.0) * x + 8.0) * x - 4.0) * a;
+    return 0.0;
+  };
+  const double scale = static_cast<double>(in) / out, support = 2.0 * std::max(scale, 1.0);
+  const double inv = scale >= 1.0 ? 1.0 / scale : 1.0;
+  Taps t;
+  for (int i = 0; i < out; ++i) {
+    const double center = scale * (i + 0.5);
+    const int lo = std::max(static_cast<int>(center - support + 0.5), 0);
+    const int hi = std::min(static_cast<int>(center + support + 0.5), in);
+    std::vector<double> w;
+    double sum = 0.0;
+    for (int j = lo; j < hi; ++j) {
+      w.push_back(cubic((j - center + 0.5) * inv));
+      sum += w.back();
+    }
+    for (double& v : w) v = sum != 0.0 ? v / sum : 0.0;
+    t.first.push_back(lo);
+    t.w.push_back(std::move(w));
+  }
+  return t;
+}
+
+// pos_embed's patch rows resampled from the checkpoint's old x old grid to the input's grid (the prefix rows
+// kept), as timm's resample_abs_pos_embed does.
+void resample_pos_embed(Model& m, int old) {
+  ModelDims& d = m.dims;
+  const int gh0 = old, gw0 = old, gh = d.grid_h, gw = d.grid_w, D = d.dim;
+  const int keep = d.pos_rows - old * old;  // prefix rows of pos_embed (0 with no_embed_class)
+  const std::vector<float>& src_pe = m.weights.pos_embed;
+  const Taps ty = aa_bicubic_taps(gh0, gh), tx = aa_bicubic_taps(gw0, gw);
+  std::vector<float> pe(src_pe.begin(), src_pe.begin() + static_cast<long>(keep) * D);
+  pe.resize(static_cast<std::size_t>(keep + gh * gw) * D);
+  std::vector<double> rows(static_cast<std::size_t>(gh0) * gw * D, 0.0);  // after the horizontal pass
+  for (int y = 0; y < gh0; ++y)
+    for (int x = 0; x < gw; ++x) {
+      double* dst = rows.data() + (static_cast<std::size_t>(y) * gw + x) * D;
+      for (std::size_t j = 0; j < tx.w[x].size(); ++j) {
+        const float* src = src_pe.data() + (keep + static_cast<std::size_t>(y) * gw0 + tx.first[x] + j) * D;
+        for (int c = 0; c < D; ++c) dst[c] += tx.w[x][j] * src[c];
+      }
+    }
+  std::vector<double> acc(D);
+  for (int y = 0; y < gh; ++y)
+    for (int x = 0; x < gw; ++x) {
+      std::fill(acc.begin(), acc.end(), 0.0);
+      for (std::size_t j = 0; j < ty.w[y].size(); ++j) {
+        const double* src = rows.data() + ((ty.first[y] + j) * gw + x) * D;
+        for (int c = 0; c < D; ++c) acc[c] += ty.w[y][j] * src[c];
+      }
+      float* dst = pe.data() + (keep + static_cast<std::size_t>(y) * gw + x) * D;
+      for (int c = 0; c < D; ++c) dst[c] = static_cast<float>(acc[c]);
+    }
+  m.weights.pos_embed = std::move(pe);
+  d.pos_rows = keep + gh * gw;
+}
+
 // GFNet: no class token, a global filter per block in place of attention, mean-pooled head.
 Model gfnet_from_tensors(const ModelConfig& config, const SafeTensors& st) {
   Binder b(st);
@@ -201,56 +270,230 @@ Model gfnet_from_tensors(const ModelConfig& config, const SafeTensors& st) {
 
 }  // namespace
 
-Model Model::from_tensors(const ModelConfig& config, const SafeTensors& st) {
-  if (config.family == ModelFamily::GFNet) return gfnet_from_tensors(config, st);
+std::vector<float> ViTWeights::prefix_tokens() const {
+  std::vector<float> out = cls_token;
+  out.insert(out.end(), reg_token.begin(), reg_token.end());
+  out.insert(out.end(), dist_token.begin(), dist_token.end());
+  return out;
+}
+
+namespace {
+
+std::string yes_no(bool b) { return b ? "true" : "false"; }
+
+// A linear layer whose bias the checkpoint may leave out (qkv_bias=False, CLIP's patch embedding): zeros then.
+LinearWeights linear_opt_bias(Binder& b, const std::string& prefix, int out, int in, bool* had_bias = nullptr) {
+  LinearWeights l;
+  l.out = out;
+  l.in = in;
+  l.weight = b.take(prefix + ".weight", {out, in});
+  const bool has = b.has(prefix + ".bias");
+  l.bias = has ? b.take(prefix + ".bias", {out}) : std::vector<float>(static_cast<std::size_t>(out), 0.f);
+  if (had_bias) *had_bias = has;
+  return l;
+}
+
+}  // namespace
+
+Model Model::from_tensors(const ModelConfig& config, const SafeTensors& st, std::optional<int> img_size) {
+  if (config.family == ModelFamily::GFNet) {
+    if (img_size && (*img_size != config.preprocess.height || *img_size != config.preprocess.width))
+      throw Error(ErrorCode::Unsupported, st.source() + ": GFNet's filters are tied to the checkpoint's input size; "
+                                                        "another img_size is not supported");
+    return gfnet_from_tensors(config, st);
+  }
   Binder b(st);
   Model m;
   m.config = config;
+  // Another input size: the model is built for it (pos_embed resampled below), the preprocessing follows.
+  if (img_size) {
+    if (*img_size < 1 || *img_size > 16384)
+      throw Error(ErrorCode::InvalidArgument, st.source() + ": img_size " + std::to_string(*img_size) + " is out of range");
+    m.config.preprocess.height = m.config.preprocess.width = *img_size;
+    m.config.img_size = *img_size;
+  }
   ModelDims& d = m.dims;
-  bind_patch_dims(b, config, d);
+  bind_patch_dims(b, m.config, d);
+  const int D = d.dim;
+
+  // Prefix tokens: class token, registers, distillation token, decided by the tensors present.
+  d.class_token = b.has("cls_token");
+  if (config.class_token_arg && *config.class_token_arg != d.class_token)
+    b.fail("model_args.class_token = " + yes_no(*config.class_token_arg) + " but the file " +
+           (d.class_token ? "has" : "has no") + " 'cls_token'");
+  if (b.has("reg_token")) {
+    const TensorView& r = b.get("reg_token");
+    if (r.shape.size() != 3 || r.shape[0] != 1 || r.shape[1] < 1 || r.shape[1] > 1024 || r.shape[2] != D)
+      b.fail("tensor 'reg_token' has shape " + shape_str(r.shape) + ", expected [1, registers, " + std::to_string(D) + "]");
+    d.reg_tokens = as_int(r.shape[1]);
+  }
+  if (config.reg_tokens && *config.reg_tokens != d.reg_tokens)
+    b.fail("model_args.reg_tokens = " + std::to_string(*config.reg_tokens) + " but the file has " +
+           std::to_string(d.reg_tokens) + " register tokens");
   const bool distilled = config.distilled || b.has("dist_token");
-  d.prefix = distilled ? 2 : 1;
+  if (distilled && (!d.class_token || d.reg_tokens))
+    b.fail("a distillation token needs a class token and no register tokens");
+  d.prefix = (d.class_token ? 1 : 0) + d.reg_tokens + (distilled ? 1 : 0);
   d.tokens = d.prefix + d.num_patches;
+
+  // Pooling: the attention-pool tensors mean "map"; else what the config (or the name: *_gap_*) says; a model
+  // without a class token, or with fc_norm, pools by the mean.
+  const bool has_pool = b.has("attn_pool.latent");
+  if (has_pool) {
+    if (config.global_pool_given && config.global_pool != "map")
+      b.fail("the file has attention-pool tensors (attn_pool.*) but global_pool is '" + config.global_pool + "'");
+    d.pool = "map";
+  } else if (config.global_pool == "map") {
+    b.fail("global_pool is 'map' but the file has no attention-pool tensors (missing tensor 'attn_pool.latent')");
+  } else if (config.global_pool_given) {
+    d.pool = config.global_pool;
+  } else {
+    d.pool = !d.class_token || b.has("fc_norm.weight") ? "avg" : config.global_pool;
+  }
+  if (d.pool == "token" && !d.class_token) b.fail("global_pool 'token' needs a class token, and the file has no 'cls_token'");
+  if (distilled && d.pool != "token") b.fail("a distilled model must pool the class token, not '" + d.pool + "'");
+
   d.heads = config.num_heads;
-  if (d.dim % d.heads) b.fail("embed dim " + std::to_string(d.dim) + " is not divisible by " + std::to_string(d.heads) + " heads");
-  d.head_dim = d.dim / d.heads;
+  // qk-norm weights give head_dim: cross-check the head count.
+  if (b.has("blocks.0.attn.q_norm.weight")) {
+    const TensorView& q = b.get("blocks.0.attn.q_norm.weight");
+    if (q.shape.size() != 1 || q.shape[0] < 1 || D % q.shape[0])
+      b.fail("tensor 'blocks.0.attn.q_norm.weight' has shape " + shape_str(q.shape) + ", expected [head_dim]");
+    if (d.heads * q.shape[0] != D)
+      b.fail("blocks.0.attn.q_norm.weight gives head_dim " + std::to_string(q.shape[0]) + ", which does not fit " +
+             std::to_string(d.heads) + " heads of width " + std::to_string(D));
+  }
+  if (D % d.heads) b.fail("embed dim " + std::to_string(D) + " is not divisible by " + std::to_string(d.heads) + " heads");
+  d.head_dim = D / d.heads;
   const int depth = d.depth = count_blocks(b, config);
-  bind_mlp_head_dims(b, config, d);
+  {
+    const TensorView& fc1 = b.get("blocks.0.mlp.fc1.weight");
+    if (fc1.shape.size() != 2 || fc1.shape[0] <= 0) b.fail("tensor 'blocks.0.mlp.fc1.weight' has shape " + shape_str(fc1.shape));
+    d.mlp_hidden = as_int(fc1.shape[0]);
+  }
+  // The classifier: absent in embedding checkpoints (num_classes 0).
+  if (b.has("head.weight")) {
+    const TensorView& hw = b.get("head.weight");
+    if (hw.shape.size() != 2 || hw.shape[0] <= 0) b.fail("tensor 'head.weight' has shape " + shape_str(hw.shape) + ", expected [classes, dim]");
+    d.num_classes = as_int(hw.shape[0]);
+  } else {
+    d.num_classes = 0;
+    if (distilled) b.fail("missing tensor 'head.weight' (a distilled model needs both heads)");
+  }
+  if (config.num_classes && *config.num_classes != d.num_classes)
+    b.fail("num_classes = " + std::to_string(*config.num_classes) + " but the file has " +
+           (d.num_classes ? "a head.weight of " + std::to_string(d.num_classes) + " rows" : std::string("no head.weight")));
+  if (!config.labels.empty() && static_cast<int>(config.labels.size()) != d.num_classes)
+    b.fail("label_names has " + std::to_string(config.labels.size()) + " entries but the model has " + std::to_string(d.num_classes) + " classes");
+  d.act = config.act;
 
   ViTWeights& w = m.weights;
-  const int D = d.dim;
   w.patch_embed.out = D;
   w.patch_embed.in = d.channels * d.patch * d.patch;
   w.patch_embed.weight = b.take("patch_embed.proj.weight", {D, d.channels, d.patch, d.patch});
-  w.patch_embed.bias = b.take("patch_embed.proj.bias", {D});
-  w.cls_token = b.take("cls_token", {1, 1, D});
+  w.has_patch_bias = b.has("patch_embed.proj.bias");
+  w.patch_embed.bias = w.has_patch_bias ? b.take("patch_embed.proj.bias", {D}) : std::vector<float>(std::size_t(D), 0.f);
+  if (d.class_token) w.cls_token = b.take("cls_token", {1, 1, D});
+  if (d.reg_tokens) w.reg_token = b.take("reg_token", {1, d.reg_tokens, D});
   if (distilled) w.dist_token = b.take("dist_token", {1, 1, D});
-  w.pos_embed = b.take("pos_embed", {1, d.tokens, D});
+
+  // pos_embed: over all tokens, or over the patches only (no_embed_class: DeiT-III, DINOv2-reg). Its grid is
+  // the input's, or (a checkpoint made at another size, e.g. DINOv2's 518 px) a square one that is resampled
+  // to the input's as timm does when it loads a checkpoint at another img_size.
+  int pos_grid = 0;  // > 0: the checkpoint's square grid side, to resample from
+  {
+    const TensorView& pe = b.get("pos_embed");
+    const int N = d.num_patches;
+    if (pe.shape.size() != 3 || pe.shape[0] != 1 || pe.shape[2] != D || pe.shape[1] < 1)
+      b.fail("tensor 'pos_embed' has shape " + shape_str(pe.shape) + ", expected [1, tokens, " + std::to_string(D) + "]");
+    const int64_t L = pe.shape[1];
+    auto square_side = [](int64_t n) {
+      if (n < 1) return 0;
+      auto s = static_cast<int64_t>(std::llround(std::sqrt(static_cast<double>(n))));
+      return s * s == n ? static_cast<int>(s) : 0;
+    };
+    bool patches_only;
+    if (L == N + d.prefix && d.prefix > 0 && !config.no_embed_class.value_or(false)) {
+      patches_only = false;
+    } else if (L == N && !(d.prefix > 0 && config.no_embed_class == false)) {
+      patches_only = true;
+    } else if (d.prefix > 0 && !config.no_embed_class.value_or(false) && square_side(L - d.prefix)) {
+      patches_only = false;
+      pos_grid = square_side(L - d.prefix);
+    } else if (!(d.prefix > 0 && config.no_embed_class == false) && square_side(L)) {
+      patches_only = true;
+      pos_grid = square_side(L);
+    } else {
+      b.fail("tensor 'pos_embed' has " + std::to_string(L) + " rows, which fit no grid: neither the " + std::to_string(N) +
+             " patches of the " + std::to_string(d.grid_h) + "x" + std::to_string(d.grid_w) +
+             " input grid nor a square grid, alone or after the " + std::to_string(d.prefix) + " prefix tokens (class " +
+             (d.class_token ? "1" : "0") + ", registers " + std::to_string(d.reg_tokens) + (distilled ? ", distillation 1" : "") + ")");
+    }
+    d.pos_rows = static_cast<int>(L);
+    w.pos_embed = b.take("pos_embed", {1, L, D});
+    if (pos_grid == d.grid_h && pos_grid == d.grid_w) pos_grid = 0;
+    if (!patches_only && d.pos_rows != d.prefix + (pos_grid ? pos_grid * pos_grid : N)) b.fail("pos_embed: internal");
+  }
+  if (b.has("norm_pre.weight")) w.norm_pre = b.norm("norm_pre", D);
+
+  // Per-block switches must hold for every block: a partial one is a malformed checkpoint, not a variant.
+  const bool ls = b.has("blocks.0.ls1.gamma"), qkn = b.has("blocks.0.attn.q_norm.weight");
   for (int i = 0; i < depth; ++i) {
     const std::string p = "blocks." + std::to_string(i) + ".";
+    if (b.has(p + "ls1.gamma") != ls || b.has(p + "ls2.gamma") != ls)
+      b.fail(std::string("layer scale (ls1.gamma / ls2.gamma) on some blocks only: block ") + std::to_string(i) +
+             (ls ? " lacks it" : " has it but block 0 does not"));
+    if (b.has(p + "attn.q_norm.weight") != qkn || b.has(p + "attn.k_norm.weight") != qkn)
+      b.fail(std::string("qk-norm (attn.q_norm / attn.k_norm) on some blocks only: block ") + std::to_string(i) +
+             (qkn ? " lacks it" : " has it but block 0 does not"));
     BlockWeights blk;
     blk.norm1 = b.norm(p + "norm1", D);
-    blk.qkv = b.linear(p + "attn.qkv", 3 * D, D);
-    blk.proj = b.linear(p + "attn.proj", D, D);
+    bool qkv_bias = true;
+    blk.qkv = linear_opt_bias(b, p + "attn.qkv", 3 * D, D, &qkv_bias);
+    if (i == 0) w.has_qkv_bias = qkv_bias;
+    if (qkn) {
+      blk.q_norm = b.norm(p + "attn.q_norm", d.head_dim);
+      blk.k_norm = b.norm(p + "attn.k_norm", d.head_dim);
+    }
+    blk.proj = linear_opt_bias(b, p + "attn.proj", D, D);
+    if (ls) blk.ls1 = b.take(p + "ls1.gamma", {D});
     blk.norm2 = b.norm(p + "norm2", D);
-    blk.fc1 = b.linear(p + "mlp.fc1", d.mlp_hidden, D);
-    blk.fc2 = b.linear(p + "mlp.fc2", D, d.mlp_hidden);
+    blk.fc1 = linear_opt_bias(b, p + "mlp.fc1", d.mlp_hidden, D);
+    blk.fc2 = linear_opt_bias(b, p + "mlp.fc2", D, d.mlp_hidden);
+    if (ls) blk.ls2 = b.take(p + "ls2.gamma", {D});
     w.blocks.push_back(std::move(blk));
   }
-  w.norm = b.norm("norm", D);
-  w.head = b.linear("head", d.num_classes, D);
+  if (b.has("norm.weight")) w.norm = b.norm("norm", D);
+  if (b.has("fc_norm.weight")) {
+    if (d.pool == "token") b.fail("the file has fc_norm, which timm uses with average pooling only, but global_pool is 'token'");
+    w.fc_norm = b.norm("fc_norm", D);
+  }
+  if (has_pool) {
+    AttnPoolWeights& ap = w.attn_pool;
+    ap.latent = b.take("attn_pool.latent", {1, 1, D});
+    ap.q = linear_opt_bias(b, "attn_pool.q", D, D);
+    ap.kv = linear_opt_bias(b, "attn_pool.kv", 2 * D, D);
+    ap.proj = linear_opt_bias(b, "attn_pool.proj", D, D);
+    ap.norm = b.norm("attn_pool.norm", D);
+    const TensorView& f1 = b.get("attn_pool.mlp.fc1.weight");
+    if (f1.shape.size() != 2 || f1.shape[0] <= 0) b.fail("tensor 'attn_pool.mlp.fc1.weight' has shape " + shape_str(f1.shape));
+    ap.fc1 = linear_opt_bias(b, "attn_pool.mlp.fc1", as_int(f1.shape[0]), D);
+    ap.fc2 = linear_opt_bias(b, "attn_pool.mlp.fc2", D, as_int(f1.shape[0]));
+  }
+  if (d.num_classes) w.head = b.linear("head", d.num_classes, D);
   if (distilled) w.head_dist = b.linear("head_dist", d.num_classes, D);
   b.check_all_used();
   fill_labels(m);
+  if (pos_grid) resample_pos_embed(m, pos_grid);
   return m;
 }
 
-Model Model::load(const std::filesystem::path& dir) {
+Model Model::load(const std::filesystem::path& dir, std::optional<int> img_size) {
   std::error_code ec;
   if (!std::filesystem::is_directory(dir, ec)) throw Error(ErrorCode::Io, dir.string() + ": not a model directory");
   ModelConfig cfg = load_model_config(dir / "config.json");
   SafeTensors st = SafeTensors::open(dir / "model.safetensors");
-  Model m = from_tensors(cfg, st);
+  Model m = from_tensors(cfg, st, img_size);
   m.dir = dir;
   m.labels = choose_label_set(m.config.labels, m.dims.num_classes, pretrained_tag(dir)).names;  // model/labels.hpp
   return m;
@@ -286,10 +529,12 @@ std::vector<std::pair<std::string, std::vector<int64_t>>> Model::tensor_shapes()
   std::vector<std::pair<std::string, std::vector<int64_t>>> out = {
       {"patch_embed.proj.weight", {D, d.channels, d.patch, d.patch}},
       {"patch_embed.proj.bias", {D}},
-      {"cls_token", {1, 1, D}},
   };
-  if (d.prefix > 1) out.push_back({"dist_token", {1, 1, D}});
-  out.push_back({"pos_embed", {1, d.tokens, D}});
+  const bool distilled = d.prefix - (d.class_token ? 1 : 0) - d.reg_tokens > 0;
+  if (d.class_token) out.push_back({"cls_token", {1, 1, D}});
+  if (d.reg_tokens) out.push_back({"reg_token", {1, d.reg_tokens, D}});
+  if (distilled) out.push_back({"dist_token", {1, 1, D}});
+  out.push_back({"pos_embed", {1, d.pos_rows ? d.pos_rows : d.tokens, D}});
   for (int i = 0; i < d.depth; ++i) {
     const std::string p = "blocks." + std::to_string(i) + ".";
     for (const char* n : {"norm1", "norm2"}) {
@@ -309,7 +554,7 @@ std::vector<std::pair<std::string, std::vector<int64_t>>> Model::tensor_shapes()
   out.push_back({"norm.bias", {D}});
   out.push_back({"head.weight", {d.num_classes, D}});
   out.push_back({"head.bias", {d.num_classes}});
-  if (d.prefix > 1) {
+  if (distilled) {
     out.push_back({"head_dist.weight", {d.num_classes, D}});
     out.push_back({"head_dist.bias", {d.num_classes}});
   }
@@ -332,7 +577,9 @@ Model Model::random(const ModelConfig& config, uint32_t seed) {
   d.grid_w = config.preprocess.width / d.patch;
   d.num_patches = d.grid_h * d.grid_w;
   d.prefix = config.family == ModelFamily::GFNet ? 0 : config.distilled ? 2 : 1;
+  d.class_token = config.family != ModelFamily::GFNet;
   d.tokens = d.prefix + d.num_patches;
+  d.pos_rows = d.tokens;
   d.mlp_hidden = static_cast<int>(config.mlp_ratio.value_or(4.0) * d.dim);
   if (d.grid_h < 1 || d.grid_w < 1 || d.mlp_hidden < 1)
     throw Error(ErrorCode::InvalidArgument, "Model::random: input smaller than a patch, or no MLP width");
@@ -365,6 +612,12 @@ void Model::save(const std::filesystem::path& out_dir) const {
   const auto json = model_config_to_json(config);
   write_file_atomic(out_dir / "config.json", {reinterpret_cast<const uint8_t*>(json.data()), json.size()});
   const ViTWeights& w = weights;
+  if (dims.family == ModelFamily::ViT &&
+      (dims.reg_tokens || !dims.class_token || dims.pos_rows != dims.tokens || !w.norm_pre.weight.empty() ||
+       w.norm.weight.empty() || !w.fc_norm.weight.empty() || w.attn_pool.present() || dims.num_classes == 0 ||
+       !w.has_patch_bias || !w.has_qkv_bias || (!w.blocks.empty() && (!w.blocks[0].ls1.empty() || !w.blocks[0].q_norm.weight.empty()))))
+    throw Error(ErrorCode::Unsupported, "Model::save writes the plain ViT/DeiT layout only (this model has "
+                                        "registers, layer scale, qk-norm, other pooling or a missing part)");
   std::vector<TensorData> tensors;
   auto add = [&](const std::string& name, const std::vector<int64_t>& shape, const std::vector<float>& v) {
     tensors.push_back(TensorData::from_f32(name, shape, v));

@@ -2,6 +2,7 @@
 // A loaded ViT/DeiT or GFNet: config, dimensions derived from tensor shapes, fp32 host weights.
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -18,7 +19,12 @@ struct ModelDims {
   int patch = 0;
   int grid_h = 0, grid_w = 0;
   int num_patches = 0;  // grid_h * grid_w
-  int prefix = 1;       // class token, plus the distillation token (0 for GFNet)
+  int prefix = 1;       // class token + register tokens + distillation token (0 for GFNet)
+  bool class_token = true;  // ViT: a class token leads the prefix
+  int reg_tokens = 0;       // ViT: register tokens after the class token (DINOv2-reg, *_reg4_*)
+  int pos_rows = 0;         // rows of pos_embed: tokens, or num_patches where it skips the prefix (no_embed_class)
+  std::string pool = "token";  // ViT head input: "token" (class token), "avg" (mean of the patch tokens), "map"
+  MlpActivation act = MlpActivation::Gelu;
   int tokens = 0;       // prefix + num_patches
   int dim = 0;
   int depth = 0;
@@ -48,24 +54,46 @@ struct NormWeights {
   std::vector<float> weight, bias;  // dim
 };
 
+// Optional parts are empty vectors where the checkpoint has none; absent biases are loaded as zeros.
 struct BlockWeights {
   NormWeights norm1;
   LinearWeights qkv;   // 3*dim x dim; output laid out [3][heads][head_dim]
+  NormWeights q_norm, k_norm;  // [head_dim] each: qk-norm models only
   LinearWeights proj;  // dim x dim
+  std::vector<float> ls1;  // layer scale of the attention branch [dim] (init_values models only)
   NormWeights norm2;
   LinearWeights fc1;   // mlp_hidden x dim
   LinearWeights fc2;   // dim x mlp_hidden
+  std::vector<float> ls2;  // layer scale of the MLP branch
+};
+
+// SigLIP's attention-pool head (timm AttentionPoolLatent, one latent query): q from the latent, k/v from the
+// tokens, attention, proj; then x + mlp(norm(x)).
+struct AttnPoolWeights {
+  std::vector<float> latent;  // [dim]
+  LinearWeights q, kv, proj;  // q: dim x dim, kv: 2*dim x dim
+  NormWeights norm;
+  LinearWeights fc1, fc2;
+  bool present() const { return !latent.empty(); }
 };
 
 struct ViTWeights {
   LinearWeights patch_embed;  // dim x (channels*patch*patch), the conv kernel flattened [c][ky][kx]
-  std::vector<float> cls_token;   // dim
+  std::vector<float> cls_token;   // dim (class-token models)
+  std::vector<float> reg_token;   // reg_tokens * dim
   std::vector<float> dist_token;  // dim, distilled models only
-  std::vector<float> pos_embed;   // tokens * dim
+  std::vector<float> pos_embed;   // pos_rows * dim
+  NormWeights norm_pre;           // CLIP's pre-norm (empty: none)
   std::vector<BlockWeights> blocks;
-  NormWeights norm;
-  LinearWeights head;
+  NormWeights norm;               // final norm (empty where fc_norm takes its place)
+  NormWeights fc_norm;            // norm after the pooling (avg-pool models)
+  AttnPoolWeights attn_pool;      // pool "map"
+  LinearWeights head;             // out 0: no classifier (num_classes 0)
   LinearWeights head_dist;  // distilled models only
+  bool has_patch_bias = true, has_qkv_bias = true;  // as the checkpoint stores them (for save())
+
+  // The prefix rows in token order: class token, registers, distillation token ([prefix, dim]).
+  std::vector<float> prefix_tokens() const;
 };
 
 // GFNet (non-hierarchical): x = x + mlp(norm2(filter(norm1(x)))) per block, one residual.
@@ -94,15 +122,18 @@ struct Model {
   std::vector<std::string> labels;  // num_classes entries ("class N" where the config has none)
 
   // Loads dir/config.json + dir/model.safetensors. Throws Error naming the file, tensor and problem.
-  static Model load(const std::filesystem::path& dir);
+  // img_size: run at this input size instead of the checkpoint's (ViT: pos_embed resampled as timm does).
+  static Model load(const std::filesystem::path& dir, std::optional<int> img_size = std::nullopt);
   // Builds a model from a parsed config and tensor file (checks every shape against the architecture).
-  static Model from_tensors(const ModelConfig& config, const SafeTensors& tensors);
+  static Model from_tensors(const ModelConfig& config, const SafeTensors& tensors,
+                            std::optional<int> img_size = std::nullopt);
   // Random weights (deterministic for a seed) shaped by the config; for tests and benchmarks.
   static Model random(const ModelConfig& config, uint32_t seed = 1);
 
   // The timm-named tensors of this model, e.g. to write a model directory.
   std::vector<std::pair<std::string, std::vector<int64_t>>> tensor_shapes() const;
-  // Writes config.json + model.safetensors to dir (created if needed).
+  // Writes config.json + model.safetensors to dir (created if needed). Plain ViT/DeiT and GFNet layouts only
+  // (what random() makes); Error(Unsupported) for the zoo's optional parts.
   void save(const std::filesystem::path& dir) const;
 };
 

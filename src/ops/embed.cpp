@@ -4,12 +4,12 @@
 
 namespace vitvk::ops {
 
-void embed_tokens_cpu(float* tokens, int batch, int T, int D, const float* cls, const float* dist, const float* pos) {
-  for (int b = 0; b < batch; ++b) {
-    float* t = tokens + static_cast<long>(b) * T * D;
-    std::copy(cls, cls + D, t);
-    if (dist) std::copy(dist, dist + D, t + D);
-    for (long i = 0; i < static_cast<long>(T) * D; ++i) t[i] += pos[i];
+void embed_tokens_cpu(float* tokens, const EmbedShape& s, const float* prefix, const float* pos) {
+  const long D = s.dim, first_pos = static_cast<long>(s.tokens - s.pos_rows) * D;
+  for (int b = 0; b < s.batch; ++b) {
+    float* t = tokens + static_cast<long>(b) * s.tokens * D;
+    if (s.prefix) std::copy(prefix, prefix + s.prefix * D, t);
+    for (long i = 0; i < static_cast<long>(s.pos_rows) * D; ++i) t[first_pos + i] += pos[i];
   }
 }
 

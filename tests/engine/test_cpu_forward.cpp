@@ -65,7 +65,8 @@ TEST_CASE("CPU patch embedding + tokens match the reference tokens after embeddi
       std::vector<float> tokens(static_cast<std::size_t>(d.tokens) * d.dim);
       ops::patch_embed_cpu(x.data(), {1, d.channels, d.img_h, d.img_w, d.patch, d.dim}, m.weights.patch_embed.weight.data(),
                            m.weights.patch_embed.bias.data(), tokens.data(), d.tokens, d.prefix);
-      ops::embed_tokens_cpu(tokens.data(), 1, d.tokens, d.dim, m.weights.cls_token.data(), nullptr, m.weights.pos_embed.data());
+      ops::embed_tokens_cpu(tokens.data(), {1, d.tokens, d.dim, d.prefix, d.pos_rows}, m.weights.cls_token.data(),
+                            m.weights.pos_embed.data());
       const float diff = max_abs_diff(tokens, expected);
       INFO(prefix << " / " << img << ": max |token diff| = " << diff);
       CHECK(diff < 1e-4f);
