@@ -59,10 +59,10 @@ struct ContextOptions {
   bool enable_fp16 = true;    // enable 16-bit storage/arithmetic features where the device has them
   // Push descriptors where the device has VK_KHR_push_descriptor; false forces ordinary descriptor sets.
   // nullopt: VITVK_VK_PUSH_DESCRIPTORS (0 = off, 1 = on where available), else on where available.
-  std::optional<bool> push_descriptors;
+  std::optional<bool> push_descriptors{};
   // Kernels use subgroup arithmetic / ballot where the device has them in compute shaders; false forces the
   // shared-memory forms. nullopt: VITVK_VK_SUBGROUP_OPS (0 = off, 1 = on where available), else on.
-  std::optional<bool> subgroup_ops;
+  std::optional<bool> subgroup_ops{};
 };
 
 // Enumerates every Vulkan device (creates a short-lived instance). Throws Error(Vulkan) when no loader/ICD.

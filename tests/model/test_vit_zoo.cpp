@@ -3,8 +3,6 @@
 // and Vulkan backends against timm's logits, pre-logits features and attention; the preprocessing of the photos
 // against timm's eval transform; malformed variants refused by name.
 //
-// Families vitvk does not run yet are tagged [.zoo-pending]: hidden, so ctest does not run them (run them with
-// `vitvk_tests "[zoo-pending]"`). The zoo loader removes the tag from each case as its family passes.
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -71,10 +69,6 @@ void check_preprocess(const Loaded& l) {
   }
 }
 
-// distilled DeiT: timm's pre_logits is (cls + dist) / 2, vitvk's features today the class token alone
-// (checked by its own pending case below).
-bool features_pending(const ZooCase& c) { return c.arch.find("distilled") != std::string::npos; }
-
 // fp32: logits and features within fp32_rel of timm (max |diff| / max |value|), the same top-1, the explain
 // attention (mean/max/min over heads per block) within attn_abs.
 void check_fp32(const std::string& what, const ZooCase& c, Backend& b) {
@@ -86,7 +80,7 @@ void check_fp32(const std::string& what, const ZooCase& c, Backend& b) {
     CHECK(d <= c.fp32_rel);
     CHECK(test::argmax_rows(r.logits, c.num_classes) == c.top1);
   }
-  if (!features_pending(c)) {
+  {
     const double d = test::max_rel_diff(r.features, c.features.values);
     INFO("features (pre-logits) max |diff| / max |value| vs timm " << d);
     CHECK(d <= c.fp32_rel);
@@ -147,7 +141,7 @@ void run_vulkan_fp16(const std::string& name) {
     CHECK(d <= c.fp16_abs);
     CHECK(test::argmax_rows(r.logits, c.num_classes) == c.top1);
   }
-  if (!features_pending(c)) {
+  {
     const double d = test::max_abs_diff_d(r.features, c.features.values);
     INFO("fp16 features max |diff| vs timm " << d);
     CHECK(d <= c.fp16_abs);
@@ -197,41 +191,36 @@ TEST_CASE("zoo manifest: every case is registered here and every input is timm's
 #define ZOO_MALFORMED(name, tags) \
   TEST_CASE("zoo " name ": refused with a message naming the problem", "[zoo]" tags) { run_malformed(name); }
 
-// Run today (plain ViT, DeiT, F16/BF16 weights).
 ZOO_CASE("vit_augreg", "")
 ZOO_CASE("deit", "")
-// fp16 pending: on main the Vulkan backend binds the distillation row of the prefix (engine/vulkan_backend.cpp,
-// the head_dist linear_vk at s_pre offset D * 2 bytes) at an offset that is not a multiple of
-// minStorageBufferOffsetAlignment when D * 2 % 16 != 0 (D = 12 here; 192 in DeiT-Ti hides it): the validation
-// layer reports VUID-VkWriteDescriptorSet-descriptorType-00328.
-ZOO_CASE_TAGGED("deit_distilled", "", "[.zoo-pending]")
+// D = 12: a distillation row at D * 2 bytes would bind misaligned in fp16 (the graph pads the rows the head reads).
+ZOO_CASE("deit_distilled", "")
 ZOO_CASE("vit_augreg_f16", "")
 ZOO_CASE("vit_augreg_bf16", "")
 ZOO_MALFORMED("malformed_pos_embed_grid", "")
 
-// Pending the zoo loader: remove [.zoo-pending] as each family passes.
-ZOO_CASE("deit3", "[.zoo-pending]")
-ZOO_CASE("deit3_model_args", "[.zoo-pending]")
-ZOO_CASE("dinov2_at70", "[.zoo-pending]")
-ZOO_CASE("dinov2_reg4", "[.zoo-pending]")
-ZOO_CASE("dinov2_reg4_model_args", "[.zoo-pending]")
-ZOO_CASE("dinov2_reg4_at70", "[.zoo-pending]")
-ZOO_CASE("clip_laion", "[.zoo-pending]")
-ZOO_CASE("clip_tower", "[.zoo-pending]")
-ZOO_CASE("clip_openai", "[.zoo-pending]")
-ZOO_CASE("clip_openai_model_args", "[.zoo-pending]")
-ZOO_CASE("siglip", "[.zoo-pending]")
-ZOO_CASE("siglip_model_args", "[.zoo-pending]")
-ZOO_CASE("siglip_gap", "[.zoo-pending]")
-ZOO_CASE("siglip_gap_tanh", "[.zoo-pending]")
-ZOO_CASE("medium_gap", "[.zoo-pending]")
-ZOO_CASE("betwixt_reg4_gap", "[.zoo-pending]")
-ZOO_CASE("qknorm", "[.zoo-pending]")
-ZOO_MALFORMED("malformed_reg_count", "[.zoo-pending]")
-ZOO_MALFORMED("malformed_attn_pool_token", "[.zoo-pending]")
-ZOO_MALFORMED("malformed_layer_scale_partial", "[.zoo-pending]")
+ZOO_CASE("deit3", "")
+ZOO_CASE("deit3_model_args", "")
+ZOO_CASE("dinov2_at70", "")
+ZOO_CASE("dinov2_reg4", "")
+ZOO_CASE("dinov2_reg4_model_args", "")
+ZOO_CASE("dinov2_reg4_at70", "")
+ZOO_CASE("clip_laion", "")
+ZOO_CASE("clip_tower", "")
+ZOO_CASE("clip_openai", "")
+ZOO_CASE("clip_openai_model_args", "")
+ZOO_CASE("siglip", "")
+ZOO_CASE("siglip_model_args", "")
+ZOO_CASE("siglip_gap", "")
+ZOO_CASE("siglip_gap_tanh", "")
+ZOO_CASE("medium_gap", "")
+ZOO_CASE("betwixt_reg4_gap", "")
+ZOO_CASE("qknorm", "")
+ZOO_MALFORMED("malformed_reg_count", "")
+ZOO_MALFORMED("malformed_attn_pool_token", "")
+ZOO_MALFORMED("malformed_layer_scale_partial", "")
 
-TEST_CASE("zoo deit_distilled: the embedding is timm's pre_logits, (cls + dist) / 2", "[zoo][.zoo-pending]") {
+TEST_CASE("zoo deit_distilled: the embedding is timm's pre_logits, (cls + dist) / 2", "[zoo]") {
   const Loaded l = load("deit_distilled");
   const auto r = make_cpu_backend(l.model)->forward(l.c.input, batch_of(l.c), {});
   const double d = test::max_rel_diff(r.features, l.c.features.values);
