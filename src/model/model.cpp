@@ -39,6 +39,12 @@ class Binder {
     return st_.to_f32(t);
   }
   LinearWeights linear(const std::string& prefix, int out, int in) {
+    LinearWeights l = linear_weight(prefix, out, in);
+    l.bias = take(prefix + ".bias", {out});
+    return l;
+  }
+  // A linear layer's weight alone: F32/F16/BF16, or I8 with its per-channel scales (model/quantize.hpp).
+  LinearWeights linear_weight(const std::string& prefix, int out, int in) {
     LinearWeights l;
     l.out = out;
     l.in = in;
@@ -62,7 +68,6 @@ class Binder {
       if (has(sname)) fail("tensor '" + sname + "' scales '" + wname + "', which is " + dtype_name(w.dtype) + ", not I8");
       l.weight = take(wname, {out, in});
     }
-    l.bias = take(prefix + ".bias", {out});
     return l;
   }
   NormWeights norm(const std::string& prefix, int dim) {
@@ -283,10 +288,7 @@ std::string yes_no(bool b) { return b ? "true" : "false"; }
 
 // A linear layer whose bias the checkpoint may leave out (qkv_bias=False, CLIP's patch embedding): zeros then.
 LinearWeights linear_opt_bias(Binder& b, const std::string& prefix, int out, int in, bool* had_bias = nullptr) {
-  LinearWeights l;
-  l.out = out;
-  l.in = in;
-  l.weight = b.take(prefix + ".weight", {out, in});
+  LinearWeights l = b.linear_weight(prefix, out, in);
   const bool has = b.has(prefix + ".bias");
   l.bias = has ? b.take(prefix + ".bias", {out}) : std::vector<float>(static_cast<std::size_t>(out), 0.f);
   if (had_bias) *had_bias = has;

@@ -164,7 +164,9 @@ TEST_CASE("classify CLI: --overlay mirrors the input tree, rollout files parse, 
   REQUIRE(data.size() == order.size());
   for (std::size_t i = 0; i < order.size(); ++i) {
     INFO(data[i].dump());
-    CHECK(data[i]["name"] == order[i]);
+    // Photos found in a folder are named below it; a file named directly, as given.
+    const std::string shown = order[i].starts_with("imgs/") ? order[i].substr(5) : order[i];
+    CHECK(data[i]["name"] == shown);
     if (order[i] == "imgs/sub/broken.png") {
       CHECK(data[i].contains("error"));
     } else {
@@ -179,14 +181,24 @@ TEST_CASE("classify CLI: --overlay mirrors the input tree, rollout files parse, 
   const auto plain = ws.classify("-m model imgs loose/x.jpg -f jsonl --batch 3 -j 2 -q");
   CHECK(plain.out == res.out);
 
-  // In a real browser, the page's own self-test must pass.
+  // In a real browser, the self-test (tests/explain/report_selftest.js, injected into a copy beside the page)
+  // must pass.
   const auto chrome = find_chromium();
   if (!chrome) return test::skip("chromium not found (apt-get install chromium): the report page is not opened");
+  {
+    std::string page = test::read_file(index);
+    const std::string selftest = test::read_file(fs::path(VITVK_SOURCE_DIR) / "tests/explain/report_selftest.js");
+    REQUIRE(!selftest.empty());
+    const auto body_end = page.rfind("</body>");
+    REQUIRE(body_end != std::string::npos);
+    page.insert(body_end, "<script>\n" + selftest + "</script>\n");
+    std::ofstream(index.parent_path() / "index.selftest.html", std::ios::binary) << page;
+  }
   const std::string cmd = fmt::format(
       "timeout 120 {} --headless --no-sandbox --disable-gpu --disable-background-networking --disable-component-update "
       "--disable-sync --no-first-run --user-data-dir={} --virtual-time-budget=30000 --dump-dom {}",
       test::shell_quote(chrome->string()), test::shell_quote((r / "chromium-profile").string()),
-      test::shell_quote("file://" + index.string() + "#selftest"));
+      test::shell_quote("file://" + (index.parent_path() / "index.selftest.html").string() + "#selftest"));
   const auto dom = test::run_command(cmd, r);
   std::smatch m;
   INFO(dom.err);
