@@ -310,6 +310,20 @@ def _frame(fn, parts, meta: pd.DataFrame, label: str, n: int, **kwargs) -> dd.Da
     return dd.from_map(fn, parts, meta=meta, divisions=divisions, label=label, enforce_metadata=False, **kwargs)
 
 
+def _plan(paths_or_folder, model, client, batch, backend, device, precision, img_size, partition_size, cpu_threads):
+    """What classify_paths and embed_paths share: the inputs cut into partitions for the client's cluster, the
+    Classifier spec each worker loads, and the CPU threads per worker process. Returns (parts, n, spec, cpu)."""
+    client = _client(client)
+    entries = _expand(paths_or_folder)
+    if not entries:
+        raise ValueError(f"no images found in {paths_or_folder!r}")
+    threads, per_host = _cluster_shape(client)
+    parts = _partitions(entries, threads, batch, partition_size)
+    spec = (os.fspath(model), backend, device, precision, img_size, max(batch, 1))
+    cpu = {"*": cpu_threads} if cpu_threads else per_host
+    return parts, len(entries), spec, cpu
+
+
 def classify_paths(paths_or_folder: Union[str, "os.PathLike[str]", Iterable[Any]],
                    model: str = vitvk.DEFAULT_MODEL, client: Any = None, batch: int = 16, top_k: int = 5, *,
                    backend: str = "auto", device: Optional[int] = None, precision: str = "auto",
@@ -325,16 +339,10 @@ def classify_paths(paths_or_folder: Union[str, "os.PathLike[str]", Iterable[Any]
     worker thread, whole batches, at most MAX_PARTITION); cpu_threads: CPU-backend threads per worker process
     (default: the host's cores shared among its workers; $VITVK_CPU_THREADS on a worker wins)."""
     _check(batch, top_k)
-    client = _client(client)
-    entries = _expand(paths_or_folder)
-    if not entries:
-        raise ValueError(f"no images found in {paths_or_folder!r}")
-    threads, per_host = _cluster_shape(client)
-    parts = _partitions(entries, threads, batch, partition_size)
-    spec = (os.fspath(model), backend, device, precision, img_size, max(batch, 1))
-    cpu = {"*": cpu_threads} if cpu_threads else per_host
+    parts, n, spec, cpu = _plan(paths_or_folder, model, client, batch, backend, device, precision, img_size,
+                                partition_size, cpu_threads)
     meta = _classify_frame(0, [], [], [], top_k)
-    return _frame(_classify_part, parts, meta, "vitvk-classify", len(entries), spec=spec, top_k=top_k, batch=batch,
+    return _frame(_classify_part, parts, meta, "vitvk-classify", n, spec=spec, top_k=top_k, batch=batch,
                   cpu_threads=cpu)
 
 
@@ -345,16 +353,10 @@ def embed_paths(paths_or_folder: Union[str, "os.PathLike[str]", Iterable[Any]], 
     """As classify_paths, but the columns are path, error and embedding (a float32 numpy array of the model's
     embedding_dim, None on error rows): `np.stack(df.compute().embedding.dropna())` gives the [N, D] matrix."""
     _check(batch, None)
-    client = _client(client)
-    entries = _expand(paths_or_folder)
-    if not entries:
-        raise ValueError(f"no images found in {paths_or_folder!r}")
-    threads, per_host = _cluster_shape(client)
-    parts = _partitions(entries, threads, batch, partition_size)
-    spec = (os.fspath(model), backend, device, precision, img_size, max(batch, 1))
-    cpu = {"*": cpu_threads} if cpu_threads else per_host
+    parts, n, spec, cpu = _plan(paths_or_folder, model, client, batch, backend, device, precision, img_size,
+                                partition_size, cpu_threads)
     meta = _embed_frame(0, [], [], [])
-    return _frame(_embed_part, parts, meta, "vitvk-embed", len(entries), spec=spec, batch=batch, cpu_threads=cpu)
+    return _frame(_embed_part, parts, meta, "vitvk-embed", n, spec=spec, batch=batch, cpu_threads=cpu)
 
 
 def _json_number(v: float) -> float:

@@ -33,19 +33,12 @@ namespace {
 struct ClassifyArgs {
   InputArgs input;
   bool resume = false;
-  std::string model;
+  ModelArgs run;
   int top_k = 5;
-  int batch = 8;
-  std::string backend = "auto";
-  std::optional<int> device;
-  std::optional<int> img_size;  // run at this input size (pos_embed resampled)
-  std::string precision = "auto";
   std::string format = "table";
   std::string output;
   bool logits = false;
   bool quiet = false;
-  std::string max_pixels = "100M";
-  int jobs = 0;
   // Attention-rollout outputs.
   std::string overlay_dir;
   std::string rollout_format;
@@ -63,10 +56,10 @@ int run_classify(const ClassifyArgs& a) {
   const StopSignals stop;  // first, so a signal during model loading also ends cleanly
   pipeline::ClassifyOptions copts;
   copts.top_k = a.top_k;
-  copts.batch = a.batch;
-  copts.jobs = a.jobs;
+  copts.batch = a.run.batch;
+  copts.jobs = a.run.jobs;
   copts.keep_logits = a.logits;
-  copts.limits.max_pixels = parse_pixel_count(a.max_pixels);
+  copts.limits.max_pixels = parse_pixel_count(a.run.max_pixels);
   const auto format = pipeline::parse_output_format(a.format);
   if (!a.rollout_format.empty() && a.overlay_dir.empty())
     throw Error(ErrorCode::InvalidArgument, "--rollout-format writes the maps beside the overlays: it needs --overlay DIR");
@@ -81,16 +74,12 @@ int run_classify(const ClassifyArgs& a) {
     if (!a.rollout_format.empty()) xopts.rollout_format = parse_rollout_format(a.rollout_format);
     xopts.overlay.opacity = a.opacity;
     xopts.overlay.colormap = parse_colormap(a.colormap);
-    xopts.threads = a.jobs;
+    xopts.threads = a.run.jobs;
   }
-  BackendRequest req;
-  req.backend = parse_backend_choice(a.backend);
-  req.device = a.device;
-  req.precision = parse_precision_choice(a.precision);
-  req.max_batch = a.batch;
+  const BackendRequest req = backend_request(a.run);
 
-  const auto model_dir = resolve_model(a.model.empty() ? kDefaultModelName : a.model);
-  auto model = std::make_shared<const Model>(Model::load(model_dir, a.img_size));
+  const auto model_dir = resolve_model(a.run.model.empty() ? kDefaultModelName : a.run.model);
+  auto model = std::make_shared<const Model>(Model::load(model_dir, a.run.img_size));
   if (model->dims.num_classes == 0)
     throw Error(ErrorCode::Unsupported, "model " + model_dir.string() + " (" + model->config.architecture +
                                             ") has no classifier (num_classes 0): it gives embeddings; use `vitvk embed`");
@@ -172,19 +161,8 @@ void add_classify_command(CLI::App& app, Registry& reg) {
   auto* sub = app.add_subcommand("classify", "Classify image files and folders (recursively), one row per input");
   auto a = std::make_shared<ClassifyArgs>();
   add_input_options(sub, a->input);
-  sub->add_option("-m,--model", a->model,
-                  std::string("Model directory, or a name searched in $VITVK_MODEL_PATH, ./models, the install "
-                              "share dir and ~/.cache/vitvk/models (default ") +
-                      kDefaultModelName + ")");
-  sub->add_option("--img-size", a->img_size, "Input size in pixels (a multiple of the patch size; default: the model's)")
-      ->check(CLI::PositiveNumber);
+  add_model_options(sub, a->run);
   sub->add_option("-k,--top-k", a->top_k, "Classes per image")->capture_default_str()->check(CLI::PositiveNumber);
-  sub->add_option("--batch", a->batch, "Images per forward pass")->capture_default_str()->check(CLI::PositiveNumber);
-  sub->add_option("-b,--backend", a->backend, "auto | vulkan | cpu")->capture_default_str()
-      ->check(CLI::IsMember({"auto", "vulkan", "cpu"}));
-  sub->add_option("--device", a->device, "Vulkan device index")->check(CLI::NonNegativeNumber);
-  sub->add_option("--precision", a->precision, "auto | fp32 | fp16 | int8 (CPU)")->capture_default_str()
-      ->check(CLI::IsMember({"auto", "fp32", "fp16", "int8"}));
   sub->add_option("-f,--format", a->format, "table | csv | jsonl")->capture_default_str()
       ->check(CLI::IsMember({"table", "csv", "jsonl"}));
   sub->add_option("-o,--output", a->output,
@@ -194,10 +172,6 @@ void add_classify_command(CLI::App& app, Registry& reg) {
                 "completes (a run killed at any moment loses no completed row; a torn last row is dropped)");
   sub->add_flag("--logits", a->logits, "Also output the raw logits");
   sub->add_flag("-q,--quiet", a->quiet, "No progress bar or summary on stderr");
-  sub->add_option("--max-pixels", a->max_pixels, "Refuse images larger than this many pixels (e.g. 100M)")
-      ->capture_default_str();
-  sub->add_option("-j,--jobs", a->jobs, "Decode worker threads (0: one per core)")->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
   sub->add_option("--overlay", a->overlay_dir,
                   "Write an attention-rollout overlay PNG per input into DIR, mirroring the input folders");
   sub->add_option("--rollout-format", a->rollout_format, "Also write the raw rollout map beside each overlay: npy | json")

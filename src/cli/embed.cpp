@@ -34,18 +34,12 @@ static_assert(std::endian::native == std::endian::little, "the .npy writer write
 
 struct EmbedArgs {
   InputArgs input;
-  std::string model;
-  int batch = 8;
-  std::string backend = "auto";
-  std::optional<int> device;
-  std::string precision = "auto";
+  ModelArgs run;
   std::string format;  // "" = from the file name
   std::string output;
   std::string paths_file;
   bool resume = false;
   bool quiet = false;
-  std::string max_pixels = "100M";
-  int jobs = 0;
 };
 
 double json_number(float v) { return std::strtod(fmt::format("{}", v).c_str(), nullptr); }
@@ -73,18 +67,14 @@ int run_embed(const EmbedArgs& a) {
   if (!npy && !a.paths_file.empty()) throw Error(ErrorCode::InvalidArgument, "--paths-file goes with -f npy");
 
   pipeline::ClassifyOptions copts;
-  copts.batch = a.batch;
-  copts.jobs = a.jobs;
+  copts.batch = a.run.batch;
+  copts.jobs = a.run.jobs;
   copts.keep_embedding = true;
-  copts.limits.max_pixels = parse_pixel_count(a.max_pixels);
-  BackendRequest req;
-  req.backend = parse_backend_choice(a.backend);
-  req.device = a.device;
-  req.precision = parse_precision_choice(a.precision);
-  req.max_batch = a.batch;
+  copts.limits.max_pixels = parse_pixel_count(a.run.max_pixels);
+  const BackendRequest req = backend_request(a.run);
 
-  const auto model_dir = resolve_model(a.model.empty() ? kDefaultModelName : a.model);
-  auto model = std::make_shared<const Model>(Model::load(model_dir));
+  const auto model_dir = resolve_model(a.run.model.empty() ? kDefaultModelName : a.run.model);
+  auto model = std::make_shared<const Model>(Model::load(model_dir, a.run.img_size));
   auto backend = make_backend(model, req);
   const std::size_t dim = static_cast<std::size_t>(model->dims.dim);
   if (!a.quiet)
@@ -173,23 +163,13 @@ void add_embed_command(CLI::App& app, Registry& reg) {
   auto* sub = app.add_subcommand("embed", "Write each image's embedding (pre-head features): JSONL, or .npy + paths file");
   auto a = std::make_shared<EmbedArgs>();
   add_input_options(sub, a->input);
-  sub->add_option("-m,--model", a->model, std::string("Model directory or name (default ") + kDefaultModelName + ")");
-  sub->add_option("--batch", a->batch, "Images per forward pass")->capture_default_str()->check(CLI::PositiveNumber);
-  sub->add_option("-b,--backend", a->backend, "auto | vulkan | cpu")->capture_default_str()
-      ->check(CLI::IsMember({"auto", "vulkan", "cpu"}));
-  sub->add_option("--device", a->device, "Vulkan device index")->check(CLI::NonNegativeNumber);
-  sub->add_option("--precision", a->precision, "auto | fp32 | fp16")->capture_default_str()
-      ->check(CLI::IsMember({"auto", "fp32", "fp16"}));
+  add_model_options(sub, a->run);
   sub->add_option("-f,--format", a->format, "jsonl | npy (default: npy when -o ends in .npy, else jsonl)")
       ->check(CLI::IsMember({"jsonl", "npy"}));
   sub->add_option("-o,--output", a->output, "Write to FILE (atomically when done, unless --resume) instead of stdout");
   sub->add_option("--paths-file", a->paths_file, "-f npy: where row i's path goes (default: FILE's .npy -> .paths.txt)");
   sub->add_flag("--resume", a->resume, "-f jsonl with -o FILE: keep FILE's rows, skip their inputs, append the rest");
   sub->add_flag("-q,--quiet", a->quiet, "No progress bar or summary on stderr");
-  sub->add_option("--max-pixels", a->max_pixels, "Refuse images larger than this many pixels (e.g. 100M)")
-      ->capture_default_str();
-  sub->add_option("-j,--jobs", a->jobs, "Decode worker threads (0: one per core)")->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
   reg.add(sub, [a] { return run_embed(*a); });
 }
 

@@ -5,10 +5,39 @@
 #include <cmath>
 #include <iostream>
 
+#include "model/resolve.hpp"
 #include "pipeline/input_list.hpp"
 #include "vitvk/error.hpp"
 
 namespace vitvk::cli {
+
+void add_model_options(CLI::App* sub, ModelArgs& a) {
+  sub->add_option("-m,--model", a.model,
+                  std::string("Model directory, or a name searched in $VITVK_MODEL_PATH, ./models, the install "
+                              "share dir and ~/.cache/vitvk/models (default ") +
+                      kDefaultModelName + ")");
+  sub->add_option("--img-size", a.img_size, "Input size in pixels (a multiple of the patch size; default: the model's)")
+      ->check(CLI::PositiveNumber);
+  sub->add_option("--batch", a.batch, "Images per forward pass")->capture_default_str()->check(CLI::PositiveNumber);
+  sub->add_option("-b,--backend", a.backend, "auto | vulkan | cpu")->capture_default_str()
+      ->check(CLI::IsMember({"auto", "vulkan", "cpu"}));
+  sub->add_option("--device", a.device, "Vulkan device index")->check(CLI::NonNegativeNumber);
+  sub->add_option("--precision", a.precision, "auto | fp32 | fp16 | int8 (CPU)")->capture_default_str()
+      ->check(CLI::IsMember({"auto", "fp32", "fp16", "int8"}));
+  sub->add_option("--max-pixels", a.max_pixels, "Refuse images larger than this many pixels (e.g. 100M)")
+      ->capture_default_str();
+  sub->add_option("-j,--jobs", a.jobs, "Decode worker threads (0: one per core)")->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+}
+
+BackendRequest backend_request(const ModelArgs& a) {
+  BackendRequest req;
+  req.backend = parse_backend_choice(a.backend);
+  req.device = a.device;
+  req.precision = parse_precision_choice(a.precision);
+  req.max_batch = a.batch;
+  return req;
+}
 namespace {
 
 // The signal that asked the run to stop (0: none). A signal handler can reach only static storage, so this is

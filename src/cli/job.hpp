@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/factory.hpp"
 #include "pipeline/append_output.hpp"
 #include "pipeline/enumerate.hpp"
 #include "pipeline/output_file.hpp"
@@ -25,6 +26,24 @@ struct InputArgs {
   bool nul = false;
   std::string shard;
 };
+
+// Which model runs where: -m, --img-size, --batch, --backend, --device, --precision, --max-pixels, -j.
+struct ModelArgs {
+  std::string model;
+  std::optional<int> img_size;  // run at this input size (pos_embed resampled)
+  int batch = 8;
+  std::string backend = "auto";
+  std::optional<int> device;
+  std::string precision = "auto";
+  std::string max_pixels = "100M";
+  int jobs = 0;
+};
+
+// Adds the ModelArgs options to `sub`.
+void add_model_options(CLI::App* sub, ModelArgs& args);
+
+// The backend request the options ask for (max_batch = --batch).
+BackendRequest backend_request(const ModelArgs& args);
 
 // Adds the positional paths and --files-from, -0/--null, --shard to `sub`.
 void add_input_options(CLI::App* sub, InputArgs& args);

@@ -32,26 +32,8 @@ Graph build_gfnet(const Model& model) {
   e.pos = &w.pos_embed;
   e.pos_rows = N;
   g.add(e);
-  auto layernorm = [&](int in, const NormWeights* nw, int out) {
-    Node n;
-    n.op = Op::LayerNorm;
-    n.x = in;
-    n.y = out;
-    n.norm = nw;
-    n.eps = d.ln_eps;
-    g.add(n);
-  };
-  auto linear = [&](int in, const LinearWeights* l, int out, ops::Epilogue ep) {
-    Node n;
-    n.op = Op::Linear;
-    n.x = in;
-    n.y = out;
-    n.linear = l;
-    n.epilogue = ep;
-    g.add(n);
-  };
   for (const GFNetBlockWeights& blk : w.blocks) {
-    layernorm(x, &blk.norm1, a);
+    g.layernorm(x, &blk.norm1, a, d.ln_eps);
     Node s;
     s.op = Op::SpectralFilter;
     s.x = a;
@@ -60,11 +42,11 @@ Graph build_gfnet(const Model& model) {
     s.spectral = {1, d.grid_h, d.grid_w, D};
     s.scratch = b_work;
     g.add(s);
-    layernorm(f, &blk.norm2, a);
-    linear(a, &blk.fc1, hidden, ops::Epilogue::Gelu);
-    linear(hidden, &blk.fc2, x, ops::Epilogue::Residual);
+    g.layernorm(f, &blk.norm2, a, d.ln_eps);
+    g.linear(a, &blk.fc1, hidden, ops::Epilogue::Gelu);
+    g.linear(hidden, &blk.fc2, x, ops::Epilogue::Residual);
   }
-  layernorm(x, &w.norm, a);
+  g.layernorm(x, &w.norm, a, d.ln_eps);
   const int pooled = g.add_tensor(1, D, g.add_buffer(true));
   Node m;
   m.op = Op::TokenMean;
@@ -74,7 +56,7 @@ Graph build_gfnet(const Model& model) {
   g.features = pooled;
   g.map_tokens = N;  // the sequence length results report (no attention maps: layers 0)
   g.logits = g.add_tensor(1, d.num_classes, g.add_buffer(true));
-  linear(pooled, &w.head, g.logits, ops::Epilogue::None);
+  g.linear(pooled, &w.head, g.logits, ops::Epilogue::None);
   return g;
 }
 

@@ -61,28 +61,9 @@ Graph build_vit(const Model& model) {
   const float eps = d.ln_eps;
   const ops::Activation act = activation_of(d.act);
 
-  auto linear = [&](int in, const LinearWeights* l, int out, ops::Epilogue ep, LinearRole role = LinearRole::Other) {
-    Node n;
-    n.op = Op::Linear;
-    n.role = role;
-    n.x = in;
-    n.y = out;
-    n.linear = l;
-    n.epilogue = ep;
-    g.add(n);
-  };
-  auto layernorm = [&](int in, const NormWeights* nw, int out) {
-    Node n;
-    n.op = Op::LayerNorm;
-    n.x = in;
-    n.y = out;
-    n.norm = nw;
-    n.eps = eps;
-    g.add(n);
-  };
   // fc1 + activation (exact GELU fused as the epilogue; the others a pass of their own).
-  auto mlp_in = [&](int in, const LinearWeights* fc1, int out) {
-    linear(in, fc1, out, act == ops::Activation::Gelu ? ops::Epilogue::Gelu : ops::Epilogue::None, LinearRole::Fc1);
+  auto mlp_in = [&](int in, const LinearWeights* fc1, int out, LinearRole role) {
+    g.linear(in, fc1, out, act == ops::Activation::Gelu ? ops::Epilogue::Gelu : ops::Epilogue::None, role);
     if (act != ops::Activation::Gelu) {
       Node n;
       n.op = Op::Activation;
@@ -112,13 +93,13 @@ Graph build_vit(const Model& model) {
     e.pos = &w.pos_embed;
     e.pos_rows = d.pos_rows;
     g.add(e);
-    if (pre) layernorm(a, &w.norm_pre, x);
+    if (pre) g.layernorm(a, &w.norm_pre, x, eps);
   }
 
   for (int l = 0; l < d.depth; ++l) {
     const BlockWeights& blk = w.blocks[l];
-    layernorm(x, &blk.norm1, a);
-    linear(a, &blk.qkv, qkv, ops::Epilogue::None, LinearRole::Qkv);
+    g.layernorm(x, &blk.norm1, a, eps);
+    g.linear(a, &blk.qkv, qkv, ops::Epilogue::None, LinearRole::Qkv);
     if (!blk.q_norm.weight.empty()) {
       Node n;
       n.op = Op::QkNorm;
@@ -138,11 +119,11 @@ Graph build_vit(const Model& model) {
     at.head_dim = d.head_dim;
     at.explain = l;
     g.add(at);
-    linear(a, blk.ls1.empty() ? &blk.proj : g.own(fold_scale(blk.proj, blk.ls1)), x, ops::Epilogue::Residual,
+    g.linear(a, blk.ls1.empty() ? &blk.proj : g.own(fold_scale(blk.proj, blk.ls1)), x, ops::Epilogue::Residual,
            LinearRole::Proj);
-    layernorm(x, &blk.norm2, a);
-    mlp_in(a, &blk.fc1, hidden);
-    linear(hidden, blk.ls2.empty() ? &blk.fc2 : g.own(fold_scale(blk.fc2, blk.ls2)), x, ops::Epilogue::Residual,
+    g.layernorm(x, &blk.norm2, a, eps);
+    mlp_in(a, &blk.fc1, hidden, LinearRole::Fc1);
+    g.linear(hidden, blk.ls2.empty() ? &blk.fc2 : g.own(fold_scale(blk.fc2, blk.ls2)), x, ops::Epilogue::Residual,
            LinearRole::Fc2);
   }
   g.layers = d.depth;
@@ -165,7 +146,7 @@ Graph build_vit(const Model& model) {
   int tokens = x;  // the token rows the pool reads, final norm applied where the model has one
   if (!w.norm.weight.empty()) {
     tokens = g.add_tensor(T, D, b_b, aligned_ld(D));
-    layernorm(x, &w.norm, tokens);
+    g.layernorm(x, &w.norm, tokens, eps);
   }
   int pooled = -1;
   if (d.pool == "token") {
@@ -179,11 +160,11 @@ Graph build_vit(const Model& model) {
       if (dist) {
         // DeiT distilled: logits = (head(cls) + head_dist(dist)) / 2 as two linears into one output, each
         // scaled by 1/2 (exact in floating point), the second accumulating.
-        linear(cls, g.own(scaled(w.head, 0.5f)), g.logits, ops::Epilogue::None, LinearRole::Head);
-        linear(g.view(tokens, 1, 1, 0, D), g.own(scaled(w.head_dist, 0.5f)), g.logits, ops::Epilogue::Residual,
+        g.linear(cls, g.own(scaled(w.head, 0.5f)), g.logits, ops::Epilogue::None, LinearRole::Head);
+        g.linear(g.view(tokens, 1, 1, 0, D), g.own(scaled(w.head_dist, 0.5f)), g.logits, ops::Epilogue::Residual,
                LinearRole::Head);
       } else {
-        linear(cls, &w.head, g.logits, ops::Epilogue::None, LinearRole::Head);
+        g.linear(cls, &w.head, g.logits, ops::Epilogue::None, LinearRole::Head);
       }
     }
     return g;
@@ -215,7 +196,7 @@ Graph build_vit(const Model& model) {
     std::copy(ap.kv.bias.begin(), ap.kv.bias.end(), fused.bias.begin() + D);
     // Its qkv in the x buffer (the residual stream is dead once fin holds the normed tokens), its output in a.
     const int pool_qkv = g.add_tensor(N, 3 * D, tokens == x ? g.add_buffer() : b_x), pool_attn = g.add_tensor(N, D, b_a);
-    linear(patches, g.own(std::move(fused)), pool_qkv, ops::Epilogue::None);
+    g.linear(patches, g.own(std::move(fused)), pool_qkv, ops::Epilogue::None);
     Node at;
     at.op = Op::Attention;
     at.x = pool_qkv;
@@ -226,21 +207,21 @@ Graph build_vit(const Model& model) {
     g.add(at);
     g.pool_keys = N;
     pooled = g.add_tensor(1, D, b_pooled);
-    linear(g.view(pool_attn, 0, 1, 0, D), &ap.proj, pooled, ops::Epilogue::None);
+    g.linear(g.view(pool_attn, 0, 1, 0, D), &ap.proj, pooled, ops::Epilogue::None);
     const int pn = g.add_tensor(1, D, g.add_buffer()), ph = g.add_tensor(1, ap.fc1.out, g.add_buffer());
-    layernorm(pooled, &ap.norm, pn);
-    mlp_in(pn, &ap.fc1, ph);
-    linear(ph, &ap.fc2, pooled, ops::Epilogue::Residual);
+    g.layernorm(pooled, &ap.norm, pn, eps);
+    mlp_in(pn, &ap.fc1, ph, LinearRole::Other);  // the pool's MLP stays fp32 under int8, like the rest of the head
+    g.linear(ph, &ap.fc2, pooled, ops::Epilogue::Residual);
   }
   if (!w.fc_norm.weight.empty()) {
     const int normed = g.add_tensor(1, D, b_out);
-    layernorm(pooled, &w.fc_norm, normed);
+    g.layernorm(pooled, &w.fc_norm, normed, eps);
     pooled = normed;
   }
   g.features = pooled;
   if (d.num_classes) {
     g.logits = g.add_tensor(1, d.num_classes, g.add_buffer(true));
-    linear(pooled, &w.head, g.logits, ops::Epilogue::None);
+    g.linear(pooled, &w.head, g.logits, ops::Epilogue::None, LinearRole::Head);
   }
   return g;
 }

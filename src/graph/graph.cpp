@@ -53,6 +53,27 @@ Node& Graph::add(Node n) {
   return nodes.back();
 }
 
+void Graph::layernorm(int x, const NormWeights* norm, int y, float eps) {
+  Node n;
+  n.op = Op::LayerNorm;
+  n.x = x;
+  n.y = y;
+  n.norm = norm;
+  n.eps = eps;
+  add(n);
+}
+
+void Graph::linear(int x, const LinearWeights* l, int y, ops::Epilogue ep, LinearRole role) {
+  Node n;
+  n.op = Op::Linear;
+  n.role = role;
+  n.x = x;
+  n.y = y;
+  n.linear = l;
+  n.epilogue = ep;
+  add(n);
+}
+
 Layout Graph::layout(int id) const {
   const Tensor& t = tensors.at(id);
   const Tensor& root = t.base >= 0 ? tensors.at(t.base) : t;

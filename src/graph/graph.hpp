@@ -103,6 +103,9 @@ struct Graph {
   const LinearWeights* own(LinearWeights l);
   const std::vector<float>* own(std::vector<float> v);
   Node& add(Node n);
+  // The nodes every family emits: y = LayerNorm(x), y = epilogue(x W^T + b).
+  void layernorm(int x, const NormWeights* norm, int y, float eps);
+  void linear(int x, const LinearWeights* l, int y, ops::Epilogue ep, LinearRole role = LinearRole::Other);
 
   Layout layout(int tensor) const;
   // Checks every node's shapes (a builder bug is an Error(Internal), not a wrong result).
