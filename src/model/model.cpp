@@ -1,5 +1,6 @@
 #include "model/model.hpp"
 #include "model/labels.hpp"
+#include "model/binder.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -12,81 +13,6 @@
 #include "vitvk/error.hpp"
 
 namespace vitvk {
-namespace {
-
-std::string shape_str(const std::vector<int64_t>& s) {
-  std::string out = "[";
-  for (std::size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
-  return out + "]";
-}
-
-// Pulls tensors out of a SafeTensors by name, checking shapes and remembering which were used.
-class Binder {
- public:
-  explicit Binder(const SafeTensors& st) : st_(st) {}
-
-  const TensorView& get(const std::string& name) {
-    const TensorView* t = st_.find(name);
-    if (!t) fail("missing tensor '" + name + "'");
-    used_.insert(name);
-    return *t;
-  }
-  bool has(const std::string& name) const { return st_.find(name) != nullptr; }
-
-  std::vector<float> take(const std::string& name, const std::vector<int64_t>& shape) {
-    const TensorView& t = get(name);
-    if (t.shape != shape) fail("tensor '" + name + "' has shape " + shape_str(t.shape) + ", expected " + shape_str(shape));
-    return st_.to_f32(t);
-  }
-  LinearWeights linear(const std::string& prefix, int out, int in) {
-    LinearWeights l = linear_weight(prefix, out, in);
-    l.bias = take(prefix + ".bias", {out});
-    return l;
-  }
-  // A linear layer's weight alone: F32/F16/BF16, or I8 with its per-channel scales (model/quantize.hpp).
-  LinearWeights linear_weight(const std::string& prefix, int out, int in) {
-    LinearWeights l;
-    l.out = out;
-    l.in = in;
-    const std::string wname = prefix + ".weight", sname = wname + "_scale";
-    if (const TensorView& w = get(wname); w.dtype == DType::I8) {  // int8: one fp32 scale per output channel
-      if (w.shape != std::vector<int64_t>{out, in})
-        fail("tensor '" + wname + "' has shape " + shape_str(w.shape) + ", expected " + shape_str({out, in}));
-      if (!has(sname)) fail("tensor '" + wname + "' is I8 but its per-channel scale '" + sname + "' is missing");
-      const TensorView& s = get(sname);
-      if (s.dtype != DType::F32 || s.shape != std::vector<int64_t>{out})
-        fail("tensor '" + sname + "' is " + dtype_name(s.dtype) + " " + shape_str(s.shape) + ", expected F32 [" +
-             std::to_string(out) + "] (one scale per row of '" + wname + "')");
-      l.qweight.resize(w.data.size());
-      std::memcpy(l.qweight.data(), w.data.data(), w.data.size());
-      if (std::find(l.qweight.begin(), l.qweight.end(), int8_t{-128}) != l.qweight.end())
-        fail("tensor '" + wname + "' holds -128 (int8 weights lie in [-127, 127])");
-      l.qscale = st_.to_f32(s);
-      for (float v : l.qscale)
-        if (!std::isfinite(v) || v < 0) fail("tensor '" + sname + "' holds a negative or non-finite scale");
-    } else {
-      if (has(sname)) fail("tensor '" + sname + "' scales '" + wname + "', which is " + dtype_name(w.dtype) + ", not I8");
-      l.weight = take(wname, {out, in});
-    }
-    return l;
-  }
-  NormWeights norm(const std::string& prefix, int dim) {
-    return {take(prefix + ".weight", {dim}), take(prefix + ".bias", {dim})};
-  }
-  void check_all_used() const {
-    for (const auto& t : st_.tensors())
-      if (!used_.count(t.name)) fail("unexpected tensor '" + t.name + "' " + shape_str(t.shape) + " (not supported by this architecture)");
-  }
-  [[noreturn]] void fail(const std::string& what) const { throw Error(ErrorCode::ModelFormat, st_.source() + ": " + what); }
-
- private:
-  const SafeTensors& st_;
-  std::set<std::string> used_;
-};
-
-int as_int(int64_t v) { return static_cast<int>(v); }
-
-}  // namespace
 
 double ModelDims::flops_per_image() const {
   const double n = tokens, d = dim, h = mlp_hidden;
@@ -108,42 +34,6 @@ double ModelDims::flops_per_image() const {
 
 namespace {
 
-// Patch size, width and input grid from patch_embed.proj.weight, checked against the config.
-void bind_patch_dims(Binder& b, const ModelConfig& config, ModelDims& d) {
-  const TensorView& pw = b.get("patch_embed.proj.weight");
-  if (pw.shape.size() != 4 || pw.shape[2] != pw.shape[3] || pw.shape[0] <= 0 || pw.shape[2] <= 0)
-    b.fail("tensor 'patch_embed.proj.weight' has shape " + shape_str(pw.shape) + ", expected [dim, channels, patch, patch]");
-  d.dim = as_int(pw.shape[0]);
-  d.channels = as_int(pw.shape[1]);
-  d.patch = as_int(pw.shape[2]);
-  if (d.channels != config.preprocess.channels)
-    b.fail("patch_embed.proj.weight has " + std::to_string(d.channels) + " input channels, config says " +
-           std::to_string(config.preprocess.channels));
-  if (config.embed_dim && *config.embed_dim != d.dim)
-    b.fail("model_args.embed_dim = " + std::to_string(*config.embed_dim) + " but patch_embed.proj.weight gives " + std::to_string(d.dim));
-  if (config.patch_size && *config.patch_size != d.patch)
-    b.fail("model_args.patch_size = " + std::to_string(*config.patch_size) + " but patch_embed.proj.weight gives " + std::to_string(d.patch));
-
-  d.img_h = config.preprocess.height;
-  d.img_w = config.preprocess.width;
-  if (d.img_h % d.patch || d.img_w % d.patch)
-    b.fail("input size " + std::to_string(d.img_h) + "x" + std::to_string(d.img_w) + " is not a multiple of the patch size " + std::to_string(d.patch));
-  d.grid_h = d.img_h / d.patch;
-  d.grid_w = d.img_w / d.patch;
-  d.num_patches = d.grid_h * d.grid_w;
-  d.ln_eps = config.ln_eps;
-}
-
-// Depth: count blocks.N.norm1.weight (then every tensor of blocks 0..depth-1 is required).
-int count_blocks(Binder& b, const ModelConfig& config) {
-  int depth = 0;
-  while (b.has("blocks." + std::to_string(depth) + ".norm1.weight")) ++depth;
-  if (depth == 0) b.fail("missing tensor 'blocks.0.norm1.weight' (no transformer blocks)");
-  if (config.depth && *config.depth != depth)
-    b.fail("model_args.depth = " + std::to_string(*config.depth) + " but the file has " + std::to_string(depth) + " blocks");
-  return depth;
-}
-
 // MLP width and class count from the tensors, checked against the config and labels.
 void bind_mlp_head_dims(Binder& b, const ModelConfig& config, ModelDims& d) {
   const TensorView& fc1 = b.get("blocks.0.mlp.fc1.weight");
@@ -156,12 +46,6 @@ void bind_mlp_head_dims(Binder& b, const ModelConfig& config, ModelDims& d) {
     b.fail("num_classes = " + std::to_string(*config.num_classes) + " but head.weight has " + std::to_string(d.num_classes) + " rows");
   if (!config.labels.empty() && static_cast<int>(config.labels.size()) != d.num_classes)
     b.fail("label_names has " + std::to_string(config.labels.size()) + " entries but head.weight has " + std::to_string(d.num_classes) + " rows");
-}
-
-void fill_labels(Model& m) {
-  m.labels = m.config.labels;
-  if (m.labels.empty())
-    for (int i = 0; i < m.dims.num_classes; ++i) m.labels.push_back("class " + std::to_string(i));
 }
 
 // Antialiased bicubic weights (Keys a = -0.5, support widened by the scale when shrinking), the resampling
@@ -285,15 +169,6 @@ std::vector<float> ViTWeights::prefix_tokens() const {
 namespace {
 
 std::string yes_no(bool b) { return b ? "true" : "false"; }
-
-// A linear layer whose bias the checkpoint may leave out (qkv_bias=False, CLIP's patch embedding): zeros then.
-LinearWeights linear_opt_bias(Binder& b, const std::string& prefix, int out, int in, bool* had_bias = nullptr) {
-  LinearWeights l = b.linear_weight(prefix, out, in);
-  const bool has = b.has(prefix + ".bias");
-  l.bias = has ? b.take(prefix + ".bias", {out}) : std::vector<float>(static_cast<std::size_t>(out), 0.f);
-  if (had_bias) *had_bias = has;
-  return l;
-}
 
 }  // namespace
 

@@ -21,7 +21,7 @@ json read_json(const std::filesystem::path& p) {
   return json::parse(in);
 }
 
-json manifest() { return read_json(zoo_dir() / "manifest.json"); }
+json manifest(const std::filesystem::path& root) { return read_json(root / "manifest.json"); }
 
 std::size_t count_of(const std::vector<int64_t>& shape) {
   std::size_t n = 1;
@@ -29,11 +29,11 @@ std::size_t count_of(const std::vector<int64_t>& shape) {
   return n;
 }
 
-ZooOutput output(const json& exp, const std::string& key) {
+ZooOutput output(const std::filesystem::path& root, const json& exp, const std::string& key) {
   ZooOutput o;
   if (!exp.contains(key)) return o;
   o.shape = exp.at(key + "_shape").get<std::vector<int64_t>>();
-  o.values = read_f32(zoo_dir() / exp.at(key).get<std::string>(), count_of(o.shape));
+  o.values = read_f32(root / exp.at(key).get<std::string>(), count_of(o.shape));
   return o;
 }
 
@@ -41,18 +41,19 @@ ZooOutput output(const json& exp, const std::string& key) {
 
 std::filesystem::path zoo_dir() { return std::filesystem::path(VITVK_SOURCE_DIR) / "tests" / "data" / "zoo"; }
 
-std::vector<std::string> zoo_case_names() {
+std::vector<std::string> zoo_case_names(const std::filesystem::path& root) {
   std::vector<std::string> out;
-  const json m = manifest();  // not a temporary in the range-for: its member would dangle
+  const json m = manifest(root);  // not a temporary in the range-for: its member would dangle
   for (const auto& c : m.at("cases")) out.push_back(c.at("name").get<std::string>());
   return out;
 }
 
-ZooCase zoo_case(const std::string& name) {
-  const json m = manifest();
+ZooCase zoo_case(const std::string& name, const std::filesystem::path& root) {
+  const json m = manifest(root);
   for (const auto& j : m.at("cases")) {
     if (j.at("name") != name) continue;
     ZooCase c;
+    c.root = root;
     c.name = name;
     c.model_dir = j.at("model_dir");
     c.config = j.at("config");
@@ -68,7 +69,7 @@ ZooCase zoo_case(const std::string& name) {
     if (!j.at("img_size").is_null()) c.img_size = j.at("img_size").get<int>();
     c.num_classes = j.at("num_classes");
     c.input_shape = j.at("input_shape").get<std::vector<int64_t>>();
-    c.input = read_f32(zoo_dir() / j.at("input").get<std::string>(), count_of(c.input_shape));
+    c.input = read_f32(root / j.at("input").get<std::string>(), count_of(c.input_shape));
     c.photos = j.at("photos").get<std::vector<std::string>>();
     const json& p = j.at("preprocess");
     c.pre_height = p.at("input_size")[1];
@@ -81,10 +82,10 @@ ZooCase zoo_case(const std::string& name) {
     c.pre_interpolation = p.at("interpolation");
     c.pre_crop_mode = p.at("crop_mode");
     const json& e = j.at("expected");
-    c.logits = output(e, "logits");
-    c.features = output(e, "features");
-    c.attn = output(e, "attn");
-    c.attn_pool = output(e, "attn_pool");
+    c.logits = output(root, e, "logits");
+    c.features = output(root, e, "features");
+    c.attn = output(root, e, "attn");
+    c.attn_pool = output(root, e, "attn_pool");
     if (e.contains("top1")) c.top1 = e.at("top1").get<std::vector<int>>();
     const json& t = j.at("tolerance");
     c.fp32_rel = t.at("fp32_rel");
@@ -93,11 +94,11 @@ ZooCase zoo_case(const std::string& name) {
     c.preprocess_abs = t.at("preprocess_abs");
     return c;
   }
-  throw std::runtime_error("tests/data/zoo/manifest.json has no case '" + name + "'");
+  throw std::runtime_error((root / "manifest.json").string() + " has no case '" + name + "'");
 }
 
 Model load_zoo_model(const ZooCase& c) {
-  const auto dir = zoo_dir() / c.model_dir;
+  const auto dir = c.root / c.model_dir;
   if (c.config == "config.json" && !c.img_size) return Model::load(dir);
   TempDir tmp;
   std::filesystem::copy_file(dir / "model.safetensors", tmp.path() / "model.safetensors");

@@ -1,6 +1,7 @@
 #pragma once
-// The timm ViT zoo goldens of tests/data/zoo (tools/goldens/make_vit_zoo_goldens.py): manifest cases, their
-// model directories and timm's expected outputs.
+// timm goldens in the zoo layout: a folder with manifest.json, model directories and timm's expected outputs.
+// tests/data/zoo (tools/goldens/make_vit_zoo_goldens.py) is the VisionTransformer zoo; other families keep their
+// own folder in the same layout (pass it as root).
 #include <array>
 #include <cstdint>
 #include <filesystem>
@@ -22,6 +23,7 @@ struct ZooOutput {
 };
 
 struct ZooCase {
+  std::filesystem::path root;  // the folder of its manifest
   std::string name, model_dir, config, arch, tests, status;
   std::optional<int> img_size;  // run the checkpoint at this input size (pos_embed resampled as timm does)
   int num_classes = 0;
@@ -43,9 +45,9 @@ struct ZooCase {
 };
 
 // Every case of manifest.json, in its order (parsed once per call; files read lazily by zoo_case).
-std::vector<std::string> zoo_case_names();
+std::vector<std::string> zoo_case_names(const std::filesystem::path& root = zoo_dir());
 // One case with its files read. Throws std::runtime_error for an unknown name or a missing file.
-ZooCase zoo_case(const std::string& name);
+ZooCase zoo_case(const std::string& name, const std::filesystem::path& root = zoo_dir());
 
 // Loads the case's model as a user would: <model_dir> with the case's config file as config.json; with an
 // img_size override the config's pretrained_cfg.input_size (and model_args.img_size) say the new size, which is
