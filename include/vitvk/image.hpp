@@ -41,17 +41,19 @@ struct ImageView {
   PixelFormat format = PixelFormat::Rgb8;
 };
 
-/// An owned 8-bit image (tightly packed). Loading applies the EXIF orientation, converts grayscale, 16-bit and
-/// CMYK files to 8-bit RGB, and drops alpha, exactly as the reference (PIL) pipeline the models were evaluated
-/// with; so classifying Image::load(path) matches `vitvk classify path`.
+/// An owned 8-bit image (tightly packed). Loading applies the EXIF orientation (JPEG) or the irot/imir boxes
+/// (HEIF/AVIF), converts grayscale, 16-bit, HDR and CMYK files to 8-bit RGB, takes a GIF's first frame, and drops
+/// alpha, exactly as the reference (PIL) pipeline the models were evaluated with; so classifying
+/// Image::load(path) matches `vitvk classify path`.
 class VITVK_API Image {
  public:
   Image() = default;
   /// Copies `view` (any stride) into a new tightly packed image of the same format.
   explicit Image(const ImageView& view);
 
-  /// Decodes a JPEG, PNG, BMP, WebP, TIFF, PNM or JPEG 2000 file to Rgb8. Throws Error(Io) when the file cannot
-  /// be read, Error(ImageDecode) when it is not a decodable image or is larger than `max_pixels`; the message
+  /// Decodes a JPEG, PNG, BMP, WebP, TIFF, PNM, JPEG 2000, HEIF/HEIC, AVIF or GIF file to Rgb8 (the content
+  /// decides, not the extension). Throws Error(Io) when the file cannot be read, Error(ImageDecode) when it is
+  /// not a decodable image or is larger than `max_pixels` (read from its header, before decoding); the message
   /// names the file and the reason.
   static Image load(const std::filesystem::path& path, std::uint64_t max_pixels = 100'000'000);
   /// The same from an encoded file already in memory; `name` is used in error messages.

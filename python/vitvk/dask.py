@@ -34,7 +34,8 @@ __all__ = ["classify_paths", "embed_paths", "list_images", "to_jsonl", "IMAGE_EX
 
 #: File extensions a folder walk picks up (compared case-insensitively): the same list as the CLI's.
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".bmp", ".dib", ".tif", ".tiff", ".webp",
-                              ".ppm", ".pgm", ".pbm", ".pnm", ".pxm", ".pfm", ".sr", ".ras", ".jp2"})
+                              ".ppm", ".pgm", ".pbm", ".pnm", ".pxm", ".pfm", ".sr", ".ras", ".jp2",
+                              ".heic", ".heif", ".hif", ".avif", ".gif"})
 
 #: Most images in one partition when the partitioning is automatic: bounds what a lost worker costs to redo.
 MAX_PARTITION = 1024

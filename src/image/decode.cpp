@@ -1,4 +1,5 @@
-// Image decoding through OpenCV's imgcodecs, with our own limits checked from the header first.
+// Image decoding through OpenCV's imgcodecs (libheif and giflib for HEIF/AVIF and GIF: codecs.hpp), with our
+// own limits checked from the header first.
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
@@ -8,6 +9,7 @@
 #include <fstream>
 #include <new>
 
+#include "image/codecs.hpp"
 #include "image/preprocess.hpp"
 #include "image/probe.hpp"
 #include "vitvk/error.hpp"
@@ -70,12 +72,18 @@ cv::Mat decode_image_bytes(std::span<const uint8_t> bytes, const std::string& na
   // Header first: refuses decompression bombs before OpenCV allocates the pixels, and catches truncated JPEGs.
   const image::ImageProbe probe = image::probe_image(bytes, name);
   if (probe.has_size()) check_pixels(name, probe.width, probe.height, limits, "from its header");
+  if (probe.part_width != 0) check_pixels(name, probe.part_width, probe.part_height, limits, "from its header");
+
+  if (probe.format == image::ImageFormat::Unknown) fail(name, "not a recognised image format");
+  // Formats Debian's OpenCV 4.6 does not read: our own wrappers of libheif and giflib.
+  if (probe.format == image::ImageFormat::Heif || probe.format == image::ImageFormat::Avif)
+    return image::decode_heif(bytes, name, probe.format, limits, order);
+  if (probe.format == image::ImageFormat::Gif) return image::decode_gif(bytes, name, limits, order);
 
   // Only data our probe recognised goes to OpenCV. imdecode offers anything else to every decoder it was built
   // with, including GDCM (DICOM) in Debian's build, which assert()s - aborting the whole process - on malformed
   // input. GDCM claims any data with "DICM" at offset 128 that no earlier decoder took (e.g. a JPEG 2000 box or
   // a JPEG whose third byte is not 0xFF), so that signature is refused whatever the format. (Found by fuzz_image.)
-  if (probe.format == image::ImageFormat::Unknown) fail(name, "not a recognised image format");
   if (bytes.size() >= 132 && std::memcmp(bytes.data() + 128, "DICM", 4) == 0)
     fail(name, "carries a DICOM signature at byte 128; DICOM data is not decoded");
 

@@ -27,8 +27,9 @@ struct CropGeometry {
 };
 
 // Refused with Error(ImageDecode). The pixel count is read from the header before decoding for JPEG, PNG, BMP,
-// WebP, TIFF, PNM/PAM/PFM, Sun raster, Radiance HDR and JPEG 2000; other formats are checked after decoding,
-// bounded meanwhile only by OpenCV's own OPENCV_IO_MAX_IMAGE_PIXELS (default 2^30, read once per process).
+// WebP, TIFF, PNM/PAM/PFM, Sun raster, Radiance HDR, JPEG 2000, HEIF/AVIF (every image item's 'ispe' and a grid's
+// or overlay's canvas) and GIF (the logical screen and the first frame's extent); other formats are checked after
+// decoding, bounded meanwhile only by OpenCV's own OPENCV_IO_MAX_IMAGE_PIXELS (default 2^30, read once per process).
 struct DecodeLimits {
   uint64_t max_file_bytes = 512ull << 20;
   uint64_t max_pixels = 100'000'000;  // 100 MP
@@ -40,7 +41,8 @@ enum class PixelOrder { Rgb, Bgr };
 
 // Decodes an image file to 8-bit RGB (CV_8UC3, RGB order): EXIF orientation applied (JPEG), grayscale -> RGB,
 // 16-bit -> 8-bit by the high byte, alpha dropped (not composited) as PIL's convert('RGB') does, CMYK JPEG
-// converted by OpenCV (within 1 level of PIL). A truncated JPEG is refused (libjpeg alone would pad it grey).
+// converted by OpenCV (within 1 level of PIL). A truncated JPEG, HEIF/AVIF or GIF is refused (libjpeg alone would
+// pad a JPEG grey). HEIF/AVIF and GIF go to libheif and giflib (image/codecs.hpp says how they are rendered).
 // Throws Error(ImageDecode or Io) whose message names the file and the reason.
 // `order` Bgr: the same pixels with the first and third channels swapped (CV_8UC3, BGR order).
 cv::Mat decode_image_file(const std::filesystem::path& path, const DecodeLimits& limits = {},

@@ -3,8 +3,10 @@
 #include <algorithm>
 #include <cctype>
 #include <cstring>
+#include <map>
 #include <optional>
 #include <string_view>
+#include <vector>
 
 #include "vitvk/error.hpp"
 
@@ -306,6 +308,261 @@ void probe_jp2(ImageProbe& p, const Bytes& b, uint64_t pos, uint64_t end, int de
   b.fail("malformed JPEG 2000 (no image header box)");
 }
 
+// ---- HEIF / AVIF: ISO base media file format boxes (ISO/IEC 14496-12, 23008-12) ----
+// Only what bounds the decode is read: which item is primary, every image item's 'ispe' size, the canvas of a
+// 'grid'/'iovl' derived image (its output size lives in the item's data, not in a property), and where each
+// item's data lies. libheif checks only its own per-side cap (32768 by default) and trusts a grid's canvas, so
+// a 200-byte file can ask for gigabytes; and a cut file is only noticed when a decoder runs out of data.
+constexpr uint32_t fourcc(const char (&s)[5]) {
+  return (uint32_t{static_cast<uint8_t>(s[0])} << 24) | (uint32_t{static_cast<uint8_t>(s[1])} << 16) |
+         (uint32_t{static_cast<uint8_t>(s[2])} << 8) | uint32_t{static_cast<uint8_t>(s[3])};
+}
+
+std::string fourcc_text(uint32_t v) {
+  std::string s;
+  for (int shift = 24; shift >= 0; shift -= 8) {
+    const char c = static_cast<char>((v >> shift) & 0xFF);
+    s += std::isprint(static_cast<unsigned char>(c)) ? c : '?';
+  }
+  return s;
+}
+
+// Which format an 'ftyp' box names, from its major and compatible brands; Unknown for other ISO files (MP4...).
+ImageFormat heif_brand_format(const Bytes& b) {
+  if (!b.starts_with(4, "ftyp") || !b.has(0, 16)) return ImageFormat::Unknown;
+  const uint64_t size = std::min<uint64_t>(b.uint(0, 4, true, "HEIF header"), b.size());
+  bool heif = false, avif = false;
+  for (uint64_t off = 8; off + 4 <= size; off += off == 8 ? 8 : 4) {  // major brand, minor version, compatible
+    const std::string_view brand(reinterpret_cast<const char*>(b.data() + off), 4);
+    avif |= brand == "avif" || brand == "avis";
+    for (std::string_view h : {"heic", "heix", "heim", "heis", "hevc", "hevx", "mif1", "msf1", "mif2", "miaf"})
+      heif |= brand == h;
+  }
+  return avif ? ImageFormat::Avif : heif ? ImageFormat::Heif : ImageFormat::Unknown;
+}
+
+struct IsoBox {
+  uint32_t type = 0;
+  uint64_t body = 0;  // first payload byte (after size, type and any 64-bit size)
+  uint64_t end = 0;   // one past the last byte
+};
+
+// Reads consecutive fields inside one box; reading past the box is a malformed file, past the file a truncated one.
+class BoxReader {
+ public:
+  BoxReader(const Bytes& b, const IsoBox& box, uint64_t pos, const char* fmt) : b_(b), box_(box), pos_(pos), fmt_(fmt) {}
+  uint64_t get(int n) {  // n = 0, 1, 2, 3, 4 or 8 bytes, big-endian
+    if (n < 0 || (n > 4 && n != 8))
+      b_.fail(std::string("malformed ") + fmt_ + " (a field of " + std::to_string(n) + " bytes in '" +
+              fourcc_text(box_.type) + "')");
+    if (pos_ > box_.end || static_cast<uint64_t>(n) > box_.end - pos_)
+      b_.fail(std::string("malformed ") + fmt_ + " (the '" + fourcc_text(box_.type) + "' box is shorter than its contents)");
+    const uint64_t v = n == 0 ? 0 : n == 8 ? b_.u64(pos_, true, fmt_) : b_.uint(pos_, n, true, fmt_);
+    pos_ += static_cast<uint64_t>(n);
+    return v;
+  }
+  bool done() const { return pos_ >= box_.end; }
+
+ private:
+  const Bytes& b_;
+  const IsoBox& box_;
+  uint64_t pos_;
+  const char* fmt_;
+};
+
+// The boxes directly inside [pos, end). A box that runs past the end of the file is truncation; past its parent,
+// malformation.
+std::vector<IsoBox> child_boxes(const Bytes& b, uint64_t pos, uint64_t end, const char* fmt) {
+  std::vector<IsoBox> out;
+  while (pos < end) {
+    const std::string trunc = std::string("truncated ") + fmt + " (the file ends inside a box header)";
+    if (!b.has(pos, 8)) b.fail(trunc);
+    if (end - pos < 8) b.fail(std::string("malformed ") + fmt + " (a box header overruns its parent box)");
+    IsoBox box;
+    uint64_t size = b.uint(pos, 4, true, fmt);
+    box.type = b.uint(pos + 4, 4, true, fmt);
+    uint64_t header = 8;
+    if (size == 1) {
+      if (!b.has(pos, 16)) b.fail(trunc);
+      size = b.u64(pos + 8, true, fmt);
+      header = 16;
+    } else if (size == 0) {
+      size = end - pos;  // "to the end": only the last box may say so
+    }
+    if (size < header)
+      b.fail(std::string("malformed ") + fmt + " (box '" + fourcc_text(box.type) + "' of size " + std::to_string(size) + ")");
+    if (size > end - pos) {
+      if (end == b.size())
+        b.fail(std::string("truncated ") + fmt + " (the '" + fourcc_text(box.type) + "' box at byte " + std::to_string(pos) +
+               " needs " + std::to_string(size) + " bytes; the file ends after " + std::to_string(end - pos) + ")");
+      b.fail(std::string("malformed ") + fmt + " (box '" + fourcc_text(box.type) + "' overruns its parent box)");
+    }
+    box.body = pos + header;
+    box.end = pos + size;
+    out.push_back(box);
+    pos = box.end;
+  }
+  return out;
+}
+
+const IsoBox* find_box(const std::vector<IsoBox>& boxes, uint32_t type) {
+  for (const IsoBox& x : boxes)
+    if (x.type == type) return &x;
+  return nullptr;
+}
+
+struct HeifItem {
+  uint32_t type = 0;  // 'hvc1', 'av01', 'grid', 'iovl', 'iden', 'Exif', ...; 0 for an old-style entry
+  uint64_t width = 0, height = 0;  // from 'ispe'
+  int method = -1;                 // iloc construction method: 0 file offset, 1 'idat' offset, 2 item offset
+  uint64_t dref = 0;               // 0: the data is in this file
+  std::vector<std::pair<uint64_t, uint64_t>> extents;  // absolute (offset, length); length 0: to the end
+};
+
+bool is_image_item(uint32_t type) {
+  return type == fourcc("hvc1") || type == fourcc("av01") || type == fourcc("grid") || type == fourcc("iovl") ||
+         type == fourcc("iden");
+}
+
+void probe_heif(ImageProbe& p, const Bytes& b) {
+  const char* fmt = format_name(p.format);
+  const auto top = child_boxes(b, 0, b.size(), fmt);
+  const IsoBox* meta = find_box(top, fourcc("meta"));
+  if (!meta) b.fail(std::string("malformed ") + fmt + " (no 'meta' box)");
+  const auto boxes = child_boxes(b, meta->body + 4, meta->end, fmt);  // 'meta' is a full box: version + flags
+
+  const IsoBox* pitm = find_box(boxes, fourcc("pitm"));
+  if (!pitm) b.fail(std::string("malformed ") + fmt + " (no primary item 'pitm')");
+  BoxReader pr(b, *pitm, pitm->body, fmt);
+  const uint64_t pitm_version = pr.get(1);
+  pr.get(3);
+  const uint64_t primary_id = pr.get(pitm_version == 0 ? 2 : 4);
+
+  std::map<uint64_t, HeifItem> items;
+  if (const IsoBox* iinf = find_box(boxes, fourcc("iinf"))) {
+    BoxReader r(b, *iinf, iinf->body, fmt);
+    const int count_size = r.get(1) == 0 ? 2 : 4;
+    r.get(3);
+    r.get(count_size);  // entry count: the 'infe' boxes themselves are what counts
+    const uint64_t first = iinf->body + 4 + static_cast<uint64_t>(count_size);
+    for (const IsoBox& infe : child_boxes(b, first, iinf->end, fmt)) {
+      if (infe.type != fourcc("infe")) continue;
+      BoxReader e(b, infe, infe.body, fmt);
+      const uint64_t version = e.get(1);
+      e.get(3);
+      const uint64_t id = e.get(version == 3 ? 4 : 2);
+      e.get(2);  // protection index
+      items[id].type = version >= 2 ? static_cast<uint32_t>(e.get(4)) : 0;
+    }
+  }
+
+  // Properties: 'ipco' lists them, 'ipma' says which (1-based) belong to which item.
+  if (const IsoBox* iprp = find_box(boxes, fourcc("iprp"))) {
+    const auto props = child_boxes(b, iprp->body, iprp->end, fmt);
+    const IsoBox* ipco = find_box(props, fourcc("ipco"));
+    const auto properties = ipco ? child_boxes(b, ipco->body, ipco->end, fmt) : std::vector<IsoBox>{};
+    for (const IsoBox& ipma : props) {
+      if (ipma.type != fourcc("ipma")) continue;
+      BoxReader r(b, ipma, ipma.body, fmt);
+      const uint64_t version = r.get(1);
+      const uint64_t flags = r.get(3);
+      for (uint64_t n = r.get(4); n > 0 && !r.done(); --n) {
+        const uint64_t id = r.get(version < 1 ? 2 : 4);
+        for (uint64_t k = r.get(1); k > 0; --k) {
+          const uint64_t index = (flags & 1) ? r.get(2) & 0x7FFF : r.get(1) & 0x7F;
+          if (index == 0 || index > properties.size() || properties[index - 1].type != fourcc("ispe")) continue;
+          BoxReader s(b, properties[index - 1], properties[index - 1].body, fmt);
+          s.get(4);  // version, flags
+          HeifItem& item = items[id];
+          item.width = s.get(4);
+          item.height = s.get(4);
+          if (item.width == 0 || item.height == 0)
+            b.fail(std::string(fmt) + " header gives a zero dimension (" + std::to_string(item.width) + "x" +
+                   std::to_string(item.height) + ")");
+        }
+      }
+    }
+  }
+
+  // Where each item's data lies; an extent past the end of the file is how a cut file shows.
+  const IsoBox* idat = find_box(boxes, fourcc("idat"));
+  if (const IsoBox* iloc = find_box(boxes, fourcc("iloc"))) {
+    BoxReader r(b, *iloc, iloc->body, fmt);
+    const uint64_t version = r.get(1);
+    r.get(3);
+    const uint64_t sizes = r.get(2);
+    const int offset_size = static_cast<int>(sizes >> 12), length_size = static_cast<int>((sizes >> 8) & 15);
+    const int base_size = static_cast<int>((sizes >> 4) & 15);
+    const int index_size = version == 1 || version == 2 ? static_cast<int>(sizes & 15) : 0;
+    // Fields may be 0 bytes wide, so an extent can take no room in the box: the extents are counted, else a
+    // 1 MB 'iloc' could ask for 2^16 extents per item for 10^5 items.
+    constexpr uint64_t kMaxExtents = 1u << 16;
+    uint64_t total_extents = 0;
+    for (uint64_t n = r.get(version < 2 ? 2 : 4); n > 0; --n) {
+      const uint64_t id = r.get(version < 2 ? 2 : 4);
+      HeifItem& item = items[id];
+      item.method = version == 1 || version == 2 ? static_cast<int>(r.get(2) & 15) : 0;
+      item.dref = r.get(2);
+      const uint64_t base = r.get(base_size);
+      const uint64_t extent_count = r.get(2);
+      total_extents += extent_count;
+      if (total_extents > kMaxExtents)
+        b.fail(std::string("malformed ") + fmt + " (more than " + std::to_string(kMaxExtents) + " data extents)");
+      for (uint64_t e = extent_count; e > 0; --e) {
+        r.get(index_size);
+        const uint64_t off = r.get(offset_size), len = r.get(length_size);
+        if (item.dref != 0 || (item.method != 0 && item.method != 1)) continue;
+        const uint64_t origin = item.method == 1 ? (idat ? idat->body : b.size()) : 0;
+        const uint64_t limit = item.method == 1 ? (idat ? idat->end : b.size()) : b.size();
+        const bool inside = base <= limit - origin && off <= limit - origin - base && len <= limit - origin - base - off;
+        if (!inside && item.method == 1)
+          b.fail(std::string("malformed ") + fmt + " (item " + std::to_string(id) + "'s data lies outside the 'idat' box)");
+        if (!inside)
+          b.fail(std::string("truncated ") + fmt + " (item " + std::to_string(id) + "'s data runs past the end of the " +
+                 std::to_string(b.size()) + "-byte file)");
+        item.extents.emplace_back(origin + base + off, len == 0 ? limit - (origin + base + off) : len);
+      }
+    }
+  }
+
+  const auto primary = items.find(primary_id);
+  if (primary == items.end() || !is_image_item(primary->second.type))
+    b.fail(std::string("malformed ") + fmt + " (the primary item " + std::to_string(primary_id) + " is not an image)");
+  if (primary->second.width == 0)
+    b.fail(std::string("malformed ") + fmt + " (the primary image has no 'ispe' size)");
+  p.width = primary->second.width;
+  p.height = primary->second.height;
+
+  // Everything else a decode may allocate: other images' 'ispe' and the canvas of each grid or overlay, whose
+  // output size is in its data ('grid': version, flags, rows-1, columns-1, then 16- or 32-bit width and height;
+  // 'iovl': version, flags, a 4 x 16-bit fill colour, then the same).
+  auto consider = [&](uint64_t w, uint64_t h) {
+    if (w * h > p.part_width * p.part_height) p.part_width = w, p.part_height = h;
+  };
+  for (const auto& [id, item] : items) {
+    if (id != primary_id) consider(item.width, item.height);
+    const bool grid = item.type == fourcc("grid");
+    if (!grid && item.type != fourcc("iovl")) continue;
+    if (item.method < 0) b.fail(std::string("malformed ") + fmt + " (item " + std::to_string(id) + " has no data location)");
+    if (item.dref != 0 || item.method > 1) continue;  // in another file or item: libheif refuses it or reads it itself
+    std::vector<uint8_t> head;  // its first bytes, across extents
+    for (const auto& [off, len] : item.extents)
+      for (uint64_t i = 0; i < len && head.size() < 18; ++i) head.push_back(b.data()[off + i]);
+    const std::size_t skip = grid ? 4 : 10;
+    const std::size_t n = head.size() >= 2 && (head[1] & 1) ? 4 : 2;  // flags bit 0: 32-bit sizes
+    if (head.size() < skip + 2 * n)
+      b.fail(std::string("malformed ") + fmt + " (item " + std::to_string(id) + "'s canvas description is too short)");
+    uint64_t w = 0, h = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+      w = (w << 8) | head[skip + i];
+      h = (h << 8) | head[skip + n + i];
+    }
+    if (w == 0 || h == 0)
+      b.fail(std::string(fmt) + " header gives a zero canvas dimension (" + std::to_string(w) + "x" + std::to_string(h) + ")");
+    consider(w, h);
+  }
+}
+
 }  // namespace
 
 const char* format_name(ImageFormat format) noexcept {
@@ -323,6 +580,8 @@ const char* format_name(ImageFormat format) noexcept {
     case ImageFormat::Hdr: return "Radiance HDR";
     case ImageFormat::Jpeg2000: return "JPEG 2000";
     case ImageFormat::Gif: return "GIF";
+    case ImageFormat::Heif: return "HEIF";
+    case ImageFormat::Avif: return "AVIF";
   }
   return "unknown";
 }
@@ -373,7 +632,11 @@ ImageProbe probe_image(std::span<const uint8_t> bytes, const std::string& name) 
     probe_j2k_codestream(p, b, 0);
   } else if (b.starts_with(0, "GIF87a") || b.starts_with(0, "GIF89a")) {
     p.format = ImageFormat::Gif;
-    set_size(p, b, b.uint(6, 2, false, "GIF header"), b.uint(8, 2, false, "GIF header"), "GIF");
+    p.width = b.uint(6, 2, false, "GIF header");  // the logical screen; 0x0 is legal (see probe.hpp)
+    p.height = b.uint(8, 2, false, "GIF header");
+  } else if (const ImageFormat f = heif_brand_format(b); f != ImageFormat::Unknown) {
+    p.format = f;
+    probe_heif(p, b);
   }
   return p;
 }

@@ -79,9 +79,9 @@ class Walker {
 }  // namespace
 
 bool has_image_extension(const fs::path& path) {
-  static constexpr std::array<std::string_view, 19> kExt{".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".bmp", ".dib",
-                                                         ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm", ".pnm",
-                                                         ".pxm", ".pfm", ".sr",  ".ras", ".jp2"};
+  static constexpr std::array<std::string_view, 24> kExt{
+      ".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".bmp", ".dib", ".tif",  ".tiff", ".webp", ".ppm", ".pgm",
+      ".pbm", ".pnm",  ".pxm", ".pfm",  ".sr",  ".ras", ".jp2", ".heic", ".heif", ".hif",  ".avif", ".gif"};
   const std::string ext = lower(path.extension().native());
   return std::find(kExt.begin(), kExt.end(), ext) != kExt.end();
 }

@@ -18,9 +18,10 @@ struct InputEntry {
   bool ok() const { return error.empty(); }
 };
 
-// True for the 8-bit image extensions OpenCV 4.6 (Debian build) decodes, compared case-insensitively:
-// jpg jpeg jpe jfif png bmp dib tif tiff webp ppm pgm pbm pnm pxm pfm sr ras jp2. (OpenEXR and Radiance HDR are
-// left out: they are float images, and OpenEXR is off by default at run time.)
+// True for the 8-bit image extensions we decode, compared case-insensitively: OpenCV 4.6's (Debian build)
+// jpg jpeg jpe jfif png bmp dib tif tiff webp ppm pgm pbm pnm pxm pfm sr ras jp2, and libheif's and giflib's
+// heic heif hif (Canon's HEIF) avif gif. (OpenEXR and Radiance HDR are left out: they are float images, and
+// OpenEXR is off by default at run time.) The content decides how a file is decoded, not its extension.
 bool has_image_extension(const std::filesystem::path& path);
 
 // Expands `args` in the order given:

@@ -17,6 +17,7 @@
 
 #include "cli/cli_support.hpp"
 #include "model/model.hpp"
+#include "support/image_writers.hpp"
 #include "support/test_data.hpp"
 #include "support/tiny_model.hpp"
 
@@ -81,13 +82,16 @@ TEST_CASE("classify CLI: a folder of hostile inputs is classified in one run wit
            {"huge_header.ppm", bad("exceeds the limit")},
            {"gray16.png", good()},
            {"gray_alpha.png", good()},
-           {"palette_trns.png", good()}}) {
+           {"palette_trns.png", good()},
+           {"animated.gif", good()}}) {  // giflib: the first frame, as PIL reads it
     fs::copy_file(committed / name, d / name);
     add(name, e);
   }
-  // .gif is not an extension the folder walk picks up (OpenCV cannot decode GIF); named explicitly it is an input.
+  // Named explicitly too: a second row for the same file. h/loop_dir (-> ..) leads the walk to it a third time:
+  // directories already visited are skipped, files in a new one are not.
   fs::copy_file(committed / "animated.gif", root / "animated.gif");
-  expect["animated.gif"] = bad("cannot decode GIF");
+  expect["animated.gif"] = good();
+  expect["h/loop_dir/animated.gif"] = good();
 
   // Truncated, empty and mislabelled files.
   const auto jpg = encode(".jpg", noise(64, 48));
@@ -118,6 +122,28 @@ TEST_CASE("classify CLI: a folder of hostile inputs is classified in one run wit
     auto zero = png;  // IHDR width 0
     std::fill(zero.begin() + 16, zero.begin() + 20, 0);
     write(d / "zero_width.png", zero), add("zero_width.png", bad("zero dimension"));
+  }
+  // HEIC, AVIF and GIF (libheif and giflib): cut, bomb-sized, and under another extension. The HEIF files need
+  // libheif's encoders (a plugin package on Debian 13+); without them only those rows are left out.
+  const auto no_heif_encoder = test::heif_encoder_missing(test::HeifCodec::Hevc).has_value() ||
+                               test::heif_encoder_missing(test::HeifCodec::Av1).has_value();
+  if (no_heif_encoder) WARN("no HEVC or AV1 encoder in libheif: the HEIC/AVIF rows are left out");
+  if (!no_heif_encoder) {
+    const cv::Mat photo = noise(48, 32);
+    const auto heic = test::encode_heif(photo);
+    write(d / "truncated.heic", head(heic, heic.size() * 2 / 3)), add("truncated.heic", bad("truncated HEIF"));
+    write(d / "heic_data.jpg", heic), add("heic_data.jpg", good());
+    auto avif = test::encode_heif(photo, {.codec = test::HeifCodec::Av1});
+    const auto ispe = test::find_box_payload(avif, "ispe");
+    REQUIRE(ispe);
+    for (std::size_t i = 4; i < 12; ++i) avif[*ispe + i] = 0xEE;  // 4008636142 x 4008636142
+    write(d / "bomb.avif", avif), add("bomb.avif", bad("exceeds the limit of 100000000 pixels (from its header)"));
+  }
+  {
+    write(d / "bomb_screen.gif", test::encode_gif(65535, 65535, {{1, 2, 3}, {4, 5, 6}}, {{0, 0, cv::Mat(1, 1, CV_8UC1, cv::Scalar(1))}}));
+    add("bomb_screen.gif", bad("65535x65535 image exceeds the limit of 100000000 pixels (from its header)"));
+    const auto gif = test::encode_gif(20, 20, {{1, 2, 3}, {4, 5, 6}}, {{0, 0, cv::Mat(20, 20, CV_8UC1, cv::Scalar(1))}});
+    write(d / "truncated.gif", head(gif, 28)), add("truncated.gif", bad("truncated GIF"));
   }
   const auto webp = encode(".webp", noise(30, 30), {cv::IMWRITE_WEBP_QUALITY, 80});
   write(d / "truncated.webp", head(webp, webp.size() / 2)), add("truncated.webp", bad("cannot decode WebP"));
@@ -156,9 +182,10 @@ TEST_CASE("classify CLI: a folder of hostile inputs is classified in one run wit
   add("unreadable.png", readable ? good() : bad("Permission denied"));
   if (readable) WARN("running as root: chmod 000 does not make unreadable.png unreadable; it is expected to classify");
   expect["missing.jpg"] = bad("no such file");
-  REQUIRE(expect.size() >= 45);
+  REQUIRE(expect.size() >= (no_heif_encoder ? 49u : 52u));
 
-  // loop_dir -> .. makes the walk reach model/ and h/ again: model/ holds no images and h/ was visited already.
+  // loop_dir -> .. makes the walk reach model/, h/ and animated.gif again: model/ holds no images and h/ was
+  // visited already.
   const std::string cmd = "cd " + test::shell_quote(root.string()) + " && " + test::shell_quote(VITVK_CLI_PATH) +
                           " classify -m model --backend cpu -f csv -q -o out.csv h animated.gif missing.jpg --batch 4";
   const auto r = test::run_command(cmd, root);

@@ -58,10 +58,11 @@ TEST_CASE("enumerate filters by extension case-insensitively but takes named fil
   test::TempDir tmp;
   const fs::path r = tmp.path();
   for (const char* f : {"A.JPG", "b.JpEg", "c.TIFF", "d.webp", "e.bmp", "f.pgm", "g.jp2", "notes.txt", "noext", "h.jpg.bak",
-                        "i.PNG"})
+                        "i.PNG", "j.HEIC", "k.heif", "l.hif", "m.avif", "n.GIF", "o.mp4", "p.avifs"})
     touch(r / f);
   CHECK(relative(pipeline::enumerate_inputs(std::vector<std::string>{r.string()}), r) ==
-        std::vector<std::string>{"A.JPG", "b.JpEg", "c.TIFF", "d.webp", "e.bmp", "f.pgm", "g.jp2", "i.PNG"});
+        std::vector<std::string>{"A.JPG", "b.JpEg", "c.TIFF", "d.webp", "e.bmp", "f.pgm", "g.jp2", "i.PNG", "j.HEIC",
+                                 "k.heif", "l.hif", "m.avif", "n.GIF"});
   const auto named = pipeline::enumerate_inputs(std::vector<std::string>{(r / "notes.txt").string(), (r / "noext").string()});
   REQUIRE(named.size() == 2);
   CHECK(named[0].ok());

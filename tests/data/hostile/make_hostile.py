@@ -40,7 +40,7 @@ def png(w, h, rows, color_type=2, depth=8, crc_ok=True):
 
 def main():
     frames = [pattern(12, 10), pattern(12, 10).rotate(90), pattern(12, 10).transpose(Image.FLIP_LEFT_RIGHT)]
-    # Animations: OpenCV 4.6 has no GIF decoder, reads only the first APNG frame, and refuses animated WebP.
+    # Animations: giflib (our GIF decoder) and OpenCV 4.6 (APNG) read the first frame; OpenCV refuses animated WebP.
     save("animated.gif", frames[0], "GIF", save_all=True, append_images=frames[1:], loop=0, duration=50)
     save("animated_apng.png", frames[0], "PNG", save_all=True, append_images=frames[1:], duration=50)
     save("animated.webp", frames[0], "WEBP", save_all=True, append_images=frames[1:], duration=50, lossless=True)
