@@ -238,7 +238,15 @@ def test_gil_released_during_forward(tiny_distilled):
     # Another Python thread records timestamps while classify calls run: had the GIL been held across decode and
     # forward, no timestamp could fall strictly inside a call.
     c = vitvk.Classifier(tiny_distilled, backend="cpu")
+    # The batch grows until one call lasts 50 ms: a fast CPU ran 32 images in 15 ms (CI, 2026-12-05), too short to
+    # tell a released GIL from a held one.
     imgs = [synthetic(300, 400, i) for i in range(32)]
+    for _ in range(6):
+        t0 = time.perf_counter()
+        c.classify(imgs)
+        if time.perf_counter() - t0 >= 0.05:
+            break
+        imgs = imgs + imgs
     done = threading.Event()
     ticks = []
 
