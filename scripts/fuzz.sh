@@ -3,7 +3,7 @@
 # bounded time, starting from the committed seeds in tests/fuzz/corpus/<target>/. Fails on any crash, sanitizer
 # report, leak, timeout (one input over 20 s) or out-of-memory; the offending input is kept under
 # build-fuzz/fuzz/artifacts/<target>/ (replay it with: build-fuzz/fuzz/fuzz_<target> <file>).
-#   scripts/fuzz.sh [seconds-per-target (default 60)] [target ...]   targets: safetensors config image
+#   scripts/fuzz.sh [seconds-per-target (default 60)] [target ...]   targets: safetensors config image heif gif
 # VITVK_FUZZ_BUILD_DIR overrides the build folder. Inputs the fuzzer finds accumulate in
 # build-fuzz/fuzz/corpus-<target>/ across runs; the committed seeds are never modified.
 set -euo pipefail
@@ -13,7 +13,7 @@ secs=${1:-60}
 [[ "$secs" =~ ^[0-9]+$ ]] || { echo "fuzz.sh: seconds must be a whole number, got '$secs'" >&2; exit 1; }
 shift || true
 targets=("$@")
-((${#targets[@]})) || targets=(safetensors config image)
+((${#targets[@]})) || targets=(safetensors config image heif gif)
 build=${VITVK_FUZZ_BUILD_DIR:-build-fuzz}
 
 command -v clang++ >/dev/null || { echo "fuzz.sh: clang++ not found (apt-get install clang)" >&2; exit 1; }

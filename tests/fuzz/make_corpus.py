@@ -3,11 +3,13 @@
 
 Seeds are tiny but real-shaped: one valid file per format/feature each parser branches on, so the fuzzer starts
 from inside every code path instead of having to discover a PNG IHDR or a safetensors header by itself.
-Needs Debian's python3-numpy and python3-pil (run with /usr/bin/python3).
+Needs Debian's python3-numpy and python3-pil (run with /usr/bin/python3), and heif-enc (libheif-examples).
 """
 import io
 import json
 import struct
+import subprocess
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -146,9 +148,123 @@ def make_images():
     out("image", "tall_1x40.png", save(pattern(1, 40), "PNG"))
 
 
+# ---------- HEIF / AVIF ----------
+def heif_enc(im, *args):
+    with tempfile.TemporaryDirectory() as d:
+        src, dst = Path(d) / "in.png", Path(d) / "out"
+        im.save(src)
+        subprocess.run(["heif-enc", *args, "-o", str(dst), str(src)], check=True, capture_output=True)
+        return dst.read_bytes()
+
+
+def iso_boxes(d, pos, end):
+    while pos < end:
+        size, kind = struct.unpack(">I4s", d[pos:pos + 8])
+        yield pos, size, kind
+        pos += size
+
+
+def iso_child(d, parent, kind, header):
+    pos, size = parent
+    for p, s, k in iso_boxes(d, pos + header, pos + size):
+        if k == kind:
+            return p, s
+    raise ValueError(kind)
+
+
+def with_transform(heic, box):
+    """heif-enc 1.15 writes no irot/imir: adds `box` (a whole irot or imir box) to the primary image's properties.
+
+    Two insertions (an association in 'ipma', the box at the end of 'ipco'); the enclosing boxes grow, and every
+    item offset in 'iloc' past them moves (libheif writes 'iloc' version 1, 4-byte offsets, before 'iprp')."""
+    d = bytearray(heic)
+    meta = iso_child(d, (0, len(d)), b"meta", 0)
+    pitm = iso_child(d, meta, b"pitm", 12)
+    primary = struct.unpack(">H", d[pitm[0] + 12:pitm[0] + 14])[0]
+    iprp = iso_child(d, meta, b"iprp", 12)
+    ipco = iso_child(d, iprp, b"ipco", 8)
+    ipma = iso_child(d, iprp, b"ipma", 8)
+    assert d[ipma[0] + 8] == 0 and d[ipma[0] + 11] & 1 == 0  # version 0, 8-bit associations
+    index = sum(1 for _ in iso_boxes(d, ipco[0] + 8, ipco[0] + ipco[1])) + 1
+    inserts = []  # (position, bytes, boxes that contain it)
+    pos = ipma[0] + 16
+    for _ in range(struct.unpack(">I", d[ipma[0] + 12:ipma[0] + 16])[0]):
+        item, count = struct.unpack(">HB", d[pos:pos + 3])
+        if item == primary:
+            d[pos + 2] = count + 1
+            inserts.append((pos + 3 + count, bytes([0x80 | index]), [meta, iprp, ipma]))
+        pos += 3 + count
+    inserts.append((ipco[0] + ipco[1], box, [meta, iprp, ipco]))
+    iloc = iso_child(d, meta, b"iloc", 12)
+    assert d[iloc[0] + 8] == 1 and d[iloc[0] + 12:iloc[0] + 14] == b"\x44\x40"
+    for at, data, parents in sorted(inserts, reverse=True):
+        pos = iloc[0] + 16
+        for _ in range(struct.unpack(">H", d[iloc[0] + 14:iloc[0] + 16])[0]):  # id, method, dref, base, count
+            method, _, base, extents = struct.unpack(">HHIH", d[pos + 2:pos + 12])
+            if method & 15 == 0 and base >= at:
+                d[pos + 6:pos + 10] = struct.pack(">I", base + len(data))
+            elif method & 15 == 0:
+                for off in range(pos + 12, pos + 12 + 8 * extents, 8):
+                    if base + struct.unpack(">I", d[off:off + 4])[0] >= at:
+                        d[off:off + 4] = struct.pack(">I", struct.unpack(">I", d[off:off + 4])[0] + len(data))
+            pos += 12 + 8 * extents
+        for p, _ in parents:
+            d[p:p + 4] = struct.pack(">I", struct.unpack(">I", d[p:p + 4])[0] + len(data))
+        d[at:at] = data
+    return bytes(d)
+
+
+def make_heif():
+    im = pattern(16, 12)
+    out("heif", "rgb.heic", heif_enc(im, "-q", "50"))
+    out("heif", "rgb.avif", heif_enc(im, "-q", "50", "--avif"))
+    out("heif", "odd_grid.heic", heif_enc(pattern(13, 9), "-q", "50"))  # odd size: a 1x1 'grid' in 'idat'
+    out("heif", "odd_grid.avif", heif_enc(pattern(13, 9), "-q", "50", "--avif"))
+    out("heif", "alpha.heic", heif_enc(pattern(13, 9, "RGBA"), "-q", "50"))  # an 'auxl' alpha item
+    out("heif", "alpha.avif", heif_enc(pattern(13, 9, "RGBA"), "-q", "50", "--avif"))
+    out("heif", "thumb.heic", heif_enc(pattern(48, 32), "-q", "30", "-t", "16"))  # a 'thmb' item
+    out("heif", "irot90.heic", with_transform(heif_enc(im, "-q", "50"), struct.pack(">I4sB", 9, b"irot", 1)))
+    out("heif", "imir.heic", with_transform(heif_enc(im, "-q", "50"), struct.pack(">I4sB", 9, b"imir", 1)))
+
+
+# ---------- GIF ----------
+def lzw_literal(indices, min_code_size=2):
+    """An LZW stream that never grows its table: a clear code before every pixel keeps every code 3 bits."""
+    clear, end, bits, acc, n, data = 1 << min_code_size, (1 << min_code_size) + 1, min_code_size + 1, 0, 0, bytearray()
+    for code in [c for i in indices for c in (clear, i)] + [end]:
+        acc |= code << n
+        n += bits
+        while n >= 8:
+            data.append(acc & 255)
+            acc >>= 8
+            n -= 8
+    if n:
+        data.append(acc)
+    return bytes([min_code_size, len(data)]) + bytes(data) + b"\0"
+
+
+def make_gif():
+    im = pattern(13, 9)
+    out("gif", "rgb.gif", save(im, "GIF"))
+    out("gif", "interlaced.gif", save(pattern(24, 20), "GIF", interlace=True))
+    out("gif", "transparent.gif", save(im.convert("P"), "GIF", transparency=2))
+    out("gif", "gray.gif", save(im.convert("L"), "GIF"))
+    moved = im.copy()
+    moved.paste((255, 0, 0), (3, 2, 7, 5))
+    out("gif", "anim_subrect.gif", save(im, "GIF", save_all=True, append_images=[moved]))  # frame 2: a sub-rectangle
+    # By hand: a 4x4 screen without a global palette; a graphic control extension (transparent index 1); a 3x2
+    # frame at (2, 3) reaching past the screen, with a local 4-colour palette.
+    gce = b"\x21\xf9\x04\x01\x00\x00\x01\x00"
+    frame = b"\x2c" + struct.pack("<4H", 2, 3, 3, 2) + b"\x81" + bytes([255, 0, 0, 0, 255, 0, 0, 0, 255, 9, 9, 9])
+    out("gif", "local_offset.gif", b"GIF89a" + struct.pack("<2H", 4, 4) + b"\x00\x00\x00" + gce + frame +
+        lzw_literal([0, 1, 2, 3, 2, 1]) + b";")
+
+
 if __name__ == "__main__":
     make_safetensors()
     make_config()
     make_images()
+    make_heif()
+    make_gif()
     total = sum(p.stat().st_size for p in ROOT.rglob("*") if p.is_file())
     print(f"{ROOT}: {sum(1 for p in ROOT.rglob('*') if p.is_file())} files, {total} bytes")
