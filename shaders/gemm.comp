@@ -4,6 +4,12 @@
 //! variant tiled.fp16 -DGEMM_TILED=1 -DVITVK_FP16=1 requires=FP16
 //! variant texel -DGEMM_TEXEL=1
 //! variant texel.fp16 -DGEMM_TEXEL=1 -DVITVK_FP16=1 requires=FP16
+//! variant int8 -DGEMM_INT8=1
+//! variant int8.fp16 -DGEMM_INT8=1 -DVITVK_FP16=1 requires=FP16
+//! variant tiled.int8 -DGEMM_TILED=1 -DGEMM_INT8=1
+//! variant tiled.int8.fp16 -DGEMM_TILED=1 -DGEMM_INT8=1 -DVITVK_FP16=1 requires=FP16
+//! variant texel.int8 -DGEMM_TEXEL=1 -DGEMM_INT8=1
+//! variant texel.int8.fp16 -DGEMM_TEXEL=1 -DGEMM_INT8=1 -DVITVK_FP16=1 requires=FP16
 // Linear layer y = x W^T + b with fused epilogue; x and y rows strided (the head reads class-token rows only).
 #include "common.glsl"
 

@@ -11,6 +11,13 @@
 //   element (n, k) at ((n / PANEL * k8s + k / 8) * PANEL + n % PANEL) * 8 + k % 8,   k8s = ceil(K / 8),
 // zero-padded to whole panels and to k8s * 8.
 //
+// With GEMM_INT8, W holds int8 weights (weight-only quantization; x, y and bias keep the storage precision):
+// the same layout with one byte per element, four to a 32-bit word (byte j of a word at bits 8j, so group g of 8
+// k is words 2g and 2g + 1), read as uint words: no 8-bit storage feature needed. After the packed bytes, at
+// word p.scale_off, one fp32 scale per output column (as uint bits). W[n, k] = scale[n] * q[n, k]: the sum over
+// k runs on q (exact in fp32: |q| <= 127) and the scale multiplies the fp32 sum before bias and epilogue, which
+// equals the fp32 GEMM on the dequantized weights within fp32 rounding and saves a multiply per weight.
+//
 // Two kernel families, chosen at build time of the variant (GEMM_TILED) and by device at run time:
 //  - register-blocked (default), for lavapipe: no shared memory, barriers or subgroup operations. There, every
 //    buffer load is a loop over the SIMD lanes with a bounds check per component, costing far more than the FMAs
@@ -33,9 +40,33 @@ layout(push_constant) uniform Push {
   uint channels, height, width, grid_w, patches;          // patch embed: image and grid geometry
   uint tokens_per_image, first_token;                     // patch embed: where each image's rows go
   uint x_off, w_off;  // GEMM_TEXEL: element offsets of x and W in their views (whole buffers); W's a multiple of 8
+                      // (GEMM_INT8: W's offset in 32-bit words, a multiple of 4)
+  uint scale_off;     // GEMM_INT8: word index of column 0's scale, relative to W's slice
 } p;
 
-#if GEMM_TEXEL && VITVK_FP16
+#if GEMM_INT8
+// Four int8 in a word to floats (exact), byte 0 first: shift each byte to the top, arithmetic shift back down.
+vec4 unpack_i8x4(uint w) { return vec4((ivec4(int(w)) << ivec4(24, 16, 8, 0)) >> 24); }
+#endif
+
+#if GEMM_TEXEL && GEMM_INT8
+// int8 W as an RGBA32UI texel buffer (16 bytes: two 8-k groups per fetch, of neighbouring columns, so half of
+// each fetch is used; the same fetch count as fp16's). x as for fp32 / fp16 below.
+layout(binding = 1) uniform usamplerBuffer wt;
+uint w_word(uint i) { i += p.w_off; return texelFetch(wt, int(i >> 2))[i & 3]; }
+uvec2 w_group(uint g) {
+  const uvec4 t = texelFetch(wt, int((p.w_off + 2 * g) >> 2));
+  return (g & 1) == 0 ? t.xy : t.zw;
+}
+#if VITVK_FP16
+layout(binding = 0) uniform usamplerBuffer xt;
+float half_at(uvec4 t, uint i) { return unpackHalf2x16(t[(i >> 1) & 3])[i & 1]; }
+float x_at(uint i) { i += p.x_off; return half_at(texelFetch(xt, int(i >> 3)), i); }
+#else
+layout(binding = 0) uniform samplerBuffer xt;
+float x_at(uint i) { i += p.x_off; return texelFetch(xt, int(i >> 2))[i & 3]; }
+#endif
+#elif GEMM_TEXEL && VITVK_FP16
 // x and W as uniform texel buffers viewing their whole buffers, p.x_off / p.w_off elements in. On lavapipe a texel
 // fetch is a branchless gather where a storage-buffer load is a per-lane loop with a bounds check per component.
 // fp16: RGBA32UI texels of 8 packed halves (one fetch per 8 elements; measured faster than RGBA16F's 4).
@@ -53,16 +84,32 @@ float w1_at(uint i) { i += p.w_off; return texelFetch(wt, int(i >> 2))[i & 3]; }
 #else
 // Binding 0 seen both ways: element-wise for any layout, 8 elements at a time when X_WIDE allows.
 layout(binding = 0) readonly buffer X { STORE_T x[]; };
-layout(binding = 1) readonly buffer W1 { STORE_T w1[]; };
 #if VITVK_FP16
 layout(binding = 0) readonly buffer X8 { uvec4 x8[]; };
-layout(binding = 1) readonly buffer W { uvec4 w8[]; };
 #else
 layout(binding = 0) readonly buffer X8 { vec4 x4[]; };
-layout(binding = 1) readonly buffer W { vec4 w4[]; };
 #endif
 float x_at(uint i) { return float(x[i]); }
+#if GEMM_INT8
+// int8 W seen as words and as 8-k groups of two words.
+layout(binding = 1) readonly buffer WQ { uint wq[]; };
+layout(binding = 1) readonly buffer WQ2 { uvec2 wq2[]; };
+uint w_word(uint i) { return wq[i]; }
+uvec2 w_group(uint g) { return wq2[g]; }
+#else
+layout(binding = 1) readonly buffer W1 { STORE_T w1[]; };
+#if VITVK_FP16
+layout(binding = 1) readonly buffer W { uvec4 w8[]; };
+#else
+layout(binding = 1) readonly buffer W { vec4 w4[]; };
+#endif
 float w1_at(uint i) { return float(w1[i]); }
+#endif
+#endif
+#if GEMM_INT8
+// Packed element i of W (its byte), and column n's scale.
+float w1_at(uint i) { return float(bitfieldExtract(int(w_word(i >> 2)), int(i & 3) * 8, 8)); }
+float w_scale(uint n) { return uintBitsToFloat(w_word(p.scale_off + n)); }
 #endif
 layout(binding = 2) readonly buffer Bias { STORE_T bias[]; };
 layout(binding = 3) buffer Y { STORE_T y[]; };
@@ -139,7 +186,11 @@ void load_x8_tail(uint base, uint k, out vec4 lo, out vec4 hi) {
 
 // Packed W group g (8 consecutive k of one column).
 void load_w8(uint g, out vec4 lo, out vec4 hi) {
-#if GEMM_TEXEL && VITVK_FP16
+#if GEMM_INT8
+  const uvec2 u = w_group(g);
+  lo = unpack_i8x4(u.x);
+  hi = unpack_i8x4(u.y);
+#elif GEMM_TEXEL && VITVK_FP16
   unpack8(texelFetch(wt, int(g + p.w_off / 8)), lo, hi);
 #elif GEMM_TEXEL
   lo = texelFetch(wt, int(2 * g + p.w_off / 4));
@@ -210,8 +261,14 @@ void gemm_main() {
   // Epilogue in passes over the block, GELU behind a branch on p.ep (uniform: cheap everywhere), so that only the
   // layers that ask for it pay its ~40 operations per output.
   [[unroll]] for (uint c = 0; c < CB; ++c) {
-    const float b = p.has_bias != 0 ? float(bias[min(n0 + tile_col(c), p.N - 1)]) : 0.0;
+    const uint nc = min(n0 + tile_col(c), p.N - 1);
+    const float b = p.has_bias != 0 ? float(bias[nc]) : 0.0;
+#if GEMM_INT8
+    const float s = w_scale(nc);
+    [[unroll]] for (uint r = 0; r < RB; ++r) acc[r * CB + c] = acc[r * CB + c] * s + b;
+#else
     [[unroll]] for (uint r = 0; r < RB; ++r) acc[r * CB + c] += b;
+#endif
   }
   if (p.ep == 1) {
     [[unroll]] for (uint i = 0; i < RB * CB; ++i) acc[i] = gelu(acc[i]);
@@ -285,8 +342,13 @@ void gemm_main() {
     const uint n = n0 + tx + 16 * j;
     if (n < p.N) {
       const float b = p.has_bias != 0 ? float(bias[n]) : 0.0;
+#if GEMM_INT8
+      const float s = w_scale(n);
+#else
+      const float s = 1.0;
+#endif
       [[unroll]] for (uint i = 0; i < 4; ++i)
-        if (m0 + ty + 16 * i < p.M) store_out(m0 + ty + 16 * i, n, acc[i * 4 + j], b);
+        if (m0 + ty + 16 * i < p.M) store_out(m0 + ty + 16 * i, n, acc[i * 4 + j] * s, b);
     }
   }
 }

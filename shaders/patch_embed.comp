@@ -4,6 +4,12 @@
 //! variant tiled.fp16 -DGEMM_TILED=1 -DVITVK_FP16=1 requires=FP16
 //! variant texel -DGEMM_TEXEL=1
 //! variant texel.fp16 -DGEMM_TEXEL=1 -DVITVK_FP16=1 requires=FP16
+//! variant int8 -DGEMM_INT8=1
+//! variant int8.fp16 -DGEMM_INT8=1 -DVITVK_FP16=1 requires=FP16
+//! variant tiled.int8 -DGEMM_TILED=1 -DGEMM_INT8=1
+//! variant tiled.int8.fp16 -DGEMM_TILED=1 -DGEMM_INT8=1 -DVITVK_FP16=1 requires=FP16
+//! variant texel.int8 -DGEMM_TEXEL=1 -DGEMM_INT8=1
+//! variant texel.int8.fp16 -DGEMM_TEXEL=1 -DGEMM_INT8=1 -DVITVK_FP16=1 requires=FP16
 // Patch embedding (stride-P, kernel-P convolution) as a GEMM whose x is gathered from the [B, C, H, W] images on
 // the fly: row = b * patches + patch index, k = (c * P + ky) * P + kx, as in the flattened conv weight.
 #include "common.glsl"

@@ -35,14 +35,16 @@ enum class BackendType {
   Vulkan,  ///< Vulkan compute; Error(Vulkan) when no device is usable
 };
 
-/// Storage precision on the GPU (arithmetic accumulates in fp32 either way), or int8 linear layers on the CPU.
+/// Storage precision on the GPU (arithmetic accumulates in fp32 either way), or int8 linear layers.
 enum class Precision {
-  Auto,  ///< VITVK_PRECISION if set; else fp16 on GPUs with 16-bit storage and arithmetic, int8 on the CPU for a
-         ///< model stored as int8 (`vitvk quantize`), fp32 elsewhere
+  Auto,  ///< VITVK_PRECISION if set; else int8 for a model stored as int8 (`vitvk quantize`), fp16 on GPUs with
+         ///< 16-bit storage and arithmetic, fp32 elsewhere
   Fp32,
   Fp16,  ///< Vulkan only: Error(Unsupported) on the CPU backend or a device without 16-bit storage
-  Int8,  ///< CPU only (Auto backend picks the CPU): the transformer blocks' linear layers in int8 (weights per
-         ///< output channel, activations per token); attention, LayerNorm, patch embedding and head stay fp32
+  Int8,  ///< the transformer blocks' linear layers with int8 weights (per output channel); attention, LayerNorm,
+         ///< patch embedding and head stay fp32. CPU: activations quantized per token too (int8 arithmetic).
+         ///< Vulkan: weight-only (a quarter of the weights' device memory; activations fp16 where Auto would
+         ///< pick fp16, else fp32). The Auto backend still picks the CPU on a CPU-type Vulkan device.
 };
 
 /// Options for Classifier::load.

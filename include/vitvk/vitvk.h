@@ -69,7 +69,7 @@ typedef enum vitvk_precision {
   VITVK_PRECISION_AUTO = 0,
   VITVK_PRECISION_FP32 = 1,
   VITVK_PRECISION_FP16 = 2,
-  VITVK_PRECISION_INT8 = 3, /* CPU backend: int8 linear layers in the transformer blocks */
+  VITVK_PRECISION_INT8 = 3, /* int8 weights in the transformer blocks' linear layers (Precision::Int8) */
   VITVK_PRECISION_MAX_ENUM = 0x7fffffff
 } vitvk_precision;
 

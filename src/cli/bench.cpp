@@ -14,6 +14,7 @@
 #include "cli/bench_filter.hpp"
 #include "cli/commands.hpp"
 #include "engine/factory.hpp"
+#include "model/quantize.hpp"
 #include "vitvk/error.hpp"
 
 namespace vitvk::cli {
@@ -112,7 +113,15 @@ int run_bench(const BenchOptions& o) {
     BackendRequest cpu_req = req;
     cpu_req.backend = BackendChoice::Cpu;
     cpu_req.precision = PrecisionChoice::Fp32;
-    const auto cpu = make_backend(model, cpu_req);
+    // int8 (Vulkan: weight-only): against fp32 on the same int8 weights dequantized (those of quantize_int8, the
+    // default VITVK_INT8_LAYERS), so that the difference is the kernels', not the quantization's.
+    auto ref_model = model;
+    if (backend->precision() == "int8" && !has_int8_weights(*model)) {
+      Model q = *model;
+      quantize_int8(q);
+      ref_model = std::make_shared<const Model>(std::move(q));
+    }
+    const auto cpu = make_backend(ref_model, cpu_req);
     const std::size_t image_floats = images.size() / o.batch;
     const ForwardResult ref = cpu->forward(std::span<const float>(images).first(v.images * image_floats), v.images, {});
     for (int b = 0; b < v.images; ++b) {
@@ -145,6 +154,7 @@ int run_bench(const BenchOptions& o) {
                         {"images_per_s", ips},
                         {"gflops", gflops},
                         {"gflop_per_image", d.flops_per_image() / 1e9}};
+    if (backend->kind() == BackendKind::Vulkan) j["device_weight_bytes"] = backend->device_weight_bytes();
     if (o.per_op) j["per_op_ms"] = per_op;
     if (v.images > 0)
       j["verify"] = {{"images", v.images},
@@ -160,6 +170,8 @@ int run_bench(const BenchOptions& o) {
                o.iterations, o.warmup);
     fmt::print("  {:.1f} images/s, {:.1f} GFLOP/s ({:.3f} GFLOP/image)\n", ips, gflops, d.flops_per_image() / 1e9);
     fmt::print("  {:.2f} ms of process CPU time per batch (mean over the timed runs, all threads)\n", cpu_ms);
+    if (backend->kind() == BackendKind::Vulkan)
+      fmt::print("  {:.1f} MiB of device memory for the weights\n", backend->device_weight_bytes() / 1048576.0);
     if (o.per_op) {
       if (per_op.empty()) fmt::print("  (no per-op timings: CPU backend or no GPU timestamps)\n");
       double total = 0;
@@ -190,7 +202,7 @@ void add_bench_command(CLI::App& app, Registry& reg) {
       ->excludes(m);
   sub->add_option("-b,--backend", o->backend, "cpu | vulkan | auto")->capture_default_str();
   sub->add_option("--device", o->device, "Vulkan device index (see `vitvk devices`)");
-  sub->add_option("--precision", o->precision, "auto | fp32 | fp16 | int8 (CPU)")->capture_default_str();
+  sub->add_option("--precision", o->precision, "auto | fp32 | fp16 | int8")->capture_default_str();
   sub->add_option("--batch", o->batch, "Images per forward pass")->capture_default_str();
   sub->add_option("-n,--iterations", o->iterations, "Timed runs")->capture_default_str();
   sub->add_option("--warmup", o->warmup, "Untimed runs first")->capture_default_str();

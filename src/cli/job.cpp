@@ -22,7 +22,7 @@ void add_model_options(CLI::App* sub, ModelArgs& a) {
   sub->add_option("-b,--backend", a.backend, "auto | vulkan | cpu")->capture_default_str()
       ->check(CLI::IsMember({"auto", "vulkan", "cpu"}));
   sub->add_option("--device", a.device, "Vulkan device index")->check(CLI::NonNegativeNumber);
-  sub->add_option("--precision", a.precision, "auto | fp32 | fp16 | int8 (CPU)")->capture_default_str()
+  sub->add_option("--precision", a.precision, "auto | fp32 | fp16 | int8")->capture_default_str()
       ->check(CLI::IsMember({"auto", "fp32", "fp16", "int8"}));
   sub->add_option("--max-pixels", a.max_pixels, "Refuse images larger than this many pixels (e.g. 100M)")
       ->capture_default_str();

@@ -50,6 +50,8 @@ class Backend {
   virtual std::string name() const = 0;         // "cpu" | "vulkan"
   virtual std::string device_name() const = 0;  // human-readable device
   virtual std::string precision() const = 0;    // "fp32" | "fp16" | "int8"
+  // Bytes of device memory the weights take (Vulkan; 0 for the CPU backend).
+  virtual uint64_t device_weight_bytes() const { return 0; }
   virtual const Model& model() const = 0;
   // images: [batch, C, H, W] preprocessed float32.
   virtual ForwardResult forward(std::span<const float> images, int batch, const ForwardOptions& options) = 0;
@@ -74,6 +76,10 @@ std::unique_ptr<Backend> make_cpu_backend(std::shared_ptr<const Model> model, bo
 struct VulkanBackendOptions {
   std::optional<int> device;  // physical-device index (else VITVK_DEVICE, else the best device)
   bool fp16 = false;          // fp16 storage (requires the device's 16-bit storage feature)
+  // int8 weights (ViT): the linear layers of model/quantize.hpp's int8_layers() quantized at upload, and those the
+  // model holds as int8 uploaded as they are (ops::linear_vk_int8: weight-only, activations in the storage
+  // precision); precision() then says "int8". Without it, a model holding int8 layers runs dequantized.
+  bool int8 = false;
   int max_batch = 16;         // images per GPU pass; larger batches run as several passes
   bool validation = false;
   std::string filter_impl = "auto";  // GFNet's global filter: "auto" | "fft" (VkFFT) | "dft" (dense DFT passes)

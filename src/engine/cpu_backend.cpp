@@ -65,20 +65,6 @@ struct CpuLinear {
   ops::PackedLinearInt8 int8;  // empty but for int8 layers
 };
 
-// Whether --precision int8 quantizes a graph node's linear layer at load.
-bool quantized_role(const Int8Layers& q, graph::LinearRole role) {
-  switch (role) {
-    case graph::LinearRole::PatchEmbed: return q.patch_embed;
-    case graph::LinearRole::Qkv: return q.qkv;
-    case graph::LinearRole::Proj: return q.proj;
-    case graph::LinearRole::Fc1: return q.fc1;
-    case graph::LinearRole::Fc2: return q.fc2;
-    case graph::LinearRole::Head: return q.head;
-    case graph::LinearRole::Other: return false;
-  }
-  return false;
-}
-
 class CpuBackend final : public Backend {
  public:
   CpuBackend(std::shared_ptr<const Model> model, bool int8)
@@ -92,7 +78,7 @@ class CpuBackend final : public Backend {
     const Int8Layers q = int8_ ? int8_layers() : Int8Layers::none();
     linears_.resize(graph_.nodes.size());
     for (std::size_t i = 0; i < graph_.nodes.size(); ++i)
-      if (graph_.nodes[i].linear) linears_[i] = make_linear(*graph_.nodes[i].linear, quantized_role(q, graph_.nodes[i].role));
+      if (graph_.nodes[i].linear) linears_[i] = make_linear(*graph_.nodes[i].linear, graph::quantizes(q, graph_.nodes[i].role));
   }
 
   BackendKind kind() const override { return BackendKind::Cpu; }

@@ -46,13 +46,8 @@ std::unique_ptr<Backend> make_backend(std::shared_ptr<const Model> model, const 
     if (const char* env = std::getenv("VITVK_PRECISION"); env && *env) precision = parse_precision_choice(env);
 
   BackendChoice backend = request.backend;
-  if (precision == PrecisionChoice::Int8) {
-    if (backend == BackendChoice::Vulkan)
-      throw Error(ErrorCode::Unsupported, "int8 runs on the CPU backend only (use --backend cpu or auto)");
-    if (model->dims.family != ModelFamily::ViT)
-      throw Error(ErrorCode::Unsupported, "int8 is implemented for ViT / DeiT models, not " + model->config.architecture);
-    backend = BackendChoice::Cpu;
-  }
+  if (precision == PrecisionChoice::Int8 && model->dims.family != ModelFamily::ViT)
+    throw Error(ErrorCode::Unsupported, "int8 is implemented for ViT / DeiT models, not " + model->config.architecture);
   std::optional<gpu::DeviceInfo> device;
   if (backend != BackendChoice::Cpu) {
     try {
@@ -61,25 +56,26 @@ std::unique_ptr<Backend> make_backend(std::shared_ptr<const Model> model, const 
     } catch (const Error&) {
       if (backend == BackendChoice::Vulkan) throw;
     }
-    // Auto: a real GPU only. On a CPU-type Vulkan device (lavapipe) the CPU backend is faster.
+    // Auto: a real GPU only. On a CPU-type Vulkan device (lavapipe) the CPU backend is faster (int8 too: its
+    // W8A8 kernels, where Vulkan int8 only shrinks the weights).
     if (backend == BackendChoice::Auto) backend = device && !device->is_cpu() ? BackendChoice::Vulkan : BackendChoice::Cpu;
   }
-  const bool int8_model = has_int8_weights(*model);
+  // A model stored as int8 runs as int8 unless fp32 or fp16 is asked for (then from its dequantized weights).
+  const bool int8 = precision == PrecisionChoice::Int8 ||
+                    (precision == PrecisionChoice::Auto && has_int8_weights(*model) &&
+                     model->dims.family == ModelFamily::ViT);
   if (backend == BackendChoice::Cpu) {
     if (precision == PrecisionChoice::Fp16)
       throw Error(ErrorCode::Unsupported, "the CPU backend runs fp32 or int8 (use --backend vulkan for fp16)");
-    // A model stored as int8 runs as int8 unless fp32 is asked for (then from its dequantized weights).
-    const bool int8 = precision == PrecisionChoice::Int8 ||
-                      (precision == PrecisionChoice::Auto && int8_model && model->dims.family == ModelFamily::ViT);
     return make_cpu_backend(std::move(model), int8);  // which dequantizes an int8 model for fp32
   }
-  if (int8_model) model = std::make_shared<const Model>(dequantized(*model));
   VulkanBackendOptions o;
   o.device = device->index;
-  // Auto precision: fp16 storage where the device has 16-bit storage and fp16 arithmetic (real GPUs);
-  // fp32 elsewhere, including lavapipe, where fp16 only adds conversions.
-  o.fp16 = precision == PrecisionChoice::Fp16 ||
-           (precision == PrecisionChoice::Auto && device->fp16_storage && device->fp16_arithmetic && !device->is_cpu());
+  // Auto precision (and int8's activations): fp16 storage where the device has 16-bit storage and fp16 arithmetic
+  // (real GPUs); fp32 elsewhere, including lavapipe, where fp16 only adds conversions.
+  const bool fp16_device = device->fp16_storage && device->fp16_arithmetic && !device->is_cpu();
+  o.int8 = int8;  // weight-only int8 (make_vulkan_backend dequantizes an int8 model otherwise)
+  o.fp16 = precision == PrecisionChoice::Fp16 || ((precision == PrecisionChoice::Auto || int8) && fp16_device);
   o.max_batch = request.max_batch;
   o.validation = request.validation;
   o.filter_impl = request.filter_impl;

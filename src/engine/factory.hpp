@@ -9,8 +9,9 @@
 namespace vitvk {
 
 enum class BackendChoice { Auto, Cpu, Vulkan };
-// Int8: the CPU backend with int8 linear layers (model/quantize.hpp); Auto picks it for a model stored as int8
-// when the CPU backend runs it.
+// Int8: the linear layers of model/quantize.hpp with int8 weights: on the CPU backend W8A8 (activations quantized
+// per token), on Vulkan weight-only (activations in the storage precision Auto would pick). Auto picks it for a
+// model stored as int8.
 enum class PrecisionChoice { Auto, Fp32, Fp16, Int8 };
 
 struct BackendRequest {

@@ -11,8 +11,10 @@
 #include "engine/backend.hpp"
 #include "engine/weight_store.hpp"
 #include "graph/graph.hpp"
+#include "model/quantize.hpp"
 #include "ops/activation.hpp"
 #include "ops/attention.hpp"
+#include "ops/cpu_gemm_int8.hpp"
 #include "ops/embed.hpp"
 #include "ops/gemm.hpp"
 #include "ops/layernorm.hpp"
@@ -33,6 +35,7 @@ using gpu::Slice;
 // A node's weights in the device stores (handles; which ones are set depends on the op).
 struct NodeVk {
   std::size_t w = 0, b = 0, g = 0, gb = 0, g2 = 0, gb2 = 0, prefix = 0, pos = 0, filter = 0;
+  bool int8 = false;  // PatchEmbed, Linear: w packed by ops::linear_vk_pack_int8
 };
 
 class VulkanBackend final : public Backend {
@@ -48,6 +51,7 @@ class VulkanBackend final : public Backend {
       throw Error(ErrorCode::Unsupported, "fp16 precision requested but '" + ctx_.info().name +
                                               "' lacks 16-bit storage buffers (use --precision fp32)");
     fp16_ = o.fp16;
+    int8_ = o.int8;
     for (const graph::Node& n : graph_.nodes)
       if (n.op == graph::Op::SpectralFilter && !spectral_) {
         // The filter's GPU form (VkFFT plans or DFT matrices), and its fp32 weight store.
@@ -62,7 +66,8 @@ class VulkanBackend final : public Backend {
   BackendKind kind() const override { return BackendKind::Vulkan; }
   std::string name() const override { return "vulkan"; }
   std::string device_name() const override { return ctx_.info().name + " (" + ctx_.info().driver_name + ")"; }
-  std::string precision() const override { return fp16_ ? "fp16" : "fp32"; }
+  std::string precision() const override { return int8_ ? "int8" : fp16_ ? "fp16" : "fp32"; }
+  uint64_t device_weight_bytes() const override { return weight_bytes(); }
   const Model& model() const override { return *model_; }
   void set_profiling(bool on) override { profiling_ = on; }
   std::vector<std::pair<std::string, double>> last_op_timings_ms() const override {
@@ -111,15 +116,30 @@ class VulkanBackend final : public Backend {
   uint64_t pool_map_bytes(int B) const { return uint64_t(B) * 3 * graph_.pool_keys * graph_.pool_keys * 4; }
 
   void upload_weights() {
-    auto linear = [&](const LinearWeights& l, NodeVk& v) {
-      v.w = weights_.add(ops::linear_vk_pack(ctx_.info(), l.weight, l.out, l.in));
+    // int8: the layers of int8_layers() quantized here, as the CPU backend quantizes them (the same q and
+    // scales), and any layer the model holds as int8 (make_vulkan_backend dequantizes those for fp32 / fp16) as it
+    // is: no fp32 copy of those is made.
+    const Int8Layers q = int8_ ? int8_layers() : Int8Layers::none();
+    const ops::GemmConfig cfg = ops::gemm_config(ctx_.info());
+    auto linear = [&](const graph::Node& n, NodeVk& v) {
+      const LinearWeights& l = *n.linear;
+      if (l.quantized()) {
+        v.w = weights_.add_words(ops::linear_vk_pack_int8(cfg, l.qweight, l.qscale, l.out, l.in));
+        v.int8 = true;
+      } else if (graph::quantizes(q, n.role) && l.out > 0) {
+        const ops::QuantizedMatrix m = ops::quantize_per_row(l.weight, l.out, l.in);
+        v.w = weights_.add_words(ops::linear_vk_pack_int8(cfg, m.q, m.scale, l.out, l.in));
+        v.int8 = true;
+      } else {
+        v.w = weights_.add(ops::linear_vk_pack(cfg, l.weight, l.out, l.in));
+      }
       v.b = weights_.add(l.bias);
     };
     for (const graph::Node& n : graph_.nodes) {
       NodeVk v;
       switch (n.op) {
         case graph::Op::PatchEmbed:
-        case graph::Op::Linear: linear(*n.linear, v); break;
+        case graph::Op::Linear: linear(n, v); break;
         case graph::Op::LayerNorm:
           v.g = weights_.add(n.norm->weight);
           v.gb = weights_.add(n.norm->bias);
@@ -261,7 +281,10 @@ class VulkanBackend final : public Backend {
         case graph::Op::PatchEmbed: {
           ops::PatchEmbedShape s = n.patch;
           s.batch = B;
-          ops::patch_embed_vk(oc, tensor(x), s, W(k.w), W(k.b), tensor(y), y.rows, n.first_token);
+          if (k.int8)
+            ops::patch_embed_vk_int8(oc, tensor(x), s, W(k.w), W(k.b), tensor(y), y.rows, n.first_token);
+          else
+            ops::patch_embed_vk(oc, tensor(x), s, W(k.w), W(k.b), tensor(y), y.rows, n.first_token);
           break;
         }
         case graph::Op::EmbedTokens:
@@ -274,9 +297,15 @@ class VulkanBackend final : public Backend {
                               x.cols, n.eps, int(c.x_stride), int(c.y_stride));
           break;
         case graph::Op::Linear:
-          for (const graph::RowCall& c : graph::row_calls(x, y, B))
-            ops::linear_vk(oc, region(x.buffer, c.x_offset), c.rows, x.cols, int(c.x_stride), W(k.w), W(k.b), y.cols,
-                           region(y.buffer, c.y_offset), int(c.y_stride), n.epilogue);
+          for (const graph::RowCall& c : graph::row_calls(x, y, B)) {
+            const Slice xs = region(x.buffer, c.x_offset), ys = region(y.buffer, c.y_offset);
+            if (k.int8)
+              ops::linear_vk_int8(oc, xs, c.rows, x.cols, int(c.x_stride), W(k.w), W(k.b), y.cols, ys, int(c.y_stride),
+                                  n.epilogue);
+            else
+              ops::linear_vk(oc, xs, c.rows, x.cols, int(c.x_stride), W(k.w), W(k.b), y.cols, ys, int(c.y_stride),
+                             n.epilogue);
+          }
           break;
         case graph::Op::Activation:
           ops::activation_vk(oc, tensor(y), std::size_t(B) * y.image_stride, n.act);
@@ -356,6 +385,7 @@ class VulkanBackend final : public Backend {
   std::unique_ptr<ops::SpectralFilterVk> spectral_;  // VkFFT plans: destroyed before the context
   ops::SpectralImpl impl_ = ops::SpectralImpl::Fft;
   bool fp16_ = false;
+  bool int8_ = false;  // int8 weights for the int8 layers (activations in the storage precision)
   bool profiling_ = false;
   int pass_batch_ = 1;
   std::vector<NodeVk> nodes_;
@@ -365,6 +395,7 @@ class VulkanBackend final : public Backend {
 }  // namespace
 
 std::unique_ptr<Backend> make_vulkan_backend(std::shared_ptr<const Model> model, const VulkanBackendOptions& options) {
+  if (!options.int8 && has_int8_weights(*model)) model = std::make_shared<const Model>(dequantized(*model));
   return std::make_unique<VulkanBackend>(std::move(model), options);
 }
 

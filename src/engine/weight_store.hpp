@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -29,9 +30,17 @@ class WeightStore {
     align_ = std::max<uint64_t>(256, ctx.info().min_storage_buffer_offset_alignment);
     chunk_ = std::min<uint64_t>(256ull << 20, ctx.info().max_storage_buffer_range);
   }
-  // Queues a tensor; returns a handle resolved to a Slice by finish().
-  std::size_t add(std::vector<float> values) {
-    pending_.push_back(std::move(values));
+  // Queues a tensor in the storage precision (fp32, or fp16 in an fp16 store); returns a handle resolved to a
+  // Slice by finish(). Converted here, so that only the device's bytes wait for finish().
+  std::size_t add(std::span<const float> values) {
+    pending_.push_back(gpu::to_storage(values, fp16_));
+    return pending_.size() - 1;
+  }
+  // Queues 32-bit words as they are, whatever the storage precision (int8 weights with their fp32 scales,
+  // ops::linear_vk_pack_int8).
+  std::size_t add_words(std::span<const uint32_t> words) {
+    const auto* b = reinterpret_cast<const uint8_t*>(words.data());
+    pending_.emplace_back(b, b + words.size_bytes());
     return pending_.size() - 1;
   }
   void finish() {
@@ -39,7 +48,7 @@ class WeightStore {
     std::vector<std::pair<std::size_t, uint64_t>> where(pending_.size());  // (chunk, offset)
     std::vector<uint64_t> chunk_sizes{0};
     for (std::size_t i = 0; i < pending_.size(); ++i) {
-      const uint64_t bytes = gpu::storage_bytes(pending_[i].size(), fp16_);
+      const uint64_t bytes = pending_[i].size();
       if (bytes > chunk_) throw Error(ErrorCode::Unsupported, "a weight tensor is larger than the device can bind");
       uint64_t off = align_up(chunk_sizes.back(), align_);
       if (off + bytes > chunk_) {
@@ -57,15 +66,12 @@ class WeightStore {
     for (std::size_t c = 0; c < chunk_sizes.size(); ++c) {
       std::vector<uint8_t> host(chunk_sizes[c]);
       for (std::size_t i = 0; i < pending_.size(); ++i)
-        if (where[i].first == c) {
-          auto bytes = gpu::to_storage(pending_[i], fp16_);
-          std::memcpy(host.data() + where[i].second, bytes.data(), bytes.size());
-        }
+        if (where[i].first == c) std::memcpy(host.data() + where[i].second, pending_[i].data(), pending_[i].size());
       buffers_.emplace_back(ctx_, host.size(), gpu::MemoryUse::Device);
       gpu::upload(ctx_, gpu::whole(buffers_.back()), host.data(), host.size());
     }
     for (std::size_t i = 0; i < pending_.size(); ++i)
-      slices_.push_back({&buffers_[where[i].first], where[i].second, gpu::storage_bytes(pending_[i].size(), fp16_)});
+      slices_.push_back({&buffers_[where[i].first], where[i].second, pending_[i].size()});
     pending_.clear();
   }
   gpu::Slice operator[](std::size_t handle) const { return slices_.at(handle); }
@@ -80,7 +86,7 @@ class WeightStore {
   bool fp16_;
   uint64_t budget_ = 0;  // 0: none
   uint64_t align_ = 256, chunk_ = 0;
-  std::vector<std::vector<float>> pending_;
+  std::vector<std::vector<uint8_t>> pending_;  // device bytes
   std::vector<gpu::Buffer> buffers_;
   std::vector<gpu::Slice> slices_;
 };

@@ -48,6 +48,19 @@ int Graph::view(int base, int row0, int rows, int col0, int cols) {
 const LinearWeights* Graph::own(LinearWeights l) { return &own_linears.emplace_back(std::move(l)); }
 const std::vector<float>* Graph::own(std::vector<float> v) { return &own_vectors.emplace_back(std::move(v)); }
 
+bool quantizes(const Int8Layers& q, LinearRole role) {
+  switch (role) {
+    case LinearRole::PatchEmbed: return q.patch_embed;
+    case LinearRole::Qkv: return q.qkv;
+    case LinearRole::Proj: return q.proj;
+    case LinearRole::Fc1: return q.fc1;
+    case LinearRole::Fc2: return q.fc2;
+    case LinearRole::Head: return q.head;
+    case LinearRole::Other: return false;
+  }
+  return false;
+}
+
 Node& Graph::add(Node n) {
   nodes.push_back(std::move(n));
   return nodes.back();

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "model/model.hpp"
+#include "model/quantize.hpp"
 #include "ops/activation.hpp"
 #include "ops/gemm.hpp"
 #include "ops/patch_embed.hpp"
@@ -55,8 +56,10 @@ enum class Op {
 };
 const char* to_string(Op op) noexcept;
 
-// Which of a model's linear layers a node runs (the CPU backend's int8 precision quantizes by role).
+// Which of a model's linear layers a node runs (int8 precision quantizes by role, on either backend).
 enum class LinearRole { Other, PatchEmbed, Qkv, Proj, Fc1, Fc2, Head };
+// Whether int8 precision quantizes a node of this role at load (q: int8_layers()).
+bool quantizes(const Int8Layers& q, LinearRole role);
 
 struct Node {
   Op op = Op::Linear;

@@ -57,6 +57,15 @@ std::vector<float> linear_vk_pack(const gpu::DeviceInfo& dev, std::span<const fl
 std::size_t linear_vk_packed_count(const GemmConfig& cfg, int N, int K);
 std::vector<float> linear_vk_pack(const GemmConfig& cfg, std::span<const float> w, int N, int K);
 
+// int8 weights (weight-only quantization): W[n, k] = scale[n] * q[n, k], q in [-127, 127], one fp32 scale per
+// output channel (ops::quantize_per_row's form). Packed in the same panels as above, one byte per element, four
+// to a 32-bit word, then the N scales as fp32: a quarter of the fp32 packing's bytes plus 4 per channel, and the
+// same whatever the storage precision of x and y. Words, then the packing itself; Error(InvalidArgument) when
+// q or scale do not hold N*K and N values or q holds -128.
+std::size_t linear_vk_int8_packed_words(const GemmConfig& cfg, int N, int K);
+std::vector<uint32_t> linear_vk_pack_int8(const GemmConfig& cfg, std::span<const int8_t> q,
+                                          std::span<const float> scale, int N, int K);
+
 // y[m * y_stride + n] (=, gelu(), or +=) sum_k x[m * x_stride + k] * W[n, k] + bias[n], in fp32 accumulation.
 // bias.size == 0 means no bias. Residual: y holds the residual stream on entry (read-modify-write).
 // Throws Error(InvalidArgument) when a slice is too small for the shape.
@@ -65,20 +74,32 @@ void linear_vk(gpu::OpContext& oc, const gpu::Slice& x, int M, int K, int x_stri
 void linear_vk(gpu::OpContext& oc, const gpu::Slice& x, int M, int K, int x_stride, const gpu::Slice& w_packed,
                const gpu::Slice& bias, int N, const gpu::Slice& y, int y_stride, Epilogue ep,
                const GemmConfig& cfg);
+// The same with W packed by linear_vk_pack_int8 (x, bias and y in the storage precision): the int8 weights are
+// converted to fp32 in the shader, the fp32 sum scaled per column before bias and epilogue. Every variant runs
+// it; Texel falls back to Regs where a slice cannot be a texel view, as above.
+void linear_vk_int8(gpu::OpContext& oc, const gpu::Slice& x, int M, int K, int x_stride, const gpu::Slice& w_int8,
+                    const gpu::Slice& bias, int N, const gpu::Slice& y, int y_stride, Epilogue ep);
+void linear_vk_int8(gpu::OpContext& oc, const gpu::Slice& x, int M, int K, int x_stride, const gpu::Slice& w_int8,
+                    const gpu::Slice& bias, int N, const gpu::Slice& y, int y_stride, Epilogue ep,
+                    const GemmConfig& cfg);
 
 namespace detail {
 // The push block of shaders/gemm.glsl, shared by linear and patch embedding.
 struct GemmPush {
   uint32_t M = 0, N = 0, K = 0, k8s = 0, ep = 0, has_bias = 0, x_stride = 0, y_stride = 0;
   uint32_t channels = 0, height = 0, width = 0, grid_w = 0, patches = 0, tokens_per_image = 0, first_token = 0;
-  uint32_t x_off = 0, w_off = 0;  // texel variant: element offsets of x and W in their buffers (set by gemm_dispatch)
+  uint32_t x_off = 0, w_off = 0;  // texel variant: offsets of x and W in their buffers (set by gemm_dispatch)
+  uint32_t scale_off = 0;         // int8: word index of the scales in W's slice (set by gemm_dispatch)
 };
 // Records one GEMM dispatch of `shader` ("gemm" or "patch_embed"); x_wide: x may be read 8 aligned elements
-// at a time (shaders/gemm.glsl, X_WIDE); patch: patch_embed's patch size (a specialization constant).
+// at a time (shaders/gemm.glsl, X_WIDE); patch: patch_embed's patch size (a specialization constant); int8: W
+// packed by linear_vk_pack_int8 (the ".int8" shader variants).
 void gemm_dispatch(gpu::OpContext& oc, const char* shader, const GemmConfig& cfg, GemmPush push, bool x_wide,
                    uint32_t patch,
                    const gpu::Slice& x, const gpu::Slice& w_packed, const gpu::Slice& bias, const gpu::Slice& y,
-                   const char* label);
+                   const char* label, bool int8 = false);
+// Bytes the packed W of an N x K layer takes in its slice (fp32/fp16: in the storage precision).
+uint64_t packed_weight_bytes(const GemmConfig& cfg, int N, int K, bool int8, uint64_t esize);
 }  // namespace detail
 
 }  // namespace vitvk::ops

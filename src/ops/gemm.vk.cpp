@@ -1,5 +1,6 @@
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <cstdlib>
 #include <string>
 
@@ -84,6 +85,30 @@ std::vector<float> linear_vk_pack(const GemmConfig& cfg, std::span<const float> 
   return out;
 }
 
+std::size_t linear_vk_int8_packed_words(const GemmConfig& cfg, int N, int K) {
+  return linear_vk_packed_count(cfg, N, K) / 4 + std::size_t(std::max(N, 0));  // bytes (a multiple of 8), scales
+}
+
+std::vector<uint32_t> linear_vk_pack_int8(const GemmConfig& cfg, std::span<const int8_t> q,
+                                          std::span<const float> scale, int N, int K) {
+  if (N <= 0 || K <= 0 || q.size() != std::size_t(N) * K || scale.size() != std::size_t(N))
+    throw Error(ErrorCode::InvalidArgument, "linear_vk_pack_int8: " + std::to_string(q.size()) + " weights and " +
+                                                std::to_string(scale.size()) + " scales, expected N*K = " +
+                                                std::to_string(N) + "*" + std::to_string(K) + " and N");
+  if (std::find(q.begin(), q.end(), int8_t{-128}) != q.end())
+    throw Error(ErrorCode::InvalidArgument, "linear_vk_pack_int8: a weight is -128 (int8 weights lie in [-127, 127])");
+  // Byte e of the packing is element e of linear_vk_pack's layout; byte j of a word sits at bits 8j.
+  const std::size_t panel = cfg.tile_cols(), k8s = ceil_div(K, 8), bytes = linear_vk_packed_count(cfg, N, K);
+  std::vector<uint32_t> out(linear_vk_int8_packed_words(cfg, N, K), 0u);
+  for (std::size_t n = 0; n < std::size_t(N); ++n)
+    for (std::size_t k = 0; k < std::size_t(K); ++k) {
+      const std::size_t e = (((n / panel) * k8s + k / 8) * panel + n % panel) * 8 + k % 8;
+      out[e / 4] |= uint32_t(uint8_t(q[n * K + k])) << (8 * (e % 4));
+    }
+  for (std::size_t n = 0; n < std::size_t(N); ++n) out[bytes / 4 + n] = std::bit_cast<uint32_t>(scale[n]);
+  return out;
+}
+
 std::size_t linear_vk_packed_count(const gpu::DeviceInfo& dev, int N, int K) {
   return linear_vk_packed_count(gemm_config(dev), N, K);
 }
@@ -93,28 +118,37 @@ std::vector<float> linear_vk_pack(const gpu::DeviceInfo& dev, std::span<const fl
 
 namespace detail {
 
+uint64_t packed_weight_bytes(const GemmConfig& cfg, int N, int K, bool int8, uint64_t esize) {
+  return int8 ? uint64_t(linear_vk_int8_packed_words(cfg, N, K)) * 4 : uint64_t(linear_vk_packed_count(cfg, N, K)) * esize;
+}
+
 void gemm_dispatch(gpu::OpContext& oc, const char* shader, const GemmConfig& cfg, GemmPush push, bool x_wide,
                    uint32_t patch, const gpu::Slice& x, const gpu::Slice& w_packed, const gpu::Slice& bias,
-                   const gpu::Slice& y, const char* label) {
+                   const gpu::Slice& y, const char* label, bool int8) {
   push.k8s = ceil_div(push.K, 8);
   push.has_bias = bias.size != 0;
+  // int8: the scales follow the packed bytes (linear_vk_pack_int8).
+  push.scale_off = int8 ? static_cast<uint32_t>(linear_vk_packed_count(cfg, push.N, push.K) / 4) : 0;
   const bool tiled = cfg.variant == GemmVariant::Tiled;
   // Texel: x and W through texel views of their whole buffers, the slices' offsets passed as element offsets
   // (lavapipe compiles a shader variant per distinct view-size pattern it sees, so one view per buffer keeps it to
   // one variant). Where a buffer cannot be viewed, the storage-buffer form of the same blocking runs (same packing).
-  const gpu::TexelFormat tf = texel_format(oc.fp16);
-  const uint64_t es = oc.esize();
+  // int8 W: RGBA32UI texels, its offset in words and a whole texel (so that a group's two words share a texel).
+  const gpu::TexelFormat tf = texel_format(oc.fp16), wtf = int8 ? gpu::TexelFormat::Rgba32u : tf;
+  const uint64_t es = oc.esize(), wes = int8 ? 4 : es;  // W: bytes per shader index (element, or int8 word)
   const gpu::Slice xv = x.buffer ? gpu::whole(*x.buffer) : x, wv = w_packed.buffer ? gpu::whole(*w_packed.buffer) : w_packed;
-  const bool texel = cfg.variant == GemmVariant::Texel && x.offset % es == 0 && w_packed.offset % (8 * es) == 0 &&
-                     xv.size / es < (1ull << 32) && wv.size / es < (1ull << 32) &&  // shader indices are 32-bit
-                     gpu::texel_bindable(oc.device(), xv, tf) && gpu::texel_bindable(oc.device(), wv, tf);
+  const bool texel = cfg.variant == GemmVariant::Texel && x.offset % es == 0 &&
+                     w_packed.offset % (int8 ? 16 : 8 * es) == 0 &&
+                     xv.size / es < (1ull << 32) && wv.size / wes < (1ull << 32) &&  // shader indices are 32-bit
+                     gpu::texel_bindable(oc.device(), xv, tf) && gpu::texel_bindable(oc.device(), wv, wtf);
   push.x_off = texel ? static_cast<uint32_t>(x.offset / es) : 0;
-  push.w_off = texel ? static_cast<uint32_t>(w_packed.offset / es) : 0;
-  const std::string name = oc.shader((std::string(shader) + (tiled ? ".tiled" : texel ? ".texel" : "")).c_str());
+  push.w_off = texel ? static_cast<uint32_t>(w_packed.offset / wes) : 0;
+  const std::string name = oc.shader(
+      (std::string(shader) + (tiled ? ".tiled" : texel ? ".texel" : "") + (int8 ? ".int8" : "")).c_str());
   // Spec constants (shaders/gemm.glsl, patch_embed.comp): workgroup size, X_WIDE, RB, CB, PATCH.
   const std::array<uint32_t, 5> spec{tiled ? 256u : cfg.invocations, x_wide ? 1u : 0u, cfg.rows, cfg.cols, patch};
-  const gpu::Binding tb = gpu::Binding::uniform_texel(tf);
-  const std::array<gpu::Binding, 4> kinds{tb, tb, gpu::Binding::storage(), gpu::Binding::storage()};
+  const std::array<gpu::Binding, 4> kinds{gpu::Binding::uniform_texel(tf), gpu::Binding::uniform_texel(wtf),
+                                          gpu::Binding::storage(), gpu::Binding::storage()};
   const auto& k = oc.kernels.get(name, 4, sizeof push, spec, texel ? std::span<const gpu::Binding>(kinds)
                                                                    : std::span<const gpu::Binding>());
   const uint64_t groups = uint64_t(ceil_div(push.M, cfg.tile_rows())) * ceil_div(push.N, cfg.tile_cols());
@@ -125,9 +159,11 @@ void gemm_dispatch(gpu::OpContext& oc, const char* shader, const GemmConfig& cfg
 
 }  // namespace detail
 
-void linear_vk(gpu::OpContext& oc, const gpu::Slice& x, int M, int K, int x_stride, const gpu::Slice& w_packed,
-               const gpu::Slice& bias, int N, const gpu::Slice& y, int y_stride, Epilogue ep,
-               const GemmConfig& cfg) {
+namespace {
+
+void linear_impl(gpu::OpContext& oc, const gpu::Slice& x, int M, int K, int x_stride, const gpu::Slice& w_packed,
+                 const gpu::Slice& bias, int N, const gpu::Slice& y, int y_stride, Epilogue ep,
+                 const GemmConfig& cfg, bool int8) {
   if (M < 0 || N < 0 || K <= 0 || x_stride < K || y_stride < N)
     throw Error(ErrorCode::InvalidArgument, "linear_vk: bad shape M=" + std::to_string(M) + " N=" +
                                                 std::to_string(N) + " K=" + std::to_string(K) + " x_stride=" +
@@ -137,7 +173,7 @@ void linear_vk(gpu::OpContext& oc, const gpu::Slice& x, int M, int K, int x_stri
   const uint64_t x_count = uint64_t(M - 1) * x_stride + K;
   require_fits(x, x_count, es, "x");
   require_fits(y, uint64_t(M - 1) * y_stride + N, es, "y");
-  require_fits(w_packed, linear_vk_packed_count(cfg, N, K), es, "packed weight");
+  require_fits(w_packed, detail::packed_weight_bytes(cfg, N, K, int8, es), 1, "packed weight");
   if (bias.size) require_fits(bias, N, es, "bias");
 
   // Wide reads of x take 8 elements at a time from an element index that is a multiple of 8 (whole 8-groups
@@ -151,12 +187,32 @@ void linear_vk(gpu::OpContext& oc, const gpu::Slice& x, int M, int K, int x_stri
   push.ep = static_cast<uint32_t>(ep);
   push.x_stride = x_stride;
   push.y_stride = y_stride;
-  detail::gemm_dispatch(oc, "gemm", cfg, push, x_wide, 1, x, w_packed, bias, y, "linear");
+  detail::gemm_dispatch(oc, "gemm", cfg, push, x_wide, 1, x, w_packed, bias, y, int8 ? "linear_int8" : "linear",
+                        int8);
+}
+
+}  // namespace
+
+void linear_vk(gpu::OpContext& oc, const gpu::Slice& x, int M, int K, int x_stride, const gpu::Slice& w_packed,
+               const gpu::Slice& bias, int N, const gpu::Slice& y, int y_stride, Epilogue ep,
+               const GemmConfig& cfg) {
+  linear_impl(oc, x, M, K, x_stride, w_packed, bias, N, y, y_stride, ep, cfg, false);
 }
 
 void linear_vk(gpu::OpContext& oc, const gpu::Slice& x, int M, int K, int x_stride, const gpu::Slice& w_packed,
                const gpu::Slice& bias, int N, const gpu::Slice& y, int y_stride, Epilogue ep) {
   linear_vk(oc, x, M, K, x_stride, w_packed, bias, N, y, y_stride, ep, gemm_config(oc.device()));
+}
+
+void linear_vk_int8(gpu::OpContext& oc, const gpu::Slice& x, int M, int K, int x_stride, const gpu::Slice& w_int8,
+                    const gpu::Slice& bias, int N, const gpu::Slice& y, int y_stride, Epilogue ep,
+                    const GemmConfig& cfg) {
+  linear_impl(oc, x, M, K, x_stride, w_int8, bias, N, y, y_stride, ep, cfg, true);
+}
+
+void linear_vk_int8(gpu::OpContext& oc, const gpu::Slice& x, int M, int K, int x_stride, const gpu::Slice& w_int8,
+                    const gpu::Slice& bias, int N, const gpu::Slice& y, int y_stride, Epilogue ep) {
+  linear_vk_int8(oc, x, M, K, x_stride, w_int8, bias, N, y, y_stride, ep, gemm_config(oc.device()));
 }
 
 }  // namespace vitvk::ops

@@ -36,5 +36,12 @@ void patch_embed_vk(gpu::OpContext& oc, const gpu::Slice& images, const PatchEmb
 void patch_embed_vk(gpu::OpContext& oc, const gpu::Slice& images, const PatchEmbedShape& s, const gpu::Slice& w_packed,
                     const gpu::Slice& bias, const gpu::Slice& tokens, int tokens_per_image, int first_token,
                     const GemmConfig& cfg);
+// int8 weights (VITVK_INT8_LAYERS=patch on an int8 backend), packed by linear_vk_pack_int8; as linear_vk_int8.
+void patch_embed_vk_int8(gpu::OpContext& oc, const gpu::Slice& images, const PatchEmbedShape& s,
+                         const gpu::Slice& w_int8, const gpu::Slice& bias, const gpu::Slice& tokens,
+                         int tokens_per_image, int first_token, const GemmConfig& cfg);
+void patch_embed_vk_int8(gpu::OpContext& oc, const gpu::Slice& images, const PatchEmbedShape& s,
+                         const gpu::Slice& w_int8, const gpu::Slice& bias, const gpu::Slice& tokens,
+                         int tokens_per_image, int first_token);
 
 }  // namespace vitvk::ops
