@@ -36,10 +36,19 @@ void add_info_command(CLI::App& app, Registry& reg) {
       const ViTWeights& w = m.weights;
       fmt::print("transformer   dim {}, depth {}, heads {} (head dim {}), mlp {} ({}), layer norm eps {:g}\n", d.dim,
                  d.depth, d.heads, d.head_dim, d.mlp_hidden,
-                 d.act == MlpActivation::QuickGelu ? "quick_gelu" : d.act == MlpActivation::GeluTanh ? "gelu_tanh" : "gelu",
+                 d.family == ModelFamily::Eva           ? "swiglu"
+                 : d.act == MlpActivation::QuickGelu    ? "quick_gelu"
+                 : d.act == MlpActivation::GeluTanh     ? "gelu_tanh"
+                                                        : "gelu",
                  d.ln_eps);
       fmt::print("tokens        class {}, registers {}, distillation {}, pos_embed over {}\n", d.class_token ? 1 : 0,
                  d.reg_tokens, w.dist_token.empty() ? 0 : 1, d.pos_rows == d.tokens ? "all tokens" : "the patches");
+      if (d.family == ModelFamily::Eva)
+        fmt::print("eva-02        SwiGLU norm {}, rotary embedding {}\n",
+                   w.blocks[0].mlp_norm.weight.empty() ? "no" : "yes (scale_mlp)",
+                   w.rope_sin.empty() ? std::string("off")
+                                      : fmt::format("on ({}x{} grid scaled to {}x{})", d.grid_h, d.grid_w,
+                                                    m.config.eva.ref_h, m.config.eva.ref_w));
       fmt::print("switches      pre-norm {}, layer scale {}, qk-norm {}, qkv bias {}, pool {}{}\n",
                  w.norm_pre.weight.empty() ? "no" : "yes", w.blocks[0].ls1.empty() ? "no" : "yes",
                  w.blocks[0].q_norm.weight.empty() ? "no" : "yes", w.has_qkv_bias ? "yes" : "no", d.pool,

@@ -26,8 +26,10 @@
 #include "ops/cpu_kernels.hpp"
 #include "ops/embed.hpp"
 #include "ops/gemm.hpp"
+#include "ops/glu.hpp"
 #include "ops/layernorm.hpp"
 #include "ops/qk_norm.hpp"
+#include "ops/rope.hpp"
 #include "ops/softmax.hpp"
 #include "ops/spectral_filter.hpp"
 #include "ops/token_mean.hpp"
@@ -194,6 +196,24 @@ class CpuBackend final : public Backend {
             ops::token_mean_cpu(ptr(x) + b * x.image_stride, {1, x.rows, x.cols, 0, x.row_stride, 0},
                                 ptr(y) + b * y.image_stride);
           break;
+        case graph::Op::Rope: {  // per image: O(tokens * dim), a small fraction of the qkv GEMM before it
+          float* const v = ptr(y);
+          workers_.run(batch, [&](int b, int) {
+            ops::rope_cpu(v + b * y.image_stride, {1, y.rows, n.heads, n.head_dim, n.prefix_rows, n.rotate_half},
+                          n.rope_sin->data(), n.rope_cos->data());
+          });
+          break;
+        }
+        case graph::Op::Glu: {
+          const int rows = batch * y.rows, per = std::max(1, (rows + 2 * workers_.size() - 1) / (2 * workers_.size()));
+          const float* const xi = ptr(x);
+          float* const yo = ptr(y);
+          workers_.run((rows + per - 1) / per, [&](int task, int) {
+            const int r0 = task * per, cnt = std::min(rows, r0 + per) - r0;
+            ops::glu_cpu(xi + static_cast<long>(r0) * x.cols, {cnt, y.cols}, yo + static_cast<long>(r0) * y.cols);
+          });
+          break;
+        }
       }
     }
 

@@ -17,9 +17,11 @@
 #include "ops/cpu_gemm_int8.hpp"
 #include "ops/embed.hpp"
 #include "ops/gemm.hpp"
+#include "ops/glu.hpp"
 #include "ops/layernorm.hpp"
 #include "ops/patch_embed.hpp"
 #include "ops/qk_norm.hpp"
+#include "ops/rope.hpp"
 #include "ops/softmax.hpp"
 #include "ops/spectral_filter.hpp"
 #include "ops/token_mean.hpp"
@@ -59,6 +61,8 @@ class VulkanBackend final : public Backend {
         filters_.emplace(ctx_, false, o.memory_budget);
         impl_ = spectral_->resolve(ops::parse_spectral_impl(o.filter_impl), n.spectral);
       }
+    for (const graph::Node& n : graph_.nodes)
+      if (n.op == graph::Op::Rope && !tables_) tables_.emplace(ctx_, false, o.memory_budget);
     upload_weights();
     plan_arena(std::max(1, o.max_batch), o.memory_budget);
   }
@@ -116,6 +120,13 @@ class VulkanBackend final : public Backend {
   uint64_t pool_map_bytes(int B) const { return uint64_t(B) * 3 * graph_.pool_keys * graph_.pool_keys * 4; }
 
   void upload_weights() {
+    std::vector<std::pair<const std::vector<float>*, std::size_t>> tables;
+    auto table = [&](const std::vector<float>* t) {
+      for (const auto& [at, handle] : tables)
+        if (at == t) return handle;
+      tables.emplace_back(t, tables_->add(*t));
+      return tables.back().second;
+    };
     // int8: the layers of int8_layers() quantized here, as the CPU backend quantizes them (the same q and
     // scales), and any layer the model holds as int8 (make_vulkan_backend dequantizes those for fp32 / fp16) as it
     // is: no fp32 copy of those is made.
@@ -154,6 +165,10 @@ class VulkanBackend final : public Backend {
           if (n.prefix_rows) v.prefix = weights_.add(*n.prefix);
           if (n.pos_rows) v.pos = weights_.add(*n.pos);
           break;
+        case graph::Op::Rope:  // fp32 tables in both precisions, uploaded once for all the blocks that share them
+          v.g = table(n.rope_sin);
+          v.g2 = table(n.rope_cos);
+          break;
         case graph::Op::SpectralFilter:
           v.filter = filters_->add(
               ops::spectral_filter_vk_pack(*n.filter, n.spectral.h, n.spectral.w, n.spectral.channels));
@@ -164,9 +179,12 @@ class VulkanBackend final : public Backend {
     }
     weights_.finish();
     if (filters_) filters_->finish();
+    if (tables_) tables_->finish();
   }
 
-  uint64_t weight_bytes() const { return weights_.total_bytes() + (filters_ ? filters_->total_bytes() : 0); }
+  uint64_t weight_bytes() const {
+    return weights_.total_bytes() + (filters_ ? filters_->total_bytes() : 0) + (tables_ ? tables_->total_bytes() : 0);
+  }
 
   Arena layout(int B, bool explain) const {
     const uint64_t al = std::max<uint64_t>(256, ctx_.info().min_storage_buffer_offset_alignment);
@@ -328,6 +346,13 @@ class VulkanBackend final : public Backend {
                             Slice{&ar, a.buffer[n.scratch], ops::SpectralFilterVk::scratch_bytes(impl_, s)}, tensor(y));
           break;
         }
+        case graph::Op::Rope:
+          ops::rope_vk(oc, tensor(y), {B, y.rows, n.heads, n.head_dim, n.prefix_rows, n.rotate_half}, (*tables_)[k.g],
+                       (*tables_)[k.g2]);
+          break;
+        case graph::Op::Glu:
+          ops::glu_vk(oc, tensor(x), {B * x.rows, y.cols}, tensor(y));
+          break;
         case graph::Op::TokenMean:
           if (y.image_stride != y.cols) throw Error(ErrorCode::Internal, "token_mean: a strided output");
           // Bound from the buffer's start, the rows' offset applied in the shader (no binding alignment needed).
@@ -382,6 +407,7 @@ class VulkanBackend final : public Backend {
   gpu::Recorder rec_;
   WeightStore weights_;                 // storage precision
   std::optional<WeightStore> filters_;  // fp32: the filter kernels read complex fp32 (GFNet)
+  std::optional<WeightStore> tables_;   // fp32: the rotary tables (EVA-02), one pair shared by every block's node
   std::unique_ptr<ops::SpectralFilterVk> spectral_;  // VkFFT plans: destroyed before the context
   ops::SpectralImpl impl_ = ops::SpectralImpl::Fft;
   bool fp16_ = false;

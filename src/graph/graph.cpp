@@ -17,6 +17,8 @@ const char* to_string(Op op) noexcept {
     case Op::Attention: return "attention";
     case Op::SpectralFilter: return "spectral_filter";
     case Op::TokenMean: return "token_mean";
+    case Op::Rope: return "rope";
+    case Op::Glu: return "glu";
   }
   return "?";
 }
@@ -135,6 +137,19 @@ void Graph::validate() const {
       case Op::PatchEmbed:
         if (!n.linear || y.offset || y.cols != n.patch.dim || n.first_token + n.patch.num_patches() > y.rows) fail(n, "shape");
         break;
+      case Op::Rope: {
+        const std::size_t table = std::size_t(y.rows - n.prefix_rows) * n.head_dim;
+        if (y.offset || y.row_stride != y.cols || y.cols != 3 * n.heads * n.head_dim || n.head_dim % 2 ||
+            n.prefix_rows < 0 || n.prefix_rows >= y.rows || !n.rope_sin || !n.rope_cos || n.rope_sin->size() != table ||
+            n.rope_cos->size() != table)
+          fail(n, "in place over a whole [tokens, 3 dim] tensor, tables of [tokens - prefix, head_dim]");
+        break;
+      }
+      case Op::Glu:
+        if (x.offset || y.offset || x.row_stride != x.cols || y.row_stride != y.cols || x.cols != 2 * y.cols ||
+            x.rows != y.rows)
+          fail(n, "whole tensors, x [rows, 2h] into y [rows, h]");
+        break;
       case Op::SpectralFilter:
         if (!n.filter || x.offset || y.offset || x.rows != n.spectral.tokens() || y.cols != n.spectral.channels) fail(n, "shape");
         break;
@@ -166,7 +181,9 @@ std::vector<RowCall> row_calls(const Layout& x, const Layout& y, int batch) {
 }
 
 Graph build(const Model& model) {
-  Graph g = model.dims.family == ModelFamily::GFNet ? build_gfnet(model) : build_vit(model);
+  Graph g = model.dims.family == ModelFamily::GFNet ? build_gfnet(model)
+             : model.dims.family == ModelFamily::Eva ? build_eva(model)
+                                                       : build_vit(model);
   g.validate();
   return g;
 }

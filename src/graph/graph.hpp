@@ -53,6 +53,8 @@ enum class Op {
   Attention,       // y = attention(qkv)
   SpectralFilter,  // y = global filter(x) over the patch grid
   TokenMean,       // y (one row) = mean of x's rows
+  Rope,            // rotary position embedding on q and k of a qkv tensor's rows >= prefix_rows, in place
+  Glu,             // y = silu(x[:, :h]) * x[:, h:] (SwiGLU's gating; x is [rows, 2h])
 };
 const char* to_string(Op op) noexcept;
 
@@ -74,8 +76,11 @@ struct Node {
   ops::Epilogue epilogue = ops::Epilogue::None;
   ops::Activation act = ops::Activation::Gelu;
   float eps = 1e-6f;
-  int heads = 0, head_dim = 0;  // Attention, QkNorm
-  int prefix_rows = 0, pos_rows = 0;  // EmbedTokens
+  int heads = 0, head_dim = 0;  // Attention, QkNorm, Rope
+  int prefix_rows = 0, pos_rows = 0;  // EmbedTokens; Rope: prefix_rows, the tokens it leaves alone
+  const std::vector<float>* rope_sin = nullptr;  // Rope: [rows - prefix_rows, head_dim] each (ops/rope.hpp)
+  const std::vector<float>* rope_cos = nullptr;
+  bool rotate_half = false;                      // Rope: the pair layout
   ops::PatchEmbedShape patch;        // PatchEmbed (batch 1: per image)
   int first_token = 0;               // PatchEmbed
   ops::SpectralShape spectral;       // SpectralFilter (batch 1)
@@ -129,9 +134,10 @@ struct RowCall {
 };
 std::vector<RowCall> row_calls(const Layout& x, const Layout& y, int batch);
 
-// The graph of a model's family (ViT: build_vit.cpp, GFNet: build_gfnet.cpp).
+// The graph of a model's family (ViT: build_vit.cpp, GFNet: build_gfnet.cpp, EVA-02: build_eva.cpp).
 Graph build(const Model& model);
 Graph build_vit(const Model& model);
 Graph build_gfnet(const Model& model);
+Graph build_eva(const Model& model);
 
 }  // namespace vitvk::graph

@@ -3,6 +3,7 @@
 // pulls tensors out of a safetensors file by name with their shapes checked, and the dimension helpers that
 // read patch size, depth and head width off the tensors.
 #include <cstdint>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -65,5 +66,12 @@ void bind_patch_dims(Binder& b, const ModelConfig& config, ModelDims& d);
 int count_blocks(Binder& b, const ModelConfig& config, const std::string& prefix = "blocks.");
 // Model::labels from the config, "class N" where it has none.
 void fill_labels(Model& m);
+// pos_embed's patch rows resampled from the checkpoint's old x old grid to the input's (m.dims.grid_h x grid_w),
+// the prefix rows kept, as timm's resample_abs_pos_embed does (model.cpp; m.weights.pos_embed, m.dims.pos_rows).
+void resample_pos_embed(Model& m, int old);
+
+// Family loaders in their own files: EVA-02 (load_eva.cpp), from_tensors's and tensor_shapes()'s for that family.
+Model eva_from_tensors(const ModelConfig& config, const SafeTensors& st, std::optional<int> img_size);
+std::vector<std::pair<std::string, std::vector<int64_t>>> eva_tensor_shapes(const Model& m);
 
 }  // namespace vitvk

@@ -149,6 +149,84 @@ void parse_gfnet_args(ModelConfig& c, const json& args, const std::string& sourc
   if (c.global_pool != "avg") bad(source, "global_pool '" + c.global_pool + "' is not supported for GFNet (only 'avg')");
 }
 
+// EVA-02 (timm Eva): heads, tokens and pooling as for a ViT; the rope's settings and the layout switches. The
+// name (timm's eva02_* registrations) decides what model_args leaves out; switches this family does not implement
+// are refused here by name rather than loaded as a different model.
+void parse_eva_args(ModelConfig& c, const json& j, const json& args, const std::string& source) {
+  c.family = ModelFamily::Eva;
+  c.num_heads = opt_int(args, "num_heads", source, 1, 4096).value_or(heads_from_architecture(c.architecture));
+  if (c.num_heads <= 0)
+    bad(source, "number of attention heads unknown: model_args.num_heads is missing and architecture '" +
+                    c.architecture + "' names no standard size");
+  c.class_token_arg = opt_bool(args, "class_token", source);
+  if (c.class_token_arg) c.class_token = *c.class_token_arg;
+  c.no_embed_class = opt_bool(args, "no_embed_class", source);
+  c.reg_tokens = opt_int(args, "num_reg_tokens", source, 0, 1024);
+  c.fc_norm = opt_bool(args, "use_fc_norm", source);
+  c.ln_eps = 1e-6f;  // timm.layers.LayerNorm's default, which every Eva registration uses
+  auto pool = opt_str(args, "global_pool", source);
+  if (!pool) pool = opt_str(j, "global_pool", source);
+  c.global_pool_given = pool.has_value();
+  // Eva pools by the mean unless told otherwise; the EVA-02 CLIP towers register token pooling.
+  c.global_pool = pool.value_or(c.architecture.find("_clip_") != std::string::npos ? "token" : "avg");
+  if (c.global_pool != "token" && c.global_pool != "avg")
+    bad(source, "global_pool '" + c.global_pool + "' is not supported for EVA-02 (token, avg)");
+  c.mlp_ratio = opt_num(args, "mlp_ratio", source);
+  if (c.mlp_ratio && !(*c.mlp_ratio > 0.0 && *c.mlp_ratio <= 64.0)) bad(source, "mlp_ratio out of range (0, 64]");
+
+  ModelConfig::EvaArgs& e = c.eva;
+  e.qkv_fused = opt_bool(args, "qkv_fused", source);
+  e.scale_mlp = opt_bool(args, "scale_mlp", source);
+  e.qkv_bias = opt_bool(args, "qkv_bias", source);
+  if (auto v = opt_bool(args, "use_rot_pos_emb", source)) e.rope = *v;
+  if (auto it = args.find("ref_feat_shape"); it != args.end()) {
+    if (it->is_null()) {
+      e.ref_h = e.ref_w = 0;
+    } else if (it->is_number_integer()) {
+      e.ref_h = e.ref_w = *opt_int(args, "ref_feat_shape", source, 1, 16384);
+    } else if (it->is_array() && it->size() == 2 && (*it)[0].is_number_integer() && (*it)[1].is_number_integer() &&
+               (*it)[0].get<int64_t>() >= 1 && (*it)[0].get<int64_t>() <= 16384 && (*it)[1].get<int64_t>() >= 1 &&
+               (*it)[1].get<int64_t>() <= 16384) {
+      e.ref_h = (*it)[0].get<int>();
+      e.ref_w = (*it)[1].get<int>();
+    } else {
+      bad(source, "model_args.ref_feat_shape is not a grid size (an integer or [height, width] in [1, 16384])");
+    }
+  }
+  if (auto v = opt_num(args, "rope_temperature", source)) {
+    if (!(*v > 1.0 && *v < 1e12)) bad(source, "model_args.rope_temperature out of range (1, 1e12)");
+    e.rope_temperature = *v;
+  }
+  if (auto v = opt_num(args, "rope_grid_offset", source)) {
+    if (!(std::abs(*v) <= 1e4)) bad(source, "model_args.rope_grid_offset out of range [-1e4, 1e4]");
+    e.rope_grid_offset = *v;
+  }
+  if (auto v = opt_bool(args, "rope_rotate_half", source)) e.rope_rotate_half = *v;
+
+  // Switches that change the forward pass in ways this family does not implement.
+  auto refuse_str = [&](const char* key, const char* only) {
+    if (auto v = opt_str(args, key, source); v && *v != only)
+      bad(source, std::string("model_args.") + key + " '" + *v + "' is not supported for EVA-02 (only '" + only + "')");
+  };
+  refuse_str("rope_type", "cat");
+  refuse_str("rope_grid_indexing", "ij");
+  refuse_str("attn_type", "eva");
+  auto refuse_bool = [&](const char* key, bool only, const char* what) {
+    if (auto v = opt_bool(args, key, source); v && *v != only)
+      bad(source, std::string("model_args.") + key + " = " + (*v ? "true" : "false") + ": " + what + " is not supported");
+  };
+  refuse_bool("swiglu_mlp", true, "an EVA MLP without SwiGLU (EVA-01)");
+  refuse_bool("use_post_norm", false, "the post-norm EVA block");
+  refuse_bool("use_abs_pos_emb", true, "an EVA without its absolute position embedding");
+  refuse_bool("use_pre_transformer_norm", false, "a norm before the blocks (Perception Encoder)");
+  refuse_bool("scale_attn_inner", false, "a LayerNorm inside the attention (EVA-02 CLIP)");
+  refuse_bool("gated_attn", false, "gated attention");
+  if (auto v = opt_int(args, "attn_head_dim", source, 1, 65536)) {
+    if (!c.embed_dim || *c.embed_dim != *v * c.num_heads)
+      bad(source, "model_args.attn_head_dim = " + std::to_string(*v) + " is not embed_dim / num_heads, which is not supported");
+  }
+}
+
 }  // namespace
 
 float ln_eps_from_architecture(const std::string& a) {
@@ -196,11 +274,11 @@ ModelConfig parse_model_config(const std::string& text, const std::string& sourc
     if (it != j.end() && it->is_array() && !it->empty() && (*it)[0].is_string()) c.architecture = (*it)[0];
   }
   if (c.architecture.empty()) bad(source, "no 'architecture'");
-  const bool gfnet = c.architecture.starts_with("gfnet");
+  const bool gfnet = c.architecture.starts_with("gfnet"), eva = c.architecture.starts_with("eva02_");
   if (!(c.architecture.starts_with("vit_") || c.architecture.starts_with("deit_") ||
-        c.architecture.starts_with("deit3_") || gfnet))
-    bad(source, "architecture '" + c.architecture + "' is not supported (vit_*, deit_*, deit3_* and gfnet* are)");
-  c.distilled = !gfnet && c.architecture.find("distilled") != std::string::npos;
+        c.architecture.starts_with("deit3_") || gfnet || eva))
+    bad(source, "architecture '" + c.architecture + "' is not supported (vit_*, deit_*, deit3_*, gfnet* and eva02_* are)");
+  c.distilled = !gfnet && !eva && c.architecture.find("distilled") != std::string::npos;
 
   json args = json::object();
   if (auto it = j.find("model_args"); it != j.end() && !it->is_null()) {
@@ -212,6 +290,7 @@ ModelConfig parse_model_config(const std::string& text, const std::string& sourc
   c.embed_dim = opt_int(args, "embed_dim", source, 1, 65536);
   c.depth = opt_int(args, "depth", source, 1, 1024);
   if (gfnet) parse_gfnet_args(c, args, source);
+  else if (eva) parse_eva_args(c, j, args, source);
   else parse_vit_args(c, j, args, source);
   // 0: no classifier (DINOv2, CLIP image towers): embeddings only.
   c.num_classes = opt_int(j, "num_classes", source, 0, 1 << 20);
@@ -290,6 +369,34 @@ ModelConfig config_for_architecture(const std::string& arch) {
     c.img_size = c.img_size.value_or(224);
     c.num_classes = 1000;
     c.preprocess.height = c.preprocess.width = *c.img_size;
+    return c;
+  }
+  if (arch.starts_with("eva02_")) {
+    // timm's eva02_* registrations: patch 14, SwiGLU of 4 * 2/3 the width, rope scaled to a 16x16 grid; tiny and
+    // small fuse qkv (with q_bias / v_bias) and pack the SwiGLU's fc1, base and large project q, k, v apart and
+    // norm the SwiGLU's hidden layer. Average pooling with fc_norm.
+    static const std::regex eva_re(R"(^eva02_(tiny|small|base|large)_patch14_(224|336|448)$)");
+    std::smatch m;
+    if (!std::regex_match(arch, m, eva_re))
+      throw Error(ErrorCode::InvalidArgument, "unknown architecture '" + arch +
+                                                  "' (EVA-02: eva02_{tiny,small,base,large}_patch14_{224,336,448})");
+    ModelConfig c;
+    c.architecture = arch;
+    parse_eva_args(c, json::object(), json::object(), "<" + arch + ">");
+    const std::string size = m[1];
+    c.embed_dim = size == "tiny" ? 192 : size == "small" ? 384 : size == "base" ? 768 : 1024;
+    c.depth = size == "large" ? 24 : 12;
+    c.patch_size = 14;
+    c.mlp_ratio = 4.0 * 2.0 / 3.0;
+    const bool big = size == "base" || size == "large";
+    c.eva.qkv_fused = !big;
+    c.eva.scale_mlp = big;
+    c.img_size = std::stoi(m[2]);
+    c.num_classes = 1000;
+    c.preprocess.height = c.preprocess.width = *c.img_size;
+    c.preprocess.mean = {0.48145466f, 0.4578275f, 0.40821073f};  // OpenAI CLIP's, as timm's EVA configs
+    c.preprocess.std = {0.26862954f, 0.26130258f, 0.27577711f};
+    c.preprocess.crop_pct = *c.img_size == 224 ? 0.9f : 1.0f;
     return c;
   }
   static const std::regex re(R"(^(vit|deit)_(tiny|small|base|large|huge)(_distilled)?_patch(\d+)_(\d+)$)");

@@ -22,7 +22,9 @@ struct PreprocessConfig {
 
 // ViT: timm VisionTransformer / DeiT. GFNet: Rao et al.'s non-hierarchical global filter network (gfnet*
 // architectures): a learned 2-D frequency-domain filter over the patch grid in place of attention.
-enum class ModelFamily { ViT, GFNet };
+// Eva: timm's Eva as EVA-02 registers it (eva02_* architectures): a ViT with a 2-D rotary position embedding on
+// the patch tokens' q and k besides the absolute one, and a SwiGLU MLP.
+enum class ModelFamily { ViT, GFNet, Eva };
 
 // The MLP's activation (timm act_layer): exact GELU, tanh-approximated GELU, QuickGELU (OpenAI CLIP).
 enum class MlpActivation { Gelu, GeluTanh, QuickGelu };
@@ -48,6 +50,20 @@ struct ModelConfig {
   std::optional<bool> class_token_arg, no_embed_class, fc_norm;
   std::optional<int> reg_tokens;
   MlpActivation act = MlpActivation::Gelu;  // model_args.act_layer, else from the name (*_quickgelu_*, SigLIP-2)
+  // EVA-02's switches the tensors cannot tell (hub configs have no model_args: then timm's eva02_* registration
+  // decides, which sets the same rope for every size), and the layout switches model_args may state (the loader
+  // reads the layout off the tensors and checks it against these where given; config_for_architecture sets them
+  // from the name for random weights).
+  struct EvaArgs {
+    bool rope = true;                 // use_rot_pos_emb
+    int ref_h = 16, ref_w = 16;       // ref_feat_shape: the grid the rope's coordinates are scaled to (0: none)
+    double rope_temperature = 10000.0;
+    double rope_grid_offset = 0.0;
+    bool rope_rotate_half = false;    // pairs (i, i + head_dim/2) instead of (2i, 2i+1)
+    std::optional<bool> qkv_fused;    // one qkv linear with q_bias / v_bias, or q_proj / k_proj / v_proj
+    std::optional<bool> scale_mlp;    // SwiGLU with its LayerNorm over the hidden width (fc1_g / fc1_x / norm)
+    std::optional<bool> qkv_bias;
+  } eva;
   PreprocessConfig preprocess;
   std::vector<std::string> labels;  // empty when the config has none
 };
@@ -66,7 +82,8 @@ MlpActivation activation_from_architecture(const std::string& architecture);
 
 // A complete config for a named architecture (vit_tiny_patch16_224, vit_small_patch16_224, vit_base_patch16_224,
 // vit_base_patch32_384, vit_large_patch16_224, deit_*, gfnet_ti, gfnet_xs, gfnet_s, gfnet_b, optionally with an
-// input size suffix as in gfnet_xs_384): used for random-weight models. Throws for unknown names.
+// input size suffix as in gfnet_xs_384; eva02_{tiny,small,base,large}_patch14_{224,336,448}): used for
+// random-weight models. Throws for unknown names.
 ModelConfig config_for_architecture(const std::string& architecture);
 
 // Serialises a config back to timm's config.json layout (used to write random-weight model directories).

@@ -23,10 +23,13 @@ double ModelDims::flops_per_image() const {
     const double block = filter + 2 * n * d * h * 2;  // + fc1, fc2
     return 2.0 * num_patches * d * channels * patch * patch + depth * block + 2.0 * d * num_classes;
   }
+  // EVA-02's SwiGLU: fc1 makes the gate and the value (2h wide), fc2 reads h (the rope and the gating are
+  // O(n d) and O(n h), below the rounding of these figures).
+  const double mlp = family == ModelFamily::Eva ? 2 * n * d * 2 * h + 2 * n * h * d : 2 * n * d * h * 2;
   double per_block = 2 * n * d * 3 * d      // qkv
                      + 2 * n * n * d * 2    // QK^T and PV over all heads
                      + 2 * n * d * d        // proj
-                     + 2 * n * d * h * 2;   // fc1 + fc2
+                     + mlp;                 // fc1 + fc2
   double embed = 2.0 * num_patches * d * channels * patch * patch;
   double head = 2.0 * d * num_classes * (prefix > 1 ? 2 : 1);
   return embed + depth * per_block + head;
@@ -83,6 +86,8 @@ Taps aa_bicubic_taps(int in, int out) {
   return t;
 }
 
+}  // namespace
+
 // pos_embed's patch rows resampled from the checkpoint's old x old grid to the input's grid (the prefix rows
 // kept), as timm's resample_abs_pos_embed does.
 void resample_pos_embed(Model& m, int old) {
@@ -116,6 +121,8 @@ void resample_pos_embed(Model& m, int old) {
   m.weights.pos_embed = std::move(pe);
   d.pos_rows = keep + gh * gw;
 }
+
+namespace {
 
 // GFNet: no class token, a global filter per block in place of attention, mean-pooled head.
 Model gfnet_from_tensors(const ModelConfig& config, const SafeTensors& st) {
@@ -173,6 +180,7 @@ std::string yes_no(bool b) { return b ? "true" : "false"; }
 }  // namespace
 
 Model Model::from_tensors(const ModelConfig& config, const SafeTensors& st, std::optional<int> img_size) {
+  if (config.family == ModelFamily::Eva) return eva_from_tensors(config, st, img_size);  // load_eva.cpp
   if (config.family == ModelFamily::GFNet) {
     if (img_size && (*img_size != config.preprocess.height || *img_size != config.preprocess.width))
       throw Error(ErrorCode::Unsupported, st.source() + ": GFNet's filters are tied to the checkpoint's input size; "
@@ -379,6 +387,7 @@ Model Model::load(const std::filesystem::path& dir, std::optional<int> img_size)
 std::vector<std::pair<std::string, std::vector<int64_t>>> Model::tensor_shapes() const {
   const ModelDims& d = dims;
   const int64_t D = d.dim;
+  if (d.family == ModelFamily::Eva) return eva_tensor_shapes(*this);  // load_eva.cpp
   if (d.family == ModelFamily::GFNet) {
     std::vector<std::pair<std::string, std::vector<int64_t>>> out = {
         {"patch_embed.proj.weight", {D, d.channels, d.patch, d.patch}},
@@ -443,6 +452,7 @@ Model Model::random(const ModelConfig& config, uint32_t seed) {
     throw Error(ErrorCode::InvalidArgument, "Model::random needs embed_dim, depth, patch_size and num_classes");
   // Build a tensor file in memory with the right shapes, then go through the normal checked path.
   Model shape_only;
+  shape_only.config = config;  // EVA-02's layout switches
   ModelDims& d = shape_only.dims;
   d.dim = *config.embed_dim;
   d.channels = config.preprocess.channels;
@@ -458,6 +468,7 @@ Model Model::random(const ModelConfig& config, uint32_t seed) {
   d.tokens = d.prefix + d.num_patches;
   d.pos_rows = d.tokens;
   d.mlp_hidden = static_cast<int>(config.mlp_ratio.value_or(4.0) * d.dim);
+  if (config.family == ModelFamily::Eva) d.heads = config.num_heads;
   if (d.grid_h < 1 || d.grid_w < 1 || d.mlp_hidden < 1)
     throw Error(ErrorCode::InvalidArgument, "Model::random: input smaller than a patch, or no MLP width");
 
@@ -467,8 +478,10 @@ Model Model::random(const ModelConfig& config, uint32_t seed) {
     int64_t n = 1;
     for (auto s : shape) n *= s;
     std::vector<float> v(static_cast<std::size_t>(n));
-    const bool is_norm_w = name.ends_with("norm1.weight") || name.ends_with("norm2.weight") || name == "norm.weight";
-    const bool is_bias = name.ends_with(".bias");
+    // Every LayerNorm's gain: norm1/norm2, the final norm, fc_norm, EVA-02's mlp.norm. EVA-02's q_bias / v_bias
+    // are biases too.
+    const bool is_norm_w = name.ends_with("norm1.weight") || name.ends_with("norm2.weight") || name.ends_with("norm.weight");
+    const bool is_bias = name.ends_with(".bias") || name.ends_with("_bias");
     // Fan-in scaled weights keep activations O(1) through depth, like a trained network. A global filter is
     // an O(1) gain per frequency (norm2 follows it, so its scale only matters relative to rounding).
     const int64_t fan_in = shape.size() >= 2 ? n / shape[0] : 1;
@@ -485,6 +498,8 @@ Model Model::random(const ModelConfig& config, uint32_t seed) {
 }
 
 void Model::save(const std::filesystem::path& out_dir) const {
+  if (dims.family == ModelFamily::Eva)
+    throw Error(ErrorCode::Unsupported, "Model::save writes the ViT/DeiT and GFNet layouts only, not EVA-02's");
   std::filesystem::create_directories(out_dir);
   const auto json = model_config_to_json(config);
   write_file_atomic(out_dir / "config.json", {reinterpret_cast<const uint8_t*>(json.data()), json.size()});

@@ -1,5 +1,5 @@
 #pragma once
-// A loaded ViT/DeiT or GFNet: config, dimensions derived from tensor shapes, fp32 host weights.
+// A loaded ViT/DeiT, EVA-02 or GFNet: config, dimensions derived from tensor shapes, fp32 host weights.
 #include <cstdint>
 #include <filesystem>
 #include <optional>
@@ -30,7 +30,7 @@ struct ModelDims {
   int depth = 0;
   int heads = 0;        // 0 for GFNet
   int head_dim = 0;
-  int mlp_hidden = 0;
+  int mlp_hidden = 0;   // EVA-02: the SwiGLU's hidden width (its fused fc1 has 2 * mlp_hidden rows)
   int num_classes = 0;
   float ln_eps = 1e-6f;
 
@@ -62,7 +62,8 @@ struct BlockWeights {
   LinearWeights proj;  // dim x dim
   std::vector<float> ls1;  // layer scale of the attention branch [dim] (init_values models only)
   NormWeights norm2;
-  LinearWeights fc1;   // mlp_hidden x dim
+  LinearWeights fc1;   // mlp_hidden x dim (EVA-02: 2 * mlp_hidden x dim, the SwiGLU's gate rows then its value rows)
+  NormWeights mlp_norm;  // EVA-02 scale_mlp: LayerNorm over the SwiGLU's hidden width [mlp_hidden] (else empty)
   LinearWeights fc2;   // dim x mlp_hidden
   std::vector<float> ls2;  // layer scale of the MLP branch
 };
@@ -91,6 +92,8 @@ struct ViTWeights {
   LinearWeights head;             // out 0: no classifier (num_classes 0)
   LinearWeights head_dist;  // distilled models only
   bool has_patch_bias = true, has_qkv_bias = true;  // as the checkpoint stores them (for save())
+  // EVA-02's rotary tables for the input grid (ops/rope.hpp): [num_patches, head_dim] each; empty without rope.
+  std::vector<float> rope_sin, rope_cos;
 
   // The prefix rows in token order: class token, registers, distillation token ([prefix, dim]).
   std::vector<float> prefix_tokens() const;
@@ -116,7 +119,7 @@ struct GFNetWeights {
 struct Model {
   ModelConfig config;
   ModelDims dims;
-  ViTWeights weights;   // family ViT
+  ViTWeights weights;   // families ViT and Eva (EVA-02's blocks as a ViT's: qkv fused at load, see load_eva.cpp)
   GFNetWeights gfnet;   // family GFNet
   std::filesystem::path dir;  // empty for generated models
   std::vector<std::string> labels;  // num_classes entries ("class N" where the config has none)
