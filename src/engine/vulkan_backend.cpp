@@ -32,14 +32,14 @@ using gpu::Slice;
 
 // A node's weights in the device stores (handles; which ones are set depends on the op).
 struct NodeVk {
-  std::size_t w = 0, b = 0, g = 0, gb = 0, g2 = 0, gb2 = 0, prefix = 0, pos = 0, filter = 0;
+  std::size_t w = 0, b = 0, g = 0, gb = 0, g2 = 0, gb2 = 0, prefix = 0, pos = 0, filter = 0, bias = 0;
 };
 
 class VulkanBackend final : public Backend {
  public:
-  VulkanBackend(std::shared_ptr<const Model> model, const VulkanBackendOptions& o)
+  VulkanBackend(std::shared_ptr<const Model> model, graph::Graph graph, const VulkanBackendOptions& o)
       : model_(std::move(model)),
-        graph_(graph::build(*model_)),
+        graph_(std::move(graph)),
         ctx_(gpu::ContextOptions{.device = o.device, .validation = o.validation, .enable_fp16 = o.fp16}),
         kernels_(ctx_),
         rec_(ctx_),
@@ -48,13 +48,14 @@ class VulkanBackend final : public Backend {
       throw Error(ErrorCode::Unsupported, "fp16 precision requested but '" + ctx_.info().name +
                                               "' lacks 16-bit storage buffers (use --precision fp32)");
     fp16_ = o.fp16;
-    for (const graph::Node& n : graph_.nodes)
+    for (const graph::Node& n : graph_.nodes) {
       if (n.op == graph::Op::SpectralFilter && !spectral_) {
-        // The filter's GPU form (VkFFT plans or DFT matrices), and its fp32 weight store.
+        // The filter's GPU form (VkFFT plans or DFT matrices).
         spectral_ = std::make_unique<ops::SpectralFilterVk>(ctx_);
-        filters_.emplace(ctx_, false, o.memory_budget);
         impl_ = spectral_->resolve(ops::parse_spectral_impl(o.filter_impl), n.spectral);
       }
+      if ((n.op == graph::Op::SpectralFilter || n.bias) && !fp32_weights_) fp32_weights_.emplace(ctx_, false, o.memory_budget);
+    }
     upload_weights();
     plan_arena(std::max(1, o.max_batch), o.memory_budget);
   }
@@ -135,18 +136,21 @@ class VulkanBackend final : public Backend {
           if (n.pos_rows) v.pos = weights_.add(*n.pos);
           break;
         case graph::Op::SpectralFilter:
-          v.filter = filters_->add(
+          v.filter = fp32_weights_->add(
               ops::spectral_filter_vk_pack(*n.filter, n.spectral.h, n.spectral.w, n.spectral.channels));
+          break;
+        case graph::Op::Attention:
+          if (n.bias) v.bias = fp32_weights_->add(*n.bias);
           break;
         default: break;
       }
       nodes_.push_back(v);
     }
     weights_.finish();
-    if (filters_) filters_->finish();
+    if (fp32_weights_) fp32_weights_->finish();
   }
 
-  uint64_t weight_bytes() const { return weights_.total_bytes() + (filters_ ? filters_->total_bytes() : 0); }
+  uint64_t weight_bytes() const { return weights_.total_bytes() + (fp32_weights_ ? fp32_weights_->total_bytes() : 0); }
 
   Arena layout(int B, bool explain) const {
     const uint64_t al = std::max<uint64_t>(256, ctx_.info().min_storage_buffer_offset_alignment);
@@ -289,13 +293,16 @@ class VulkanBackend final : public Backend {
           if (explain && n.explain >= 0)
             fused = Slice{&ar, a.explain + n.explain * a.explain_stride, uint64_t(B) * layer_probs() * 4};
           if (explain && n.explain == graph::Node::kPoolMap) fused = Slice{&ar, a.pool, pool_map_bytes(B)};
-          ops::attention_vk(oc, tensor(x), {B, x.rows, n.heads, n.head_dim}, tensor(y), fused);
+          // tokens > 0: each image's rows are rows / tokens consecutive problems (windows), image-major.
+          const int T = n.tokens > 0 ? n.tokens : x.rows;
+          ops::attention_vk(oc, tensor(x), {B * (x.rows / T), T, n.heads, n.head_dim, n.bias ? n.bias_groups : 0},
+                            tensor(y), fused, n.bias ? (*fp32_weights_)[k.bias] : Slice{});
           break;
         }
         case graph::Op::SpectralFilter: {
           ops::SpectralShape s = n.spectral;
           s.batch = B;
-          spectral_->record(oc, impl_, tensor(x), s, (*filters_)[k.filter],
+          spectral_->record(oc, impl_, tensor(x), s, (*fp32_weights_)[k.filter],
                             Slice{&ar, a.buffer[n.scratch], ops::SpectralFilterVk::scratch_bytes(impl_, s)}, tensor(y));
           break;
         }
@@ -352,7 +359,8 @@ class VulkanBackend final : public Backend {
   gpu::KernelCache kernels_;
   gpu::Recorder rec_;
   WeightStore weights_;                 // storage precision
-  std::optional<WeightStore> filters_;  // fp32: the filter kernels read complex fp32 (GFNet)
+  // fp32 in both precisions: the filter kernels read complex fp32 (GFNet), attention reads its bias as fp32.
+  std::optional<WeightStore> fp32_weights_;
   std::unique_ptr<ops::SpectralFilterVk> spectral_;  // VkFFT plans: destroyed before the context
   ops::SpectralImpl impl_ = ops::SpectralImpl::Fft;
   bool fp16_ = false;
@@ -365,7 +373,14 @@ class VulkanBackend final : public Backend {
 }  // namespace
 
 std::unique_ptr<Backend> make_vulkan_backend(std::shared_ptr<const Model> model, const VulkanBackendOptions& options) {
-  return std::make_unique<VulkanBackend>(std::move(model), options);
+  graph::Graph g = graph::build(*model);
+  return std::make_unique<VulkanBackend>(std::move(model), std::move(g), options);
+}
+
+std::unique_ptr<Backend> make_vulkan_backend(std::shared_ptr<const Model> model, graph::Graph graph,
+                                             const VulkanBackendOptions& options) {
+  graph.validate();
+  return std::make_unique<VulkanBackend>(std::move(model), std::move(graph), options);
 }
 
 }  // namespace vitvk
