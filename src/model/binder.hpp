@@ -65,5 +65,8 @@ void bind_patch_dims(Binder& b, const ModelConfig& config, ModelDims& d);
 int count_blocks(Binder& b, const ModelConfig& config, const std::string& prefix = "blocks.");
 // Model::labels from the config, "class N" where it has none.
 void fill_labels(Model& m);
+// m.weights.pos_embed's patch rows resampled from a square old x old grid to the input's (the prefix rows kept),
+// as timm's resample_abs_pos_embed does (model.cpp); updates dims.pos_rows.
+void resample_pos_embed(Model& m, int old);
 
 }  // namespace vitvk

@@ -21,13 +21,21 @@ struct PreprocessConfig {
 };
 
 // ViT: timm VisionTransformer / DeiT. GFNet: Rao et al.'s non-hierarchical global filter network (gfnet*
-// architectures): a learned 2-D frequency-domain filter over the patch grid in place of attention.
-enum class ModelFamily { ViT, GFNet };
+// architectures): a learned 2-D frequency-domain filter over the patch grid in place of attention. BEiT: timm's
+// beit.py (beit_*, beitv2_*), a ViT with a relative position bias in each attention (model/load_beit.hpp).
+enum class ModelFamily { ViT, GFNet, BEiT };
 
 // The MLP's activation (timm act_layer): exact GELU, tanh-approximated GELU, QuickGELU (OpenAI CLIP).
 enum class MlpActivation { Gelu, GeluTanh, QuickGelu };
 
 // What config.json says; tensor shapes fill in and cross-check the rest (see model.hpp).
+// BEiT's model_args where config.json states them (hub configs do not): the loader checks each against the tensors.
+struct BeitArgs {
+  std::optional<int> num_heads;
+  std::optional<bool> use_abs_pos_emb, use_rel_pos_bias, use_shared_rel_pos_bias, qkv_bias;
+  std::optional<bool> layer_scale;  // init_values: a number (gamma_1 / gamma_2 present) or null / 0 (absent)
+};
+
 struct ModelConfig {
   std::string architecture;
   ModelFamily family = ModelFamily::ViT;
@@ -48,6 +56,7 @@ struct ModelConfig {
   std::optional<bool> class_token_arg, no_embed_class, fc_norm;
   std::optional<int> reg_tokens;
   MlpActivation act = MlpActivation::Gelu;  // model_args.act_layer, else from the name (*_quickgelu_*, SigLIP-2)
+  BeitArgs beit;  // family BEiT only
   PreprocessConfig preprocess;
   std::vector<std::string> labels;  // empty when the config has none
 };

@@ -1,6 +1,7 @@
 #include "model/model.hpp"
 #include "model/labels.hpp"
 #include "model/binder.hpp"
+#include "model/load_beit.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -83,6 +84,8 @@ Taps aa_bicubic_taps(int in, int out) {
   return t;
 }
 
+}  // namespace
+
 // pos_embed's patch rows resampled from the checkpoint's old x old grid to the input's grid (the prefix rows
 // kept), as timm's resample_abs_pos_embed does.
 void resample_pos_embed(Model& m, int old) {
@@ -116,6 +119,8 @@ void resample_pos_embed(Model& m, int old) {
   m.weights.pos_embed = std::move(pe);
   d.pos_rows = keep + gh * gw;
 }
+
+namespace {
 
 // GFNet: no class token, a global filter per block in place of attention, mean-pooled head.
 Model gfnet_from_tensors(const ModelConfig& config, const SafeTensors& st) {
@@ -179,6 +184,7 @@ Model Model::from_tensors(const ModelConfig& config, const SafeTensors& st, std:
                                                         "another img_size is not supported");
     return gfnet_from_tensors(config, st);
   }
+  if (config.family == ModelFamily::BEiT) return beit_from_tensors(config, st, img_size);
   Binder b(st);
   Model m;
   m.config = config;
@@ -485,6 +491,8 @@ Model Model::random(const ModelConfig& config, uint32_t seed) {
 }
 
 void Model::save(const std::filesystem::path& out_dir) const {
+  if (dims.family == ModelFamily::BEiT)
+    throw Error(ErrorCode::Unsupported, "Model::save writes the ViT/DeiT and GFNet layouts only, not BEiT's");
   std::filesystem::create_directories(out_dir);
   const auto json = model_config_to_json(config);
   write_file_atomic(out_dir / "config.json", {reinterpret_cast<const uint8_t*>(json.data()), json.size()});

@@ -30,7 +30,9 @@ struct Slot {
 
 }  // namespace
 
-bool has_attention_maps(const Model& model) { return model.config.family == ModelFamily::ViT; }
+bool has_attention_maps(const Model& model) {
+  return model.config.family == ModelFamily::ViT || model.config.family == ModelFamily::BEiT;
+}
 
 cv::Mat cap_longest_side(const cv::Mat& image, int max_side) {
   const int side = std::max(image.cols, image.rows);
