@@ -1,5 +1,7 @@
 #version 450
 //! variant fp16 -DVITVK_FP16=1 requires=FP16
+//! variant bias -DVITVK_BIAS=1
+//! variant bias.fp16 -DVITVK_BIAS=1 -DVITVK_FP16=1 requires=FP16
 // Fused multi-head attention, "rows" form for CPU drivers (lavapipe): each invocation owns R query rows of
 // one (image, head), a workgroup is one subgroup, and keys / values reach the rows by broadcast (see
 // attention_rows.glsl). Softmax is online (running max / sum), so no N-sized array exists anywhere; its tile
@@ -14,9 +16,16 @@ layout(binding = 1) writeonly buffer OW { uvec4 ow[]; };
 #else
 layout(binding = 1) writeonly buffer OW { vec4 ow[]; };
 #endif
+#if VITVK_BIAS
+// The additive score term [groups, H, N, N], fp32 in both storage precisions: problem z adds group z % groups.
+layout(binding = 2) readonly buffer Bias { float bias[]; };
+#endif
 layout(push_constant) uniform Push {
   uint tokens, heads;
   float scale;
+#if VITVK_BIAS
+  uint groups;
+#endif
 } p;
 
 float q[R * HDMAX], acc[R * HDMAX];
@@ -29,9 +38,15 @@ void main() {
   const uint lane = gl_SubgroupInvocationID % 8;
 
   float m[R], l[R];
+#if VITVK_BIAS
+  uint brow[R];  // each row's bias row
+#endif
   [[unroll]] for (uint r = 0; r < R; ++r) {
     // Rows past N compute a duplicate of the last row (every lane takes part in the broadcasts), store nothing.
     LOAD_ROW(r, img + min(i0 + r * WG, N - 1) * stride + h * HD, p.scale)
+#if VITVK_BIAS
+    brow[r] = (((gl_WorkGroupID.z % p.groups) * p.heads + h) * N + min(i0 + r * WG, N - 1)) * N;
+#endif
     [[unroll]] for (uint d = 0; d < HDMAX; ++d) acc[r * HDMAX + d] = 0.0;
     m[r] = -1.0 / 0.0;
     l[r] = 0.0;
@@ -41,6 +56,9 @@ void main() {
     float dot[R], e[R], corr[R];
     [[unroll]] for (uint r = 0; r < R; ++r) dot[r] = 0.0;
     FOR_EACH_ELEM(kbase + j * stride, [[unroll]] for (uint r = 0; r < R; ++r) dot[r] += q[r * HDMAX + d] * x;)
+#if VITVK_BIAS
+    [[unroll]] for (uint r = 0; r < R; ++r) dot[r] += bias[brow[r] + j];
+#endif
     [[unroll]] for (uint r = 0; r < R; ++r) {
       const float mn = max(m[r], dot[r]);
       corr[r] = exp(m[r] - mn);  // 0 for the first key (m = -inf)

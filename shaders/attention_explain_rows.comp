@@ -1,5 +1,7 @@
 #version 450
 //! variant fp16 -DVITVK_FP16=1 requires=FP16
+//! variant bias -DVITVK_BIAS=1
+//! variant bias.fp16 -DVITVK_BIAS=1 -DVITVK_FP16=1 requires=FP16
 // Explain mode, "rows" form for CPU drivers (see attention_rows.glsl): each invocation owns R query rows of
 // one image and walks the heads in order. Per head, a first pass over the keys finds each row's softmax max
 // and sum (online), a second recomputes the scores and folds the probabilities into the fp32 maps
@@ -9,9 +11,16 @@
 #include "attention_rows.glsl"
 
 layout(binding = 1) buffer F { float f[]; };  // [B, 3, N, N]
+#if VITVK_BIAS
+// The additive score term [groups, H, N, N], fp32 in both storage precisions: problem z adds group z % groups.
+layout(binding = 2) readonly buffer Bias { float bias[]; };
+#endif
 layout(push_constant) uniform Push {
   uint tokens, heads;
   float scale;
+#if VITVK_BIAS
+  uint groups;
+#endif
 } p;
 
 float q[R * HDMAX];
@@ -25,9 +34,15 @@ void main() {
   for (uint h = 0; h < H; ++h) {
     const uint kbase = img + D + h * HD;
     float m[R], l[R];
+#if VITVK_BIAS
+    uint brow[R];  // each row's bias row
+#endif
     [[unroll]] for (uint r = 0; r < R; ++r) {
       // Rows past N compute a duplicate of the last row (every lane takes part in the broadcasts), store nothing.
       LOAD_ROW(r, img + min(i0 + r * WG, N - 1) * stride + h * HD, p.scale)
+#if VITVK_BIAS
+      brow[r] = (((b % p.groups) * H + h) * N + min(i0 + r * WG, N - 1)) * N;
+#endif
       m[r] = -1.0 / 0.0;
       l[r] = 0.0;
     }
@@ -35,6 +50,9 @@ void main() {
       float dot[R];
       [[unroll]] for (uint r = 0; r < R; ++r) dot[r] = 0.0;
       FOR_EACH_ELEM(kbase + j * stride, [[unroll]] for (uint r = 0; r < R; ++r) dot[r] += q[r * HDMAX + d] * x;)
+#if VITVK_BIAS
+      [[unroll]] for (uint r = 0; r < R; ++r) dot[r] += bias[brow[r] + j];
+#endif
       [[unroll]] for (uint r = 0; r < R; ++r) {
         const float mn = max(m[r], dot[r]);
         l[r] = l[r] * exp(m[r] - mn) + exp(dot[r] - mn);
@@ -46,6 +64,9 @@ void main() {
       float dot[R];
       [[unroll]] for (uint r = 0; r < R; ++r) dot[r] = 0.0;
       FOR_EACH_ELEM(kbase + j * stride, [[unroll]] for (uint r = 0; r < R; ++r) dot[r] += q[r * HDMAX + d] * x;)
+#if VITVK_BIAS
+      [[unroll]] for (uint r = 0; r < R; ++r) dot[r] += bias[brow[r] + j];
+#endif
       [[unroll]] for (uint r = 0; r < R; ++r) {
         const uint i = i0 + r * WG;
         if (i < N) {

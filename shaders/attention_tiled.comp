@@ -1,5 +1,7 @@
 #version 450
 //! variant fp16 -DVITVK_FP16=1 requires=FP16
+//! variant bias -DVITVK_BIAS=1
+//! variant bias.fp16 -DVITVK_BIAS=1 -DVITVK_FP16=1 requires=FP16
 // Fused multi-head attention, GPU form (flash-attention style): a workgroup owns WG query rows of one
 // (image, head), one row per invocation; it stages tiles of TK keys and values in shared memory (fp32),
 // read back as broadcasts, with an online softmax (running max / sum, one rescale per tile).
@@ -12,9 +14,16 @@ const uint HD4 = (HD + 3) / 4;
 
 layout(binding = 0) readonly buffer QKV { STORE_T qkv[]; };  // [B, N, 3, H, HD]
 layout(binding = 1) writeonly buffer O { STORE_T o[]; };     // [B, N, H*HD]
+#if VITVK_BIAS
+// The additive score term [groups, H, N, N], fp32 in both storage precisions: problem z adds group z % groups.
+layout(binding = 2) readonly buffer Bias { float bias[]; };
+#endif
 layout(push_constant) uniform Push {
   uint tokens, heads;
   float scale;
+#if VITVK_BIAS
+  uint groups;
+#endif
 } p;
 
 shared vec4 sk[TK * HD4], sv[TK * HD4];
@@ -31,6 +40,9 @@ void main() {
   const uint i = gl_WorkGroupID.x * WG + lid;
   const uint qrow = img + min(i, N - 1) * stride + h * HD;
   const uint kbase = img + D + h * HD, vbase = img + 2 * D + h * HD;
+#if VITVK_BIAS
+  const uint brow = (((gl_WorkGroupID.z % p.groups) * p.heads + h) * N + min(i, N - 1)) * N;
+#endif
 
   vec4 q[HD4], acc[HD4];
   for (uint c = 0; c < HD4; ++c) {
@@ -53,6 +65,9 @@ void main() {
       if (t < nt) {
         float d = 0.0;
         for (uint c = 0; c < HD4; ++c) d += dot(q[c], sk[t * HD4 + c]);
+#if VITVK_BIAS
+        d += bias[brow + j0 + t];
+#endif
         s[t] = d;
         mt = max(mt, d);
       }

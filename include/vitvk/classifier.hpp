@@ -77,7 +77,7 @@ struct ModelInfo {
   int tokens = 0;                   ///< sequence length: prefix tokens + patches
   int prefix_tokens = 0;            ///< class, register and distillation tokens
   int register_tokens = 0;
-  std::string family;               ///< "vit" | "eva" | "gfnet"
+  std::string family;               ///< "vit" | "eva" | "beit" | "gfnet"
   std::string pooling;              ///< what embed() returns: "token" (class token), "avg" (patch mean), "map" (attention pool)
   std::vector<std::string> labels;  ///< num_classes names
   std::string backend;              ///< "cpu" | "vulkan": the backend in use

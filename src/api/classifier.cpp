@@ -132,7 +132,8 @@ ModelInfo info_of(const Model& m, const Backend& b, int max_batch) {
   i.tokens = d.tokens;
   i.prefix_tokens = d.prefix;
   i.register_tokens = d.reg_tokens;
-  i.family = d.family == ModelFamily::GFNet ? "gfnet" : d.family == ModelFamily::Eva ? "eva" : "vit";
+  i.family = d.family == ModelFamily::GFNet ? "gfnet" : d.family == ModelFamily::Eva ? "eva"
+             : d.family == ModelFamily::BEiT ? "beit" : "vit";
   i.pooling = d.family == ModelFamily::GFNet ? "avg" : d.pool;
   i.labels = m.labels;
   i.backend = b.name();

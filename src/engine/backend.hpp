@@ -12,6 +12,10 @@
 
 namespace vitvk {
 
+namespace graph {
+struct Graph;
+}
+
 struct ForwardOptions {
   bool explain = false;  // also return per-layer head-fused attention probabilities
 };
@@ -72,6 +76,9 @@ std::size_t check_forward_input(const ModelDims& d, std::span<const float> image
 // int8: the ViT linear layers of model/quantize.hpp run in int8 (ops/cpu_gemm_int8.hpp), quantized here
 // unless the model holds them as int8 already; precision() then says "int8".
 std::unique_ptr<Backend> make_cpu_backend(std::shared_ptr<const Model> model, bool int8 = false);
+// fp32 on a graph the caller built over `model`'s weights (validated here): tests of graph nodes that no
+// family emits yet. The model's dims still set the input and the feature / logit widths.
+std::unique_ptr<Backend> make_cpu_backend(std::shared_ptr<const Model> model, graph::Graph graph);
 
 struct VulkanBackendOptions {
   std::optional<int> device;  // physical-device index (else VITVK_DEVICE, else the best device)
@@ -89,5 +96,8 @@ struct VulkanBackendOptions {
   uint64_t memory_budget = 0;
 };
 std::unique_ptr<Backend> make_vulkan_backend(std::shared_ptr<const Model> model, const VulkanBackendOptions& options);
+// The same on a caller-built graph (as make_cpu_backend's).
+std::unique_ptr<Backend> make_vulkan_backend(std::shared_ptr<const Model> model, graph::Graph graph,
+                                             const VulkanBackendOptions& options);
 
 }  // namespace vitvk

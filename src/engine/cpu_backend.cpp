@@ -69,8 +69,8 @@ struct CpuLinear {
 
 class CpuBackend final : public Backend {
  public:
-  CpuBackend(std::shared_ptr<const Model> model, bool int8)
-      : model_(std::move(model)), graph_(graph::build(*model_)), workers_(thread_count()), gemm_(gemm_choice()),
+  CpuBackend(std::shared_ptr<const Model> model, graph::Graph graph, bool int8)
+      : model_(std::move(model)), graph_(std::move(graph)), workers_(thread_count()), gemm_(gemm_choice()),
         int8_(int8) {
     // Process-wide, but every CPU-side GEMM of the library is issued from tiles like ours: OpenBLAS's own
     // threads would only compete with the workers for the same cores.
@@ -174,7 +174,10 @@ class CpuBackend final : public Backend {
             pool_maps.resize(std::size_t(batch) * 3 * x.rows * x.rows);
             fused = pool_maps.data();
           }
-          attention(ptr(x), {batch, x.rows, n.heads, n.head_dim}, ptr(y), fused);
+          // tokens > 0: each image's rows are rows / tokens consecutive problems (windows), image-major.
+          const int T = n.tokens > 0 ? n.tokens : x.rows;
+          attention(ptr(x), {batch * (x.rows / T), T, n.heads, n.head_dim, n.bias ? n.bias_groups : 0}, ptr(y), fused,
+                    n.bias ? n.bias->data() : nullptr);
           if (!pool_maps.empty())  // every query row of the pool is the latent's: keep row 0
             for (int b = 0; b < batch; ++b)
               for (int f = 0; f < 3; ++f)
@@ -312,8 +315,9 @@ class CpuBackend final : public Backend {
     return plan;
   }
 
-  // Multi-head attention over qkv [B, T, 3D] into out [B, T, D]; fused (nullable): [B, 3, T, T] head-fused maps.
-  void attention(const float* qkv, const ops::AttentionShape& as, float* out, float* fused) {
+  // Multi-head attention over qkv [B, T, 3D] into out [B, T, D]; fused (nullable): [B, 3, T, T] head-fused maps;
+  // bias (nullable): [as.bias_groups, H, T, T] added to the scores.
+  void attention(const float* qkv, const ops::AttentionShape& as, float* out, float* fused, const float* bias) {
     const int T = as.tokens, B = as.batch, H = as.heads;
     const int block = std::min(T, kAttentionRows);
     // Per worker: its score rows, and with the packed kernel the head's packed K and V (64-byte aligned).
@@ -329,14 +333,15 @@ class CpuBackend final : public Backend {
       workers_.run(B, [&](int b, int worker) {
         float* const f = fused + static_cast<long>(b) * 3 * T * T;
         if (!packed_attention) {
-          ops::attention_cpu(qkv + static_cast<long>(b) * T * 3 * D, {1, T, H, as.head_dim}, out + static_cast<long>(b) * T * D, f);
+          ops::attention_cpu(qkv + static_cast<long>(b) * T * 3 * D, {1, T, H, as.head_dim, bias ? 1 : 0},
+                             out + static_cast<long>(b) * T * D, f, ops::attention_bias_matrix(bias, as, b, 0));
           return;
         }
         // The plain pass's kernel, so that explain mode gives the same logits to the bit.
         float* const mine = scratch + per_worker * worker;
         float* const head_probs = mine + head_probs_offset;
         for (int h = 0; h < H; ++h) {
-          ops::attention_head_packed(qkv, as, b, h, 0, T, out, mine, block, ops::cpu_gemm_isa(), head_probs);
+          ops::attention_head_packed(qkv, as, b, h, 0, T, out, mine, block, ops::cpu_gemm_isa(), head_probs, bias);
           ops::fuse_head_probs(head_probs, static_cast<long>(T) * T, h, H, f);
         }
       });
@@ -350,9 +355,10 @@ class CpuBackend final : public Backend {
       const int r1 = std::min(T, r0 + chunk_rows);
       float* const mine = scratch + per_worker * worker;
       if (packed_attention)
-        ops::attention_head_packed(qkv, as, unit / H, unit % H, r0, r1, out, mine, block, ops::cpu_gemm_isa());
+        ops::attention_head_packed(qkv, as, unit / H, unit % H, r0, r1, out, mine, block, ops::cpu_gemm_isa(), nullptr,
+                                   bias);
       else
-        ops::attention_head_cpu(qkv, as, unit / H, unit % H, r0, r1, out, mine, block);
+        ops::attention_head_cpu(qkv, as, unit / H, unit % H, r0, r1, out, mine, block, bias);
     });
   }
 
@@ -405,7 +411,13 @@ class CpuBackend final : public Backend {
 
 std::unique_ptr<Backend> make_cpu_backend(std::shared_ptr<const Model> model, bool int8) {
   if (!int8 && has_int8_weights(*model)) model = std::make_shared<const Model>(dequantized(*model));
-  return std::make_unique<CpuBackend>(std::move(model), int8);
+  graph::Graph g = graph::build(*model);
+  return std::make_unique<CpuBackend>(std::move(model), std::move(g), int8);
+}
+
+std::unique_ptr<Backend> make_cpu_backend(std::shared_ptr<const Model> model, graph::Graph graph) {
+  graph.validate();
+  return std::make_unique<CpuBackend>(std::move(model), std::move(graph), false);
 }
 
 }  // namespace vitvk

@@ -36,15 +36,15 @@ using gpu::Slice;
 
 // A node's weights in the device stores (handles; which ones are set depends on the op).
 struct NodeVk {
-  std::size_t w = 0, b = 0, g = 0, gb = 0, g2 = 0, gb2 = 0, prefix = 0, pos = 0, filter = 0;
+  std::size_t w = 0, b = 0, g = 0, gb = 0, g2 = 0, gb2 = 0, prefix = 0, pos = 0, filter = 0, bias = 0;
   bool int8 = false;  // PatchEmbed, Linear: w packed by ops::linear_vk_pack_int8
 };
 
 class VulkanBackend final : public Backend {
  public:
-  VulkanBackend(std::shared_ptr<const Model> model, const VulkanBackendOptions& o)
+  VulkanBackend(std::shared_ptr<const Model> model, graph::Graph graph, const VulkanBackendOptions& o)
       : model_(std::move(model)),
-        graph_(graph::build(*model_)),
+        graph_(std::move(graph)),
         ctx_(gpu::ContextOptions{.device = o.device, .validation = o.validation, .enable_fp16 = o.fp16}),
         kernels_(ctx_),
         rec_(ctx_),
@@ -54,15 +54,15 @@ class VulkanBackend final : public Backend {
                                               "' lacks 16-bit storage buffers (use --precision fp32)");
     fp16_ = o.fp16;
     int8_ = o.int8;
-    for (const graph::Node& n : graph_.nodes)
+    for (const graph::Node& n : graph_.nodes) {
       if (n.op == graph::Op::SpectralFilter && !spectral_) {
-        // The filter's GPU form (VkFFT plans or DFT matrices), and its fp32 weight store.
+        // The filter's GPU form (VkFFT plans or DFT matrices).
         spectral_ = std::make_unique<ops::SpectralFilterVk>(ctx_);
-        filters_.emplace(ctx_, false, o.memory_budget);
         impl_ = spectral_->resolve(ops::parse_spectral_impl(o.filter_impl), n.spectral);
       }
-    for (const graph::Node& n : graph_.nodes)
-      if (n.op == graph::Op::Rope && !tables_) tables_.emplace(ctx_, false, o.memory_budget);
+      if ((n.op == graph::Op::SpectralFilter || n.op == graph::Op::Rope || n.bias) && !fp32_weights_)
+        fp32_weights_.emplace(ctx_, false, o.memory_budget);
+    }
     upload_weights();
     plan_arena(std::max(1, o.max_batch), o.memory_budget);
   }
@@ -124,7 +124,7 @@ class VulkanBackend final : public Backend {
     auto table = [&](const std::vector<float>* t) {
       for (const auto& [at, handle] : tables)
         if (at == t) return handle;
-      tables.emplace_back(t, tables_->add(*t));
+      tables.emplace_back(t, fp32_weights_->add(*t));
       return tables.back().second;
     };
     // int8: the layers of int8_layers() quantized here, as the CPU backend quantizes them (the same q and
@@ -170,21 +170,21 @@ class VulkanBackend final : public Backend {
           v.g2 = table(n.rope_cos);
           break;
         case graph::Op::SpectralFilter:
-          v.filter = filters_->add(
+          v.filter = fp32_weights_->add(
               ops::spectral_filter_vk_pack(*n.filter, n.spectral.h, n.spectral.w, n.spectral.channels));
+          break;
+        case graph::Op::Attention:
+          if (n.bias) v.bias = fp32_weights_->add(*n.bias);
           break;
         default: break;
       }
       nodes_.push_back(v);
     }
     weights_.finish();
-    if (filters_) filters_->finish();
-    if (tables_) tables_->finish();
+    if (fp32_weights_) fp32_weights_->finish();
   }
 
-  uint64_t weight_bytes() const {
-    return weights_.total_bytes() + (filters_ ? filters_->total_bytes() : 0) + (tables_ ? tables_->total_bytes() : 0);
-  }
+  uint64_t weight_bytes() const { return weights_.total_bytes() + (fp32_weights_ ? fp32_weights_->total_bytes() : 0); }
 
   Arena layout(int B, bool explain) const {
     const uint64_t al = std::max<uint64_t>(256, ctx_.info().min_storage_buffer_offset_alignment);
@@ -336,19 +336,22 @@ class VulkanBackend final : public Backend {
           if (explain && n.explain >= 0)
             fused = Slice{&ar, a.explain + n.explain * a.explain_stride, uint64_t(B) * layer_probs() * 4};
           if (explain && n.explain == graph::Node::kPoolMap) fused = Slice{&ar, a.pool, pool_map_bytes(B)};
-          ops::attention_vk(oc, tensor(x), {B, x.rows, n.heads, n.head_dim}, tensor(y), fused);
+          // tokens > 0: each image's rows are rows / tokens consecutive problems (windows), image-major.
+          const int T = n.tokens > 0 ? n.tokens : x.rows;
+          ops::attention_vk(oc, tensor(x), {B * (x.rows / T), T, n.heads, n.head_dim, n.bias ? n.bias_groups : 0},
+                            tensor(y), fused, n.bias ? (*fp32_weights_)[k.bias] : Slice{});
           break;
         }
         case graph::Op::SpectralFilter: {
           ops::SpectralShape s = n.spectral;
           s.batch = B;
-          spectral_->record(oc, impl_, tensor(x), s, (*filters_)[k.filter],
+          spectral_->record(oc, impl_, tensor(x), s, (*fp32_weights_)[k.filter],
                             Slice{&ar, a.buffer[n.scratch], ops::SpectralFilterVk::scratch_bytes(impl_, s)}, tensor(y));
           break;
         }
         case graph::Op::Rope:
-          ops::rope_vk(oc, tensor(y), {B, y.rows, n.heads, n.head_dim, n.prefix_rows, n.rotate_half}, (*tables_)[k.g],
-                       (*tables_)[k.g2]);
+          ops::rope_vk(oc, tensor(y), {B, y.rows, n.heads, n.head_dim, n.prefix_rows, n.rotate_half}, (*fp32_weights_)[k.g],
+                       (*fp32_weights_)[k.g2]);
           break;
         case graph::Op::Glu:
           ops::glu_vk(oc, tensor(x), {B * x.rows, y.cols}, tensor(y));
@@ -406,8 +409,9 @@ class VulkanBackend final : public Backend {
   gpu::KernelCache kernels_;
   gpu::Recorder rec_;
   WeightStore weights_;                 // storage precision
-  std::optional<WeightStore> filters_;  // fp32: the filter kernels read complex fp32 (GFNet)
-  std::optional<WeightStore> tables_;   // fp32: the rotary tables (EVA-02), one pair shared by every block's node
+  // fp32 in both precisions: the filter kernels read complex fp32 (GFNet), attention reads its bias as fp32, the
+  // rotary tables (EVA-02: one pair shared by every block's node).
+  std::optional<WeightStore> fp32_weights_;
   std::unique_ptr<ops::SpectralFilterVk> spectral_;  // VkFFT plans: destroyed before the context
   ops::SpectralImpl impl_ = ops::SpectralImpl::Fft;
   bool fp16_ = false;
@@ -422,7 +426,14 @@ class VulkanBackend final : public Backend {
 
 std::unique_ptr<Backend> make_vulkan_backend(std::shared_ptr<const Model> model, const VulkanBackendOptions& options) {
   if (!options.int8 && has_int8_weights(*model)) model = std::make_shared<const Model>(dequantized(*model));
-  return std::make_unique<VulkanBackend>(std::move(model), options);
+  graph::Graph g = graph::build(*model);
+  return std::make_unique<VulkanBackend>(std::move(model), std::move(g), options);
+}
+
+std::unique_ptr<Backend> make_vulkan_backend(std::shared_ptr<const Model> model, graph::Graph graph,
+                                             const VulkanBackendOptions& options) {
+  graph.validate();
+  return std::make_unique<VulkanBackend>(std::move(model), std::move(graph), options);
 }
 
 }  // namespace vitvk

@@ -1,6 +1,7 @@
 // timm VisionTransformer as a graph: every switch that changes the forward pass, decided at load (model.cpp).
 //   x = patch_embed(image); prefix tokens (class, registers, distillation) and pos_embed; [norm_pre]
-//   per block: x += ls1 * proj(attention(qk_norm(qkv(norm1(x))))); x += ls2 * fc2(act(fc1(norm2(x))))
+//   per block: x += ls1 * proj(attention(qk_norm(qkv(norm1(x))) [+ BEiT's relative position bias]));
+//              x += ls2 * fc2(act(fc1(norm2(x))))
 //   pool: class token after the final norm | mean of the patch tokens (final norm before it, or fc_norm after)
 //         | the attention-pool head (map); then head (absent without a classifier).
 #include <algorithm>
@@ -51,7 +52,7 @@ Graph build_vit(const Model& model) {
   if (w.norm.weight.empty() && w.fc_norm.weight.empty())
     throw Error(ErrorCode::Unsupported, model.config.architecture + ": a ViT without a final norm is not supported");
   Graph g;
-  g.family = "vit";
+  g.family = d.family == ModelFamily::BEiT ? "beit" : "vit";
   const int b_images = g.add_buffer(), b_x = g.add_buffer(), b_a = g.add_buffer(), b_b = g.add_buffer();
   g.images = g.add_tensor(d.channels, d.img_h * d.img_w, b_images);
   const int x = g.add_tensor(T, D, b_x);
@@ -118,6 +119,10 @@ Graph build_vit(const Model& model) {
     at.heads = d.heads;
     at.head_dim = d.head_dim;
     at.explain = l;
+    if (!blk.rel_pos_bias.empty()) {  // BEiT: the relative position bias, one [heads, tokens, tokens] term
+      at.bias = &blk.rel_pos_bias;
+      at.bias_groups = 1;
+    }
     g.add(at);
     g.linear(a, blk.ls1.empty() ? &blk.proj : g.own(fold_scale(blk.proj, blk.ls1)), x, ops::Epilogue::Residual,
            LinearRole::Proj);

@@ -117,11 +117,25 @@ void Graph::validate() const {
       case Op::LayerNorm:
         if (!n.norm || x.cols != y.cols || x.rows != y.rows || int(n.norm->weight.size()) != x.cols) fail(n, "shape");
         break;
-      case Op::Attention:
+      case Op::Attention: {
         if (x.cols != 3 * n.heads * n.head_dim || y.cols != n.heads * n.head_dim || x.rows != y.rows ||
             x.row_stride != x.cols || y.row_stride != y.cols || x.offset || y.offset)
           fail(n, "attention reads a whole [tokens, 3 dim] tensor and writes a whole [tokens, dim] one");
+        if (n.tokens < 0 || (n.tokens > 0 && x.rows % n.tokens != 0))
+          fail(n, "its rows are not a whole number of attention problems of `tokens` rows");
+        const std::size_t T = n.tokens > 0 ? n.tokens : x.rows;
+        if ((n.bias != nullptr) != (n.bias_groups > 0) ||
+            (n.bias && n.bias->size() != std::size_t(n.bias_groups) * n.heads * T * T))
+          fail(n, "the bias is not [bias_groups, heads, tokens, tokens]");
+        // A problem's group then depends on its window alone, not on where a backend's pass of images starts
+        // (Swin: one group per window of its shifted-window mask, or 1; ViT-style attention: 1).
+        if (n.bias && (x.rows / T) % n.bias_groups != 0)
+          fail(n, "bias_groups must divide the attention problems per image");
+        // The explain maps are [tokens, tokens] per image (rollout); windowed attention has no such map.
+        if (n.explain != -1 && n.tokens > 0 && n.tokens != x.rows)
+          fail(n, "explain maps need attention over all rows of an image (tokens 0)");
         break;
+      }
       case Op::QkNorm:
         if (y.cols != 3 * n.heads * n.head_dim || y.row_stride != y.cols || y.offset || !n.norm || !n.norm2) fail(n, "shape");
         break;

@@ -50,7 +50,7 @@ enum class Op {
   Linear,          // y = epilogue(x W^T + b)
   Activation,      // x = act(x) in place (non-GELU MLP activations)
   QkNorm,          // LayerNorm over head_dim of q and k inside a qkv tensor, in place
-  Attention,       // y = attention(qkv)
+  Attention,       // y = attention(qkv [+ bias]), over all rows or over groups of `tokens` rows (windows)
   SpectralFilter,  // y = global filter(x) over the patch grid
   TokenMean,       // y (one row) = mean of x's rows
   Rope,            // rotary position embedding on q and k of a qkv tensor's rows >= prefix_rows, in place
@@ -73,6 +73,10 @@ struct Node {
   const std::vector<float>* prefix = nullptr;  // EmbedTokens: [prefix, dim]
   const std::vector<float>* pos = nullptr;     // EmbedTokens: [pos_rows, dim]
   const std::vector<float>* filter = nullptr;  // SpectralFilter: complex_weight [h, w/2+1, dim, 2]
+  const std::vector<float>* bias = nullptr;  // Attention: additive score term [bias_groups, heads, tokens, tokens], fp32
+  int bias_groups = 0;                        // problem b (image-major, then window) adds group b % bias_groups
+                                              // (validate: bias_groups divides the problems per image)
+  int tokens = 0;                             // Attention: rows per attention problem; 0 = all rows of x (ViT). Swin: the window area
   ops::Epilogue epilogue = ops::Epilogue::None;
   ops::Activation act = ops::Activation::Gelu;
   float eps = 1e-6f;

@@ -106,6 +106,32 @@ void parse_vit_args(ModelConfig& c, const json& j, const json& args, const std::
   }
 }
 
+// BEiT's model_args (timm beit.py): the ViT ones it shares (heads, pooling, eps) and its own switches, recorded
+// for the loader to check against the tensors (model/load_beit.cpp), which decide where config.json is silent.
+void parse_beit_args(ModelConfig& c, const json& j, const json& args, const std::string& source) {
+  c.family = ModelFamily::BEiT;
+  BeitArgs& b = c.beit;
+  b.num_heads = opt_int(args, "num_heads", source, 1, 4096);
+  c.num_heads = b.num_heads.value_or(heads_from_architecture(c.architecture));
+  b.use_abs_pos_emb = opt_bool(args, "use_abs_pos_emb", source);
+  b.use_rel_pos_bias = opt_bool(args, "use_rel_pos_bias", source);
+  b.use_shared_rel_pos_bias = opt_bool(args, "use_shared_rel_pos_bias", source);
+  b.qkv_bias = opt_bool(args, "qkv_bias", source);
+  // timm: `if init_values:`, so 0 means no layer scale; null means the architecture's default (create_model drops
+  // None kwargs), which the tensors then tell.
+  if (auto v = opt_num(args, "init_values", source)) b.layer_scale = *v != 0.0;
+  for (const char* off : {"swiglu_mlp", "scale_mlp"})
+    if (opt_bool(args, off, source).value_or(false)) bad(source, std::string(off) + " BEiT variants are not supported");
+  if (auto v = opt_num(args, "layer_norm_eps", source); v && !(*v > 0.0 && *v < 1.0)) bad(source, "layer_norm_eps out of range");
+  c.ln_eps = static_cast<float>(opt_num(args, "layer_norm_eps", source).value_or(1e-6));  // timm.layers.LayerNorm
+  auto pool = opt_str(args, "global_pool", source);
+  if (!pool) pool = opt_str(j, "global_pool", source);
+  c.global_pool_given = pool.has_value();
+  c.global_pool = pool.value_or("avg");
+  if (c.global_pool != "token" && c.global_pool != "avg")
+    bad(source, "global_pool '" + c.global_pool + "' is not supported for BEiT (avg, token)");
+}
+
 // GFNet's named sizes (the official repository's gfnet-ti/xs/s/b): embed dim and depth; patch 16, mlp ratio 4.
 // `img` gets the input-size suffix when the name has one. False for names that are not one of these.
 bool gfnet_named_size(const std::string& arch, int& dim, int& depth, std::optional<int>& img) {
@@ -275,10 +301,12 @@ ModelConfig parse_model_config(const std::string& text, const std::string& sourc
   }
   if (c.architecture.empty()) bad(source, "no 'architecture'");
   const bool gfnet = c.architecture.starts_with("gfnet"), eva = c.architecture.starts_with("eva02_");
+  const bool beit = c.architecture.starts_with("beit_") || c.architecture.starts_with("beitv2_");
   if (!(c.architecture.starts_with("vit_") || c.architecture.starts_with("deit_") ||
-        c.architecture.starts_with("deit3_") || gfnet || eva))
-    bad(source, "architecture '" + c.architecture + "' is not supported (vit_*, deit_*, deit3_*, gfnet* and eva02_* are)");
-  c.distilled = !gfnet && !eva && c.architecture.find("distilled") != std::string::npos;
+        c.architecture.starts_with("deit3_") || gfnet || eva || beit))
+    bad(source, "architecture '" + c.architecture +
+                    "' is not supported (vit_*, deit_*, deit3_*, eva02_*, beit_*, beitv2_* and gfnet* are)");
+  c.distilled = !gfnet && !eva && !beit && c.architecture.find("distilled") != std::string::npos;
 
   json args = json::object();
   if (auto it = j.find("model_args"); it != j.end() && !it->is_null()) {
@@ -291,6 +319,7 @@ ModelConfig parse_model_config(const std::string& text, const std::string& sourc
   c.depth = opt_int(args, "depth", source, 1, 1024);
   if (gfnet) parse_gfnet_args(c, args, source);
   else if (eva) parse_eva_args(c, j, args, source);
+  else if (beit) parse_beit_args(c, j, args, source);
   else parse_vit_args(c, j, args, source);
   // 0: no classifier (DINOv2, CLIP image towers): embeddings only.
   c.num_classes = opt_int(j, "num_classes", source, 0, 1 << 20);

@@ -23,13 +23,21 @@ struct PreprocessConfig {
 // ViT: timm VisionTransformer / DeiT. GFNet: Rao et al.'s non-hierarchical global filter network (gfnet*
 // architectures): a learned 2-D frequency-domain filter over the patch grid in place of attention.
 // Eva: timm's Eva as EVA-02 registers it (eva02_* architectures): a ViT with a 2-D rotary position embedding on
-// the patch tokens' q and k besides the absolute one, and a SwiGLU MLP.
-enum class ModelFamily { ViT, GFNet, Eva };
+// the patch tokens' q and k besides the absolute one, and a SwiGLU MLP. BEiT: timm's beit.py (beit_*, beitv2_*),
+// a ViT with a relative position bias in each attention (model/load_beit.hpp).
+enum class ModelFamily { ViT, GFNet, Eva, BEiT };
 
 // The MLP's activation (timm act_layer): exact GELU, tanh-approximated GELU, QuickGELU (OpenAI CLIP).
 enum class MlpActivation { Gelu, GeluTanh, QuickGelu };
 
 // What config.json says; tensor shapes fill in and cross-check the rest (see model.hpp).
+// BEiT's model_args where config.json states them (hub configs do not): the loader checks each against the tensors.
+struct BeitArgs {
+  std::optional<int> num_heads;
+  std::optional<bool> use_abs_pos_emb, use_rel_pos_bias, use_shared_rel_pos_bias, qkv_bias;
+  std::optional<bool> layer_scale;  // init_values: a number (gamma_1 / gamma_2 present) or null / 0 (absent)
+};
+
 struct ModelConfig {
   std::string architecture;
   ModelFamily family = ModelFamily::ViT;
@@ -64,6 +72,7 @@ struct ModelConfig {
     std::optional<bool> scale_mlp;    // SwiGLU with its LayerNorm over the hidden width (fc1_g / fc1_x / norm)
     std::optional<bool> qkv_bias;
   } eva;
+  BeitArgs beit;  // family BEiT only
   PreprocessConfig preprocess;
   std::vector<std::string> labels;  // empty when the config has none
 };

@@ -1,6 +1,7 @@
 #include "model/model.hpp"
 #include "model/labels.hpp"
 #include "model/binder.hpp"
+#include "model/load_beit.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -187,6 +188,7 @@ Model Model::from_tensors(const ModelConfig& config, const SafeTensors& st, std:
                                                         "another img_size is not supported");
     return gfnet_from_tensors(config, st);
   }
+  if (config.family == ModelFamily::BEiT) return beit_from_tensors(config, st, img_size);
   Binder b(st);
   Model m;
   m.config = config;
@@ -498,8 +500,8 @@ Model Model::random(const ModelConfig& config, uint32_t seed) {
 }
 
 void Model::save(const std::filesystem::path& out_dir) const {
-  if (dims.family == ModelFamily::Eva)
-    throw Error(ErrorCode::Unsupported, "Model::save writes the ViT/DeiT and GFNet layouts only, not EVA-02's");
+  if (dims.family == ModelFamily::Eva || dims.family == ModelFamily::BEiT)
+    throw Error(ErrorCode::Unsupported, "Model::save writes the ViT/DeiT and GFNet layouts only, not EVA-02's or BEiT's");
   std::filesystem::create_directories(out_dir);
   const auto json = model_config_to_json(config);
   write_file_atomic(out_dir / "config.json", {reinterpret_cast<const uint8_t*>(json.data()), json.size()});

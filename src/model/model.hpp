@@ -66,6 +66,9 @@ struct BlockWeights {
   NormWeights mlp_norm;  // EVA-02 scale_mlp: LayerNorm over the SwiGLU's hidden width [mlp_hidden] (else empty)
   LinearWeights fc2;   // dim x mlp_hidden
   std::vector<float> ls2;  // layer scale of the MLP branch
+  // BEiT: the additive attention score term [heads, tokens, tokens] (relative position bias table(s) gathered
+  // for the input's grid, model/load_beit.cpp); empty for other families.
+  std::vector<float> rel_pos_bias;
 };
 
 // SigLIP's attention-pool head (timm AttentionPoolLatent, one latent query): q from the latent, k/v from the

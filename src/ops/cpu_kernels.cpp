@@ -79,17 +79,20 @@ void linear_tile(const float* x, int K, long ldx, const float* w, const float* b
 }
 
 void attention_head_cpu(const float* qkv, const AttentionShape& s, int image, int head, int row0, int row1, float* out,
-                        float* scratch, int block) {
+                        float* scratch, int block, const float* bias) {
   const int N = s.tokens, hd = s.head_dim, D = s.dim();
   const long row = 3L * D;  // qkv row stride
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   const float* base = qkv + static_cast<long>(image) * N * row;
   const float* k = base + D + head * hd;
   const float* v = base + 2 * D + head * hd;
+  const float* bm = attention_bias_matrix(bias, s, image, head);
   for (int r0 = row0; r0 < row1; r0 += block) {
     const int rows = std::min(block, row1 - r0);
+    // With a bias, the score rows start as its rows and the product adds to them (beta 1).
+    if (bm) std::copy_n(bm + static_cast<long>(r0) * N, static_cast<long>(rows) * N, scratch);
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, N, hd, scale, base + r0 * row + head * hd,
-                static_cast<int>(row), k, static_cast<int>(row), 0.f, scratch, N);
+                static_cast<int>(row), k, static_cast<int>(row), bm ? 1.f : 0.f, scratch, N);
     softmax_inplace_simd(scratch, rows, N, N);
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, hd, N, 1.f, scratch, N, v, static_cast<int>(row), 0.f,
                 out + (static_cast<long>(image) * N + r0) * D + head * hd, D);
@@ -102,7 +105,7 @@ std::size_t attention_packed_scratch_floats(const AttentionShape& s, int block) 
 }
 
 void attention_head_packed(const float* qkv, const AttentionShape& s, int image, int head, int row0, int row1,
-                           float* out, float* scratch, int block, CpuIsa isa, float* probs) {
+                           float* out, float* scratch, int block, CpuIsa isa, float* probs, const float* bias) {
   const int N = s.tokens, hd = s.head_dim, D = s.dim();
   const long row = 3L * D;  // qkv row stride
   const float* base = qkv + static_cast<long>(image) * N * row;
@@ -114,10 +117,14 @@ void attention_head_packed(const float* qkv, const AttentionShape& s, int image,
   pack_transposed(base + 2 * D + head * hd, row, hd, N, pv);
   float* scores = pv + packed_floats(hd, N);
   const PackedPanels k_panels{pk, N, hd, nullptr}, v_panels{pv, hd, N, nullptr};
+  const float* bm = attention_bias_matrix(bias, s, image, head);
   for (int r0 = row0; r0 < row1; r0 += block) {
     const int rows = std::min(block, row1 - r0);
     if (probs) scores = probs + static_cast<long>(r0) * N;
-    packed_gemm_tile(k_panels, base + r0 * row + head * hd, row, scores, N, 0, rows, 0, N, Epilogue::None, isa);
+    // With a bias, the score rows start as its rows and the kernel's residual epilogue adds the product.
+    if (bm) std::copy_n(bm + static_cast<long>(r0) * N, static_cast<long>(rows) * N, scores);
+    packed_gemm_tile(k_panels, base + r0 * row + head * hd, row, scores, N, 0, rows, 0, N,
+                     bm ? Epilogue::Residual : Epilogue::None, isa);
     softmax_inplace_simd(scores, rows, N, N);
     packed_gemm_tile(v_panels, scores, N, out + (static_cast<long>(image) * N + r0) * D + head * hd, D, 0, rows, 0, hd,
                      Epilogue::None, isa);
