@@ -21,6 +21,7 @@
 #include "ops/softmax.hpp"
 #include "ops/spectral_filter.hpp"
 #include "ops/token_mean.hpp"
+#include "ops/window.hpp"
 #include "vitvk/error.hpp"
 #include "vk/op_context.hpp"
 #include "vk/transfer.hpp"
@@ -297,6 +298,12 @@ class VulkanBackend final : public Backend {
           s.batch = B;
           spectral_->record(oc, impl_, tensor(x), s, (*filters_)[k.filter],
                             Slice{&ar, a.buffer[n.scratch], ops::SpectralFilterVk::scratch_bytes(impl_, s)}, tensor(y));
+          break;
+        }
+        case graph::Op::Window: {
+          ops::WindowShape s = n.window;
+          s.batch = B;
+          ops::window_vk(oc, tensor(x), s, n.window_mode, tensor(y));
           break;
         }
         case graph::Op::TokenMean:

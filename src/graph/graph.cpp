@@ -17,6 +17,7 @@ const char* to_string(Op op) noexcept {
     case Op::Attention: return "attention";
     case Op::SpectralFilter: return "spectral_filter";
     case Op::TokenMean: return "token_mean";
+    case Op::Window: return "window";
   }
   return "?";
 }
@@ -121,6 +122,13 @@ void Graph::validate() const {
         break;
       case Op::PatchEmbed:
         if (!n.linear || y.offset || y.cols != n.patch.dim || n.first_token + n.patch.num_patches() > y.rows) fail(n, "shape");
+        break;
+      case Op::Window:
+        if (tensors[n.x].base >= 0 || tensors[n.y].base >= 0 || x.buffer == y.buffer || x.row_stride != x.cols ||
+            y.row_stride != y.cols || n.window.batch != 1 ||
+            x.rows != ops::window_in_rows(n.window, n.window_mode) || x.cols != n.window.channels ||
+            y.rows != ops::window_out_rows(n.window, n.window_mode) || y.cols != ops::window_out_cols(n.window, n.window_mode))
+          fail(n, "window ops read and write whole root tensors of the shape's rows, in different buffers");
         break;
       case Op::SpectralFilter:
         if (!n.filter || x.offset || y.offset || x.rows != n.spectral.tokens() || y.cols != n.spectral.channels) fail(n, "shape");

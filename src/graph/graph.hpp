@@ -17,6 +17,7 @@
 #include "ops/gemm.hpp"
 #include "ops/patch_embed.hpp"
 #include "ops/spectral_filter.hpp"
+#include "ops/window.hpp"
 
 namespace vitvk::graph {
 
@@ -52,6 +53,7 @@ enum class Op {
   Attention,       // y = attention(qkv)
   SpectralFilter,  // y = global filter(x) over the patch grid
   TokenMean,       // y (one row) = mean of x's rows
+  Window,          // Swin's token permutations (ops/window.hpp): y = partition(x) | y += reverse(x) | y = merge(x)
 };
 const char* to_string(Op op) noexcept;
 
@@ -76,6 +78,8 @@ struct Node {
   ops::PatchEmbedShape patch;        // PatchEmbed (batch 1: per image)
   int first_token = 0;               // PatchEmbed
   ops::SpectralShape spectral;       // SpectralFilter (batch 1)
+  ops::WindowShape window;           // Window (batch 1: per image)
+  ops::WindowMode window_mode = ops::WindowMode::Partition;
   int scratch = -1;                  // SpectralFilter: a buffer the GPU form may use as work space
   // Attention in explain mode: where its head-fused maps go. Block attention: its layer (ForwardResult::attention);
   // kPoolMap: the attention-pool head (ForwardResult::pool_attention, its one query row).
