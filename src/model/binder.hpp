@@ -3,6 +3,7 @@
 // pulls tensors out of a safetensors file by name with their shapes checked, and the dimension helpers that
 // read patch size, depth and head width off the tensors.
 #include <cstdint>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -65,5 +66,11 @@ void bind_patch_dims(Binder& b, const ModelConfig& config, ModelDims& d);
 int count_blocks(Binder& b, const ModelConfig& config, const std::string& prefix = "blocks.");
 // Model::labels from the config, "class N" where it has none.
 void fill_labels(Model& m);
+
+// Family loaders in their own files (Model::from_tensors dispatches): Swin v1 (load_swin.cpp).
+Model swin_from_tensors(const ModelConfig& config, const SafeTensors& st, std::optional<int> img_size);
+// A Swin stage's feature map, window and shift at a patch grid (timm's rules; load_swin.cpp): what the loader
+// decides, also for random models.
+void place_swin_stage(SwinStageDims& sd, int stage, int grid_h, int grid_w, int window);
 
 }  // namespace vitvk

@@ -21,8 +21,10 @@ struct PreprocessConfig {
 };
 
 // ViT: timm VisionTransformer / DeiT. GFNet: Rao et al.'s non-hierarchical global filter network (gfnet*
-// architectures): a learned 2-D frequency-domain filter over the patch grid in place of attention.
-enum class ModelFamily { ViT, GFNet };
+// architectures): a learned 2-D frequency-domain filter over the patch grid in place of attention. Swin: timm's
+// Swin Transformer v1 (swin_* but swinv2_* and swin_s3_*): attention within (shifted) local windows, a
+// hierarchy of stages joined by patch merging.
+enum class ModelFamily { ViT, GFNet, Swin };
 
 // The MLP's activation (timm act_layer): exact GELU, tanh-approximated GELU, QuickGELU (OpenAI CLIP).
 enum class MlpActivation { Gelu, GeluTanh, QuickGelu };
@@ -48,6 +50,10 @@ struct ModelConfig {
   std::optional<bool> class_token_arg, no_embed_class, fc_norm;
   std::optional<int> reg_tokens;
   MlpActivation act = MlpActivation::Gelu;  // model_args.act_layer, else from the name (*_quickgelu_*, SigLIP-2)
+  // Swin: model_args.depths / num_heads where given (else the tensors tell), the window from model_args or the
+  // name (swin_*_window7_*).
+  std::vector<int> depths, stage_heads;
+  int window_size = 0;
   PreprocessConfig preprocess;
   std::vector<std::string> labels;  // empty when the config has none
 };
@@ -66,7 +72,8 @@ MlpActivation activation_from_architecture(const std::string& architecture);
 
 // A complete config for a named architecture (vit_tiny_patch16_224, vit_small_patch16_224, vit_base_patch16_224,
 // vit_base_patch32_384, vit_large_patch16_224, deit_*, gfnet_ti, gfnet_xs, gfnet_s, gfnet_b, optionally with an
-// input size suffix as in gfnet_xs_384): used for random-weight models. Throws for unknown names.
+// input size suffix as in gfnet_xs_384, swin_{tiny,small,base,large}_patch4_window{7,12}_{224,384}): used for
+// random-weight models. Throws for unknown names.
 ModelConfig config_for_architecture(const std::string& architecture);
 
 // Serialises a config back to timm's config.json layout (used to write random-weight model directories).
