@@ -85,7 +85,11 @@ int run_classify(const ClassifyArgs& a) {
                                             ") has no classifier (num_classes 0): it gives embeddings; use `vitvk embed`");
   if (a.explain() && !pipeline::has_attention_maps(*model))
     throw Error(ErrorCode::Unsupported, "--overlay/--report show attention rollout, but model " + model_dir.string() +
-                                            " (" + model->config.architecture + ") has no attention maps");
+                                            " (" + model->config.architecture + ") has no attention maps" +
+                                            (model->dims.family == ModelFamily::Swin
+                                                 ? ": Swin attends only within local (shifted) windows, with no "
+                                                   "token-to-token attention over the image to roll out"
+                                                 : ""));
   auto backend = make_backend(model, req);
   if (!a.quiet)
     fmt::print(stderr, "vitvk: model {} on {} ({}, {})\n", model_dir.string(), backend->name(), backend->device_name(),

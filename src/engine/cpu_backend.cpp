@@ -33,6 +33,7 @@
 #include "ops/softmax.hpp"
 #include "ops/spectral_filter.hpp"
 #include "ops/token_mean.hpp"
+#include "ops/window.hpp"
 #include "vitvk/error.hpp"
 
 namespace vitvk {
@@ -191,6 +192,18 @@ class CpuBackend final : public Backend {
           float *const xi = ptr(x), *const yo = ptr(y);
           workers_.run(batch, [&](int b, int) {
             ops::spectral_filter_cpu(xi + b * x.image_stride, s, n.filter->data(), yo + b * y.image_stride);
+          });
+          break;
+        }
+        case graph::Op::Window: {
+          ops::WindowShape s = n.window;
+          s.batch = batch;
+          const long rows = long(batch) * ops::window_out_rows(s, n.window_mode);
+          const long per = std::max(1L, (rows + 4L * workers_.size() - 1) / (4L * workers_.size()));
+          const float* const xi = ptr(x);
+          float* const yo = ptr(y);
+          workers_.run(static_cast<int>((rows + per - 1) / per), [&](int task, int) {
+            ops::window_cpu(xi, s, n.window_mode, yo, task * per, std::min(rows, (task + 1) * per));
           });
           break;
         }

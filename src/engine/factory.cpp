@@ -21,6 +21,10 @@ void throw_no_attention(const Model& model) {
     throw Error(ErrorCode::Unsupported, "explain mode needs attention maps, and '" + model.config.architecture +
                                             "' is a GFNet: it mixes tokens with a global frequency-domain filter, "
                                             "not attention, so there are no maps to return");
+  if (model.dims.family == ModelFamily::Swin)
+    throw Error(ErrorCode::Unsupported, "explain mode needs attention maps, and '" + model.config.architecture +
+                                            "' is a Swin Transformer: it attends only within local (shifted) windows, "
+                                            "so there is no token-to-token map over the image to roll out");
   throw Error(ErrorCode::Unsupported, "explain mode needs attention maps, and '" + model.config.architecture +
                                           "' has none");
 }

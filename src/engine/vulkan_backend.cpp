@@ -25,6 +25,7 @@
 #include "ops/softmax.hpp"
 #include "ops/spectral_filter.hpp"
 #include "ops/token_mean.hpp"
+#include "ops/window.hpp"
 #include "vitvk/error.hpp"
 #include "vk/op_context.hpp"
 #include "vk/transfer.hpp"
@@ -356,6 +357,12 @@ class VulkanBackend final : public Backend {
         case graph::Op::Glu:
           ops::glu_vk(oc, tensor(x), {B * x.rows, y.cols}, tensor(y));
           break;
+        case graph::Op::Window: {
+          ops::WindowShape s = n.window;
+          s.batch = B;
+          ops::window_vk(oc, tensor(x), s, n.window_mode, tensor(y));
+          break;
+        }
         case graph::Op::TokenMean:
           if (y.image_stride != y.cols) throw Error(ErrorCode::Internal, "token_mean: a strided output");
           // Bound from the buffer's start, the rows' offset applied in the shader (no binding alignment needed).

@@ -19,6 +19,7 @@ const char* to_string(Op op) noexcept {
     case Op::TokenMean: return "token_mean";
     case Op::Rope: return "rope";
     case Op::Glu: return "glu";
+    case Op::Window: return "window";
   }
   return "?";
 }
@@ -164,6 +165,13 @@ void Graph::validate() const {
             x.rows != y.rows)
           fail(n, "whole tensors, x [rows, 2h] into y [rows, h]");
         break;
+      case Op::Window:
+        if (tensors[n.x].base >= 0 || tensors[n.y].base >= 0 || x.buffer == y.buffer || x.row_stride != x.cols ||
+            y.row_stride != y.cols || n.window.batch != 1 ||
+            x.rows != ops::window_in_rows(n.window, n.window_mode) || x.cols != n.window.channels ||
+            y.rows != ops::window_out_rows(n.window, n.window_mode) || y.cols != ops::window_out_cols(n.window, n.window_mode))
+          fail(n, "window ops read and write whole root tensors of the shape's rows, in different buffers");
+        break;
       case Op::SpectralFilter:
         if (!n.filter || x.offset || y.offset || x.rows != n.spectral.tokens() || y.cols != n.spectral.channels) fail(n, "shape");
         break;
@@ -195,6 +203,9 @@ std::vector<RowCall> row_calls(const Layout& x, const Layout& y, int batch) {
 }
 
 Graph build(const Model& model) {
+  if (model.dims.family == ModelFamily::Swin)
+    throw Error(ErrorCode::Unsupported, model.config.architecture + ": Swin checkpoints load, but this build has no "
+                                        "Swin graph builder yet (it needs attention with an additive bias)");
   Graph g = model.dims.family == ModelFamily::GFNet ? build_gfnet(model)
              : model.dims.family == ModelFamily::Eva ? build_eva(model)
                                                        : build_vit(model);

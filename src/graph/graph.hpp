@@ -1,6 +1,6 @@
 #pragma once
 // The forward pass as data (ggml's cgraph / ncnn's param graph are the models): tensors, weights and an ordered
-// list of op nodes that a family's builder emits (build_vit.cpp, build_gfnet.cpp) and that each backend runs
+// list of op nodes that a family's builder emits (build_vit.cpp, build_gfnet.cpp, build_swin.cpp) and that each backend runs
 // with its own kernels (engine/cpu_backend.cpp, engine/vulkan_backend.cpp). Adding a family touches its builder
 // and the homes of any new op, no backend code.
 //
@@ -18,6 +18,7 @@
 #include "ops/gemm.hpp"
 #include "ops/patch_embed.hpp"
 #include "ops/spectral_filter.hpp"
+#include "ops/window.hpp"
 
 namespace vitvk::graph {
 
@@ -55,6 +56,7 @@ enum class Op {
   TokenMean,       // y (one row) = mean of x's rows
   Rope,            // rotary position embedding on q and k of a qkv tensor's rows >= prefix_rows, in place
   Glu,             // y = silu(x[:, :h]) * x[:, h:] (SwiGLU's gating; x is [rows, 2h])
+  Window,          // Swin's token permutations (ops/window.hpp): y = partition(x) | y += reverse(x) | y = merge(x)
 };
 const char* to_string(Op op) noexcept;
 
@@ -88,6 +90,8 @@ struct Node {
   ops::PatchEmbedShape patch;        // PatchEmbed (batch 1: per image)
   int first_token = 0;               // PatchEmbed
   ops::SpectralShape spectral;       // SpectralFilter (batch 1)
+  ops::WindowShape window;           // Window (batch 1: per image)
+  ops::WindowMode window_mode = ops::WindowMode::Partition;
   int scratch = -1;                  // SpectralFilter: a buffer the GPU form may use as work space
   // Attention in explain mode: where its head-fused maps go. Block attention: its layer (ForwardResult::attention);
   // kPoolMap: the attention-pool head (ForwardResult::pool_attention, its one query row).
@@ -138,7 +142,8 @@ struct RowCall {
 };
 std::vector<RowCall> row_calls(const Layout& x, const Layout& y, int batch);
 
-// The graph of a model's family (ViT: build_vit.cpp, GFNet: build_gfnet.cpp, EVA-02: build_eva.cpp).
+// The graph of a model's family (ViT: build_vit.cpp, GFNet: build_gfnet.cpp, EVA-02: build_eva.cpp; BEiT
+// shares build_vit).
 Graph build(const Model& model);
 Graph build_vit(const Model& model);
 Graph build_gfnet(const Model& model);

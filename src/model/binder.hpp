@@ -74,4 +74,10 @@ void resample_pos_embed(Model& m, int old);
 Model eva_from_tensors(const ModelConfig& config, const SafeTensors& st, std::optional<int> img_size);
 std::vector<std::pair<std::string, std::vector<int64_t>>> eva_tensor_shapes(const Model& m);
 
+// Family loaders in their own files (Model::from_tensors dispatches): Swin v1 (load_swin.cpp).
+Model swin_from_tensors(const ModelConfig& config, const SafeTensors& st, std::optional<int> img_size);
+// A Swin stage's feature map, window and shift at a patch grid (timm's rules; load_swin.cpp): what the loader
+// decides, also for random models.
+void place_swin_stage(SwinStageDims& sd, int stage, int grid_h, int grid_w, int window);
+
 }  // namespace vitvk

@@ -253,6 +253,63 @@ void parse_eva_args(ModelConfig& c, const json& j, const json& args, const std::
   }
 }
 
+// Swin v1's named sizes (timm's registrations): embed dim, depths, heads per stage.
+struct SwinSize {
+  int dim;
+  std::vector<int> depths, heads;
+};
+std::optional<SwinSize> swin_named_size(const std::string& size) {
+  if (size == "tiny") return SwinSize{96, {2, 2, 6, 2}, {3, 6, 12, 24}};
+  if (size == "small") return SwinSize{96, {2, 2, 18, 2}, {3, 6, 12, 24}};
+  if (size == "base") return SwinSize{128, {2, 2, 18, 2}, {4, 8, 16, 32}};
+  if (size == "large") return SwinSize{192, {2, 2, 18, 2}, {6, 12, 24, 48}};
+  return std::nullopt;
+}
+
+std::vector<int> opt_int_list(const json& obj, const char* key, const std::string& source, int lo, int hi) {
+  std::vector<int> out;
+  auto it = obj.find(key);
+  if (it == obj.end() || it->is_null()) return out;
+  if (!it->is_array() || it->empty() || it->size() > 16) bad(source, std::string("model_args.") + key + " is not a list of 1 to 16 integers");
+  for (const auto& v : *it) {
+    if (!v.is_number_integer() || v.get<int64_t>() < lo || v.get<int64_t>() > hi)
+      bad(source, std::string("model_args.") + key + " holds a value outside [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
+    out.push_back(v.get<int>());
+  }
+  return out;
+}
+
+// Swin v1's model_args: depths, num_heads (per stage), window_size, embed_dim, patch_size, mlp_ratio. Hub configs
+// have none: the tensors give widths, depths and heads; the window comes from the name then.
+void parse_swin_args(ModelConfig& c, const json& j, const json& args, const std::string& source) {
+  c.family = ModelFamily::Swin;
+  c.class_token = false;
+  c.num_heads = 0;
+  c.ln_eps = 1e-5f;  // timm's Swin uses nn.LayerNorm with its default eps
+  c.depths = opt_int_list(args, "depths", source, 1, 1024);
+  c.stage_heads = opt_int_list(args, "num_heads", source, 1, 4096);
+  if (!c.depths.empty() && !c.stage_heads.empty() && c.depths.size() != c.stage_heads.size())
+    bad(source, "model_args.depths has " + std::to_string(c.depths.size()) + " stages but model_args.num_heads " +
+                    std::to_string(c.stage_heads.size()));
+  if (auto it = args.find("window_size"); it != args.end() && it->is_array())
+    bad(source, "model_args.window_size as a list (a window per stage, swin_s3_*) is not supported");
+  static const std::regex win(R"(_window(\d{1,3})(_|$))");
+  std::smatch m;
+  if (auto w = opt_int(args, "window_size", source, 1, 256)) c.window_size = *w;
+  else if (std::regex_search(c.architecture, m, win)) c.window_size = std::stoi(m[1]);
+  else bad(source, "the window size is unknown: model_args.window_size is missing and architecture '" + c.architecture +
+                       "' names none (swin_*_window7_*)");
+  if (c.window_size < 1) bad(source, "window size 0");
+  c.mlp_ratio = opt_num(args, "mlp_ratio", source);
+  if (c.mlp_ratio && !(*c.mlp_ratio > 0.0 && *c.mlp_ratio <= 64.0)) bad(source, "mlp_ratio out of range (0, 64]");
+  if (auto v = opt_bool(args, "always_partition", source); v && *v)
+    bad(source, "model_args.always_partition = true (windows never clipped to the feature map) is not supported");
+  auto pool = opt_str(args, "global_pool", source);
+  if (!pool) pool = opt_str(j, "global_pool", source);
+  c.global_pool = pool.value_or("avg");
+  if (c.global_pool != "avg") bad(source, "global_pool '" + c.global_pool + "' is not supported for Swin (only 'avg')");
+}
+
 }  // namespace
 
 float ln_eps_from_architecture(const std::string& a) {
@@ -302,11 +359,18 @@ ModelConfig parse_model_config(const std::string& text, const std::string& sourc
   if (c.architecture.empty()) bad(source, "no 'architecture'");
   const bool gfnet = c.architecture.starts_with("gfnet"), eva = c.architecture.starts_with("eva02_");
   const bool beit = c.architecture.starts_with("beit_") || c.architecture.starts_with("beitv2_");
+  if (c.architecture.starts_with("swinv2"))
+    bad(source, "architecture '" + c.architecture + "' is a Swin Transformer V2 (cosine attention, continuous "
+                "position bias), which is not supported (Swin v1, swin_*, is)");
+  if (c.architecture.starts_with("swin_s3_"))
+    bad(source, "architecture '" + c.architecture + "' is a Swin-S3 (AutoFormerV2: a window size per stage), which "
+                "is not supported (Swin v1, swin_*, is)");
+  const bool swin = c.architecture.starts_with("swin_");
   if (!(c.architecture.starts_with("vit_") || c.architecture.starts_with("deit_") ||
-        c.architecture.starts_with("deit3_") || gfnet || eva || beit))
+        c.architecture.starts_with("deit3_") || gfnet || eva || beit || swin))
     bad(source, "architecture '" + c.architecture +
-                    "' is not supported (vit_*, deit_*, deit3_*, eva02_*, beit_*, beitv2_* and gfnet* are)");
-  c.distilled = !gfnet && !eva && !beit && c.architecture.find("distilled") != std::string::npos;
+                    "' is not supported (vit_*, deit_*, deit3_*, eva02_*, beit_*, beitv2_*, swin_* and gfnet* are)");
+  c.distilled = !gfnet && !eva && !beit && !swin && c.architecture.find("distilled") != std::string::npos;
 
   json args = json::object();
   if (auto it = j.find("model_args"); it != j.end() && !it->is_null()) {
@@ -320,6 +384,7 @@ ModelConfig parse_model_config(const std::string& text, const std::string& sourc
   if (gfnet) parse_gfnet_args(c, args, source);
   else if (eva) parse_eva_args(c, j, args, source);
   else if (beit) parse_beit_args(c, j, args, source);
+  else if (swin) parse_swin_args(c, j, args, source);
   else parse_vit_args(c, j, args, source);
   // 0: no classifier (DINOv2, CLIP image towers): embeddings only.
   c.num_classes = opt_int(j, "num_classes", source, 0, 1 << 20);
@@ -428,6 +493,30 @@ ModelConfig config_for_architecture(const std::string& arch) {
     c.preprocess.crop_pct = *c.img_size == 224 ? 0.9f : 1.0f;
     return c;
   }
+  if (arch.starts_with("swin")) {
+    static const std::regex sre(R"(^swin_(tiny|small|base|large)_patch(\d+)_window(\d+)_(\d+)$)");
+    std::smatch sm;
+    if (!std::regex_match(arch, sm, sre))
+      throw Error(ErrorCode::InvalidArgument, "unknown architecture '" + arch +
+                                                  "' (Swin: swin_{tiny,small,base,large}_patch4_window{7,12}_{224,384})");
+    ModelConfig c;
+    c.architecture = arch;
+    parse_swin_args(c, json::object(), json::object(), "<" + arch + ">");
+    const SwinSize s = *swin_named_size(sm[1]);
+    c.embed_dim = s.dim;
+    c.depths = s.depths;
+    c.stage_heads = s.heads;
+    c.patch_size = std::stoi(sm[2]);
+    c.img_size = std::stoi(sm[4]);
+    c.mlp_ratio = 4.0;
+    int depth = 0;
+    for (int d : s.depths) depth += d;
+    c.depth = depth;
+    c.num_classes = 1000;
+    c.preprocess.height = c.preprocess.width = *c.img_size;
+    c.preprocess.crop_pct = *c.img_size == 224 ? 0.9f : 1.0f;
+    return c;
+  }
   static const std::regex re(R"(^(vit|deit)_(tiny|small|base|large|huge)(_distilled)?_patch(\d+)_(\d+)$)");
   std::smatch m;
   if (!std::regex_match(arch, m, re))
@@ -459,15 +548,17 @@ ModelConfig config_for_architecture(const std::string& arch) {
 }
 
 std::string model_config_to_json(const ModelConfig& c) {
-  json args = c.family == ModelFamily::GFNet
-                  ? json{{"global_pool", c.global_pool}}
+  json args = c.family == ModelFamily::GFNet ? json{{"global_pool", c.global_pool}}
+              : c.family == ModelFamily::Swin
+                  ? json{{"depths", c.depths}, {"num_heads", c.stage_heads}, {"window_size", c.window_size},
+                         {"global_pool", c.global_pool}}
                   : json{{"num_heads", c.num_heads}, {"class_token", c.class_token}, {"global_pool", c.global_pool}};
   if (c.mlp_ratio) args["mlp_ratio"] = *c.mlp_ratio;
   if (c.img_size) args["img_size"] = *c.img_size;
   if (c.patch_size) args["patch_size"] = *c.patch_size;
   if (c.embed_dim) args["embed_dim"] = *c.embed_dim;
-  if (c.depth) args["depth"] = *c.depth;
-  args["layer_norm_eps"] = c.ln_eps;
+  if (c.depth && c.family != ModelFamily::Swin) args["depth"] = *c.depth;
+  if (c.family != ModelFamily::Swin) args["layer_norm_eps"] = c.ln_eps;
   const auto& p = c.preprocess;
   json j = {{"architecture", c.architecture},
             {"model_args", args},

@@ -25,7 +25,9 @@ struct PreprocessConfig {
 // Eva: timm's Eva as EVA-02 registers it (eva02_* architectures): a ViT with a 2-D rotary position embedding on
 // the patch tokens' q and k besides the absolute one, and a SwiGLU MLP. BEiT: timm's beit.py (beit_*, beitv2_*),
 // a ViT with a relative position bias in each attention (model/load_beit.hpp).
-enum class ModelFamily { ViT, GFNet, Eva, BEiT };
+// Swin: timm's Swin Transformer v1 (swin_* but swinv2_* and swin_s3_*): attention within (shifted) local windows,
+// a hierarchy of stages joined by patch merging.
+enum class ModelFamily { ViT, GFNet, Eva, BEiT, Swin };
 
 // The MLP's activation (timm act_layer): exact GELU, tanh-approximated GELU, QuickGELU (OpenAI CLIP).
 enum class MlpActivation { Gelu, GeluTanh, QuickGelu };
@@ -73,6 +75,10 @@ struct ModelConfig {
     std::optional<bool> qkv_bias;
   } eva;
   BeitArgs beit;  // family BEiT only
+  // Swin: model_args.depths / num_heads where given (else the tensors tell), the window from model_args or the
+  // name (swin_*_window7_*).
+  std::vector<int> depths, stage_heads;
+  int window_size = 0;
   PreprocessConfig preprocess;
   std::vector<std::string> labels;  // empty when the config has none
 };
@@ -91,7 +97,8 @@ MlpActivation activation_from_architecture(const std::string& architecture);
 
 // A complete config for a named architecture (vit_tiny_patch16_224, vit_small_patch16_224, vit_base_patch16_224,
 // vit_base_patch32_384, vit_large_patch16_224, deit_*, gfnet_ti, gfnet_xs, gfnet_s, gfnet_b, optionally with an
-// input size suffix as in gfnet_xs_384; eva02_{tiny,small,base,large}_patch14_{224,336,448}): used for
+// input size suffix as in gfnet_xs_384; eva02_{tiny,small,base,large}_patch14_{224,336,448};
+// swin_{tiny,small,base,large}_patch4_window{7,12}_{224,384}): used for
 // random-weight models. Throws for unknown names.
 ModelConfig config_for_architecture(const std::string& architecture);
 

@@ -17,6 +17,20 @@ namespace vitvk {
 
 double ModelDims::flops_per_image() const {
   const double n = tokens, d = dim, h = mlp_hidden;
+  if (family == ModelFamily::Swin) {
+    // Window attention: per window N^2 scores over its N = window area tokens (not the map's tokens squared);
+    // qkv, proj and attention over the padded window rows (the work done), the MLP over the map's tokens.
+    double f = 2.0 * num_patches * stages.at(0).dim * channels * patch * patch;
+    int prev = 0;
+    for (const SwinStageDims& s : stages) {
+      const double C = s.dim, A = double(s.heads) * s.head_dim, rows = s.window_rows(), N = s.window_area(),
+                   px = double(s.height) * s.width;
+      if (prev) f += 2.0 * px * 4 * prev * C;  // patch merging's reduction
+      f += s.depth * (2 * rows * C * 3 * A + 2 * s.windows() * N * N * A * 2 + 2 * rows * A * C + 2 * px * C * s.mlp_hidden * 2);
+      prev = s.dim;
+    }
+    return f + 2.0 * d * num_classes;
+  }
   if (family == ModelFamily::GFNet) {
     // Per channel: a real 2-D FFT and its inverse (nominally 2.5 N log2 N each, half of a complex one) and the
     // complex product over the half spectrum (6 flops per bin).
@@ -182,6 +196,7 @@ std::string yes_no(bool b) { return b ? "true" : "false"; }
 
 Model Model::from_tensors(const ModelConfig& config, const SafeTensors& st, std::optional<int> img_size) {
   if (config.family == ModelFamily::Eva) return eva_from_tensors(config, st, img_size);  // load_eva.cpp
+  if (config.family == ModelFamily::Swin) return swin_from_tensors(config, st, img_size);
   if (config.family == ModelFamily::GFNet) {
     if (img_size && (*img_size != config.preprocess.height || *img_size != config.preprocess.width))
       throw Error(ErrorCode::Unsupported, st.source() + ": GFNet's filters are tied to the checkpoint's input size; "
@@ -390,6 +405,51 @@ std::vector<std::pair<std::string, std::vector<int64_t>>> Model::tensor_shapes()
   const ModelDims& d = dims;
   const int64_t D = d.dim;
   if (d.family == ModelFamily::Eva) return eva_tensor_shapes(*this);  // load_eva.cpp
+  if (d.family == ModelFamily::Swin) {
+    const int64_t E = d.stages.at(0).dim;
+    std::vector<std::pair<std::string, std::vector<int64_t>>> out = {
+        {"patch_embed.proj.weight", {E, d.channels, d.patch, d.patch}},
+        {"patch_embed.proj.bias", {E}},
+        {"patch_embed.norm.weight", {E}},
+        {"patch_embed.norm.bias", {E}},
+    };
+    int64_t prev = 0;
+    for (std::size_t s = 0; s < d.stages.size(); ++s) {
+      const SwinStageDims& sd = d.stages[s];
+      const int64_t C = sd.dim, A = int64_t(sd.heads) * sd.head_dim;
+      const std::string p = "layers." + std::to_string(s) + ".";
+      if (s > 0) {
+        out.push_back({p + "downsample.norm.weight", {4 * prev}});
+        out.push_back({p + "downsample.norm.bias", {4 * prev}});
+        out.push_back({p + "downsample.reduction.weight", {C, 4 * prev}});
+      }
+      for (int i = 0; i < sd.depth; ++i) {
+        const std::string bp = p + "blocks." + std::to_string(i) + ".";
+        out.push_back({bp + "norm1.weight", {C}});
+        out.push_back({bp + "norm1.bias", {C}});
+        out.push_back({bp + "attn.relative_position_bias_table",
+                       {int64_t(2 * sd.window_h - 1) * (2 * sd.window_w - 1), sd.heads}});
+        out.push_back({bp + "attn.qkv.weight", {3 * A, C}});
+        out.push_back({bp + "attn.qkv.bias", {3 * A}});
+        out.push_back({bp + "attn.proj.weight", {C, A}});
+        out.push_back({bp + "attn.proj.bias", {C}});
+        out.push_back({bp + "norm2.weight", {C}});
+        out.push_back({bp + "norm2.bias", {C}});
+        out.push_back({bp + "mlp.fc1.weight", {sd.mlp_hidden, C}});
+        out.push_back({bp + "mlp.fc1.bias", {sd.mlp_hidden}});
+        out.push_back({bp + "mlp.fc2.weight", {C, sd.mlp_hidden}});
+        out.push_back({bp + "mlp.fc2.bias", {C}});
+      }
+      prev = C;
+    }
+    out.push_back({"norm.weight", {D}});
+    out.push_back({"norm.bias", {D}});
+    if (d.num_classes) {
+      out.push_back({"head.fc.weight", {d.num_classes, D}});
+      out.push_back({"head.fc.bias", {d.num_classes}});
+    }
+    return out;
+  }
   if (d.family == ModelFamily::GFNet) {
     std::vector<std::pair<std::string, std::vector<int64_t>>> out = {
         {"patch_embed.proj.weight", {D, d.channels, d.patch, d.patch}},
@@ -473,6 +533,22 @@ Model Model::random(const ModelConfig& config, uint32_t seed) {
   if (config.family == ModelFamily::Eva) d.heads = config.num_heads;
   if (d.grid_h < 1 || d.grid_w < 1 || d.mlp_hidden < 1)
     throw Error(ErrorCode::InvalidArgument, "Model::random: input smaller than a patch, or no MLP width");
+  if (config.family == ModelFamily::Swin) {
+    // timm's hierarchy: the width doubles per stage; windows and shifts as the loader decides them.
+    if (config.depths.empty() || config.depths.size() != config.stage_heads.size() || config.window_size < 1)
+      throw Error(ErrorCode::InvalidArgument, "Model::random: a Swin config needs depths, num_heads and window_size");
+    for (std::size_t s = 0; s < config.depths.size(); ++s) {
+      SwinStageDims sd;
+      sd.dim = d.dim << s;
+      sd.depth = config.depths[s];
+      sd.heads = config.stage_heads[s];
+      sd.head_dim = sd.dim / sd.heads;
+      sd.mlp_hidden = static_cast<int>(config.mlp_ratio.value_or(4.0) * sd.dim);
+      place_swin_stage(sd, static_cast<int>(s), d.grid_h, d.grid_w, config.window_size);
+      d.stages.push_back(sd);
+    }
+    d.dim = d.stages.back().dim;
+  }
 
   std::mt19937 rng(seed);
   std::vector<TensorData> tensors;
@@ -500,8 +576,8 @@ Model Model::random(const ModelConfig& config, uint32_t seed) {
 }
 
 void Model::save(const std::filesystem::path& out_dir) const {
-  if (dims.family == ModelFamily::Eva || dims.family == ModelFamily::BEiT)
-    throw Error(ErrorCode::Unsupported, "Model::save writes the ViT/DeiT and GFNet layouts only, not EVA-02's or BEiT's");
+  if (dims.family == ModelFamily::Eva || dims.family == ModelFamily::BEiT || dims.family == ModelFamily::Swin)
+    throw Error(ErrorCode::Unsupported, "Model::save writes the ViT/DeiT and GFNet layouts only, not EVA-02's, BEiT's or Swin's");
   std::filesystem::create_directories(out_dir);
   const auto json = model_config_to_json(config);
   write_file_atomic(out_dir / "config.json", {reinterpret_cast<const uint8_t*>(json.data()), json.size()});

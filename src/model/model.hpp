@@ -1,5 +1,5 @@
 #pragma once
-// A loaded ViT/DeiT, EVA-02 or GFNet: config, dimensions derived from tensor shapes, fp32 host weights.
+// A loaded ViT/DeiT, EVA-02, BEiT, GFNet or Swin: config, dimensions derived from tensor shapes, fp32 host weights.
 #include <cstdint>
 #include <filesystem>
 #include <optional>
@@ -11,6 +11,21 @@
 namespace vitvk {
 
 class SafeTensors;
+
+// Swin: one stage of the hierarchy (timm SwinTransformerStage) as it runs at the model's input size.
+struct SwinStageDims {
+  int dim = 0;    // channels (after the stage's patch merging)
+  int depth = 0;  // blocks; the odd ones shift
+  int heads = 0, head_dim = 0;
+  int mlp_hidden = 0;
+  int height = 0, width = 0;       // the feature map its blocks see (patch merging pads odd sizes: ceil)
+  int window_h = 0, window_w = 0;  // timm's _calc_window_shift: the window, clipped where the map is smaller
+  int shift_h = 0, shift_w = 0;    // the odd blocks' shift (0 where the window was clipped)
+  int windows() const { return ((height + window_h - 1) / window_h) * ((width + window_w - 1) / window_w); }
+  int window_area() const { return window_h * window_w; }
+  int window_rows() const { return windows() * window_area(); }  // tokens incl. padding, in window order
+  bool shifted() const { return shift_h || shift_w; }
+};
 
 struct ModelDims {
   ModelFamily family = ModelFamily::ViT;
@@ -33,6 +48,10 @@ struct ModelDims {
   int mlp_hidden = 0;   // EVA-02: the SwiGLU's hidden width (its fused fc1 has 2 * mlp_hidden rows)
   int num_classes = 0;
   float ln_eps = 1e-6f;
+  // Swin (dim, heads, head_dim and mlp_hidden above are the last stage's, tokens its feature map's; depth counts
+  // every block; grid_h/w is the patch grid stage 0 runs on).
+  std::vector<SwinStageDims> stages;
+  int window = 0;  // the architecture's window before clipping
 
   // Multiply-adds x2 of one image's forward pass (matmuls and attention; for GFNet's filter the nominal
   // 5 N log2 N per FFT), for GFLOP/s figures.
@@ -119,11 +138,38 @@ struct GFNetWeights {
   LinearWeights head;  // reads the mean over tokens after the final norm
 };
 
+// Swin Transformer v1 (timm swin_transformer.py), per block:
+//   x += proj(window attention(qkv(partition(norm1(x)))) + relative position bias [+ shift mask])
+//   x += fc2(gelu(fc1(norm2(x))))
+struct SwinBlockWeights {
+  NormWeights norm1;
+  LinearWeights qkv;  // 3 * heads * head_dim x dim
+  std::vector<float> rel_pos_table;  // attn.relative_position_bias_table [(2 wh - 1) (2 ww - 1), heads]
+  LinearWeights proj;  // dim x heads * head_dim
+  NormWeights norm2;
+  LinearWeights fc1, fc2;
+};
+
+struct SwinStageWeights {
+  NormWeights merge_norm;         // stages > 0: downsample.norm over the 4 * previous dim of the 2x2 gather
+  LinearWeights merge_reduction;  // stages > 0: downsample.reduction, dim x 4 * previous dim (bias zeros: none)
+  std::vector<SwinBlockWeights> blocks;
+};
+
+struct SwinWeights {
+  LinearWeights patch_embed;  // as ViTWeights::patch_embed
+  NormWeights patch_norm;     // patch_embed.norm
+  std::vector<SwinStageWeights> stages;
+  NormWeights norm;   // final norm, before the average pool
+  LinearWeights head;  // head.fc; out 0: no classifier
+};
+
 struct Model {
   ModelConfig config;
   ModelDims dims;
   ViTWeights weights;   // families ViT and Eva (EVA-02's blocks as a ViT's: qkv fused at load, see load_eva.cpp)
   GFNetWeights gfnet;   // family GFNet
+  SwinWeights swin;     // family Swin
   std::filesystem::path dir;  // empty for generated models
   std::vector<std::string> labels;  // num_classes entries ("class N" where the config has none)
 
