@@ -12,19 +12,6 @@ cd "$(dirname "$0")/.."
 secs=${1:-60}
 start=$SECONDS
 
-# clang and its libFuzzer runtime, installed the way scripts/setup.sh installs everything else.
-missing=()
-for p in clang libclang-rt-dev; do
-  [[ $(dpkg-query -W -f='${Status}' "$p" 2>/dev/null) == "install ok installed" ]] || missing+=("$p")
-done
-if ((${#missing[@]})); then
-  echo "ci-extra: installing ${missing[*]}"
-  sudo_cmd=()
-  [[ $(id -u) -ne 0 ]] && sudo_cmd=(sudo)
-  "${sudo_cmd[@]}" apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
-fi
-
 scripts/fuzz.sh "$secs"
 fuzz_done=$SECONDS
 

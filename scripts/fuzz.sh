@@ -16,7 +16,19 @@ targets=("$@")
 ((${#targets[@]})) || targets=(safetensors config image heif gif)
 build=${VITVK_FUZZ_BUILD_DIR:-build-fuzz}
 
-command -v clang++ >/dev/null || { echo "fuzz.sh: clang++ not found (apt-get install clang)" >&2; exit 1; }
+# clang and its libFuzzer runtime, installed the way scripts/setup.sh installs everything else.
+missing=()
+for p in clang libclang-rt-dev; do
+  [[ $(dpkg-query -W -f='${Status}' "$p" 2>/dev/null) == "install ok installed" ]] || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "fuzz.sh: installing ${missing[*]}"
+  sudo_cmd=()
+  [[ $(id -u) -ne 0 ]] && sudo_cmd=(sudo)
+  "${sudo_cmd[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
 cmake -S . -B "$build" -G Ninja -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
   -DCMAKE_BUILD_TYPE=RelWithDebInfo -DVITVK_FUZZ=ON -DVITVK_BUILD_TESTS=OFF >/dev/null
 cmake --build "$build" --target vitvk_fuzz -j"$(nproc)"
