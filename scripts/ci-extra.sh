@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The hardening stage of CI: fuzzes every parser for a bounded time (scripts/fuzz.sh), then builds the library,
+# The whole hardening stage (by hand, before a release; not in .ci/run: README "Hardening"): fuzzes every parser for a bounded time (scripts/fuzz.sh), then builds the library,
 # CLI and tests with AddressSanitizer + UndefinedBehaviorSanitizer (CMake preset "asan", in build-asan/) and runs
 # the whole test suite under them, on the CPU path and on the Vulkan device (lavapipe where there is no GPU).
 # Any crash, sanitizer report, leak or failing test fails the stage. The ASan run (CMakePresets.json, test preset
