@@ -30,7 +30,10 @@ struct Slot {
 
 }  // namespace
 
-bool has_attention_maps(const Model& model) { return model.config.family != ModelFamily::GFNet; }
+// GFNet has no attention; Swin attends only within local windows (no token-to-token map of the whole image).
+bool has_attention_maps(const Model& model) {
+  return model.config.family != ModelFamily::GFNet && model.config.family != ModelFamily::Swin;
+}
 
 cv::Mat cap_longest_side(const cv::Mat& image, int max_side) {
   const int side = std::max(image.cols, image.rows);
