@@ -34,6 +34,7 @@ cmake -S . -B "$build" -G Ninja -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=cl
 cmake --build "$build" --target vitvk_fuzz -j"$(nproc)"
 
 export UBSAN_OPTIONS=print_stacktrace=1
+export LSAN_OPTIONS="suppressions=$PWD/tests/sanitizers/lsan-codecs.supp:print_suppressions=0"
 failed=()
 for t in "${targets[@]}"; do
   bin="$build/fuzz/fuzz_$t"

@@ -86,9 +86,10 @@ cv::Mat decode_heif(std::span<const uint8_t> bytes, const std::string& name, Ima
     options->ignore_transformations = 0;  // irot/imir/clap applied here, exactly once
     options->convert_hdr_to_8bit = 1;
     heif_image* raw_image = nullptr;
-    check(heif_decode_image(handle.get(), &raw_image, heif_colorspace_RGB, heif_chroma_interleaved_RGB, options.get()),
-          name, "cannot decode", format);
-    const HeifPtr<const heif_image> image(raw_image);
+    const heif_error decoded =
+        heif_decode_image(handle.get(), &raw_image, heif_colorspace_RGB, heif_chroma_interleaved_RGB, options.get());
+    const HeifPtr<const heif_image> image(raw_image);  // owned before the error check: released on failure too
+    check(decoded, name, "cannot decode", format);
 
     int stride = 0;
     const uint8_t* pixels = heif_image_get_plane_readonly(image.get(), heif_channel_interleaved, &stride);

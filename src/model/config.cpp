@@ -548,11 +548,17 @@ ModelConfig config_for_architecture(const std::string& arch) {
 }
 
 std::string model_config_to_json(const ModelConfig& c) {
-  json args = c.family == ModelFamily::GFNet ? json{{"global_pool", c.global_pool}}
-              : c.family == ModelFamily::Swin
-                  ? json{{"depths", c.depths}, {"num_heads", c.stage_heads}, {"window_size", c.window_size},
-                         {"global_pool", c.global_pool}}
-                  : json{{"num_heads", c.num_heads}, {"class_token", c.class_token}, {"global_pool", c.global_pool}};
+  // What the config leaves to the tensors stays out (BEiT's heads of an unnamed size, Swin's depths in a hub
+  // config): written as 0 or [], they would not parse back (fuzz_config found it).
+  json args = {{"global_pool", c.global_pool}};
+  if (c.family == ModelFamily::Swin) {
+    if (!c.depths.empty()) args["depths"] = c.depths;
+    if (!c.stage_heads.empty()) args["num_heads"] = c.stage_heads;
+    args["window_size"] = c.window_size;
+  } else if (c.family != ModelFamily::GFNet) {
+    if (c.num_heads > 0) args["num_heads"] = c.num_heads;
+    args["class_token"] = c.class_token;
+  }
   if (c.mlp_ratio) args["mlp_ratio"] = *c.mlp_ratio;
   if (c.img_size) args["img_size"] = *c.img_size;
   if (c.patch_size) args["patch_size"] = *c.patch_size;
