@@ -272,7 +272,7 @@ TEST_CASE("classify CLI: explain options are checked", "[cli][classify][explain]
   CHECK_THAT(blocked.err, Catch::Contains("file/ov"));
 }
 
-TEST_CASE("classify CLI: real ViT-Ti overlays and report for shared photos; rollout mass is concentrated",
+TEST_CASE("classify CLI: real ViT-Ti overlays and report for shared photos, rollout mass is concentrated",
           "[cli][classify][explain][shared]") {
   VITVK_REQUIRE_SHARED_DATA(shared);
   const fs::path photos = shared / "data" / "imagenet-sample-images";
@@ -359,5 +359,5 @@ TEST_CASE("classify CLI: real ViT-Ti overlays and report for shared photos; roll
   const json data = report_data(r / "rep" / "index.html");
   REQUIRE(data.size() == 4);
   CHECK(data[0]["name"] == (photos / files[0]).string());
-  CHECK(data[3]["name"] == "canvas/paste1.png");
+  CHECK(data[3]["name"] == "paste1.png");  // found in the folder `canvas`: its path below that folder
 }

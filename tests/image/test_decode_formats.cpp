@@ -114,7 +114,7 @@ TEST_CASE("HEIC and AVIF made by heif-enc from the sample photos decode like the
   }
 }
 
-TEST_CASE("HEIF orientation (irot/imir) is applied exactly once; an Exif orientation inside is not applied again",
+TEST_CASE("HEIF orientation (irot/imir) is applied exactly once, an Exif orientation inside is not applied again",
           "[image][formats][heif]") {
   const cv::Mat shown = small_photo(96, 64);
   std::vector<cv::Mat> candidates;  // what each of the 8 orientations would show

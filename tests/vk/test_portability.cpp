@@ -177,7 +177,7 @@ TEST_CASE("embedded shaders need 16-bit storage only in fp16 variants and never 
   }
 }
 
-TEST_CASE("fp16 on a device without 16-bit storage is a clear error; auto precision runs fp32", "[vulkan][portability][engine]") {
+TEST_CASE("fp16 on a device without 16-bit storage is a clear error, auto precision runs fp32", "[vulkan][portability][engine]") {
   const auto devices = gpu::list_devices();
   const auto& dev = devices[gpu::pick_device(devices, std::nullopt)];
   auto model = std::make_shared<const Model>(Model::random(test::tiny_config(false, 32, 4, 16, 2, 2, 10), 3));
