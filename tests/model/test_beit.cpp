@@ -16,7 +16,7 @@
 #include "explain/rollout.hpp"
 #include "model/load_beit.hpp"
 #include "support/vk_fixture.hpp"
-#include "support/zoo_golden.hpp"
+#include "support/zoo_checks.hpp"
 #include "vitvk/error.hpp"
 
 using namespace vitvk;
@@ -30,39 +30,13 @@ const char* const kCases[] = {"beit_base",       "beit_base_model_args",    "bei
                               "beitv2_base",     "beit_shared_abs",         "beit_shared_abs_at32",
                               "malformed_table_size", "malformed_gamma_partial", "malformed_heads_args"};
 
-struct Loaded {
-  ZooCase c;
-  std::shared_ptr<const Model> model;
-};
+using test::batch_of;
+using test::check_fp32;
+using test::require_clean;
+using test::vulkan_options;
+using Loaded = test::LoadedCase;
 
-Loaded load(const std::string& name) {
-  Loaded l{test::zoo_case(name, beit_dir()), nullptr};
-  INFO(name << ": " << l.c.tests);
-  l.model = std::make_shared<const Model>(test::load_zoo_model(l.c));
-  return l;
-}
-
-int batch_of(const ZooCase& c) { return static_cast<int>(c.input_shape[0]); }
-
-// Logits and features within fp32_rel of timm (max |diff| / max |value|), the same top-1, the explain maps (the
-// probabilities after the bias, fused over heads per block) within attn_abs; returns the result for rollout.
-ForwardResult check_fp32(const std::string& what, const ZooCase& c, Backend& b) {
-  auto r = b.forward(c.input, batch_of(c), {.explain = true});
-  INFO(c.name << " on " << what << ": " << c.tests);
-  const double dl = test::max_rel_diff(r.logits, c.logits.values);
-  INFO("logits max |diff| / max |logit| vs timm " << dl);
-  CHECK(dl <= c.fp32_rel);
-  CHECK(test::argmax_rows(r.logits, c.num_classes) == c.top1);
-  const double df = test::max_rel_diff(r.features, c.features.values);
-  INFO("features max |diff| / max |value| vs timm " << df);
-  CHECK(df <= c.fp32_rel);
-  REQUIRE(r.attention.size() == c.attn.values.size());
-  const double da = test::max_abs_diff_d(r.attention, c.attn.values);
-  INFO("attention max |diff| vs timm " << da);
-  CHECK(da <= c.attn_abs);
-  WARN(c.name << " " << what << ": logits rel diff " << dl << ", features " << df << ", attention abs " << da);
-  return r;
-}
+Loaded load(const std::string& name) { return test::load_case(name, beit_dir()); }
 
 // Rollout over the backend's maps equals rollout over timm's own probabilities (the same function on both).
 void check_rollout(const Loaded& l, const ForwardResult& ours) {
@@ -87,20 +61,6 @@ void run_cpu(const std::string& name) {
   check_rollout(l, check_fp32("cpu", l.c, *cpu));
 }
 
-VulkanBackendOptions vulkan_options(const ZooCase& c, bool fp16) {
-  VulkanBackendOptions o;
-  o.validation = true;
-  o.max_batch = batch_of(c);
-  o.fp16 = fp16;
-  return o;
-}
-
-void require_clean(const Backend& b) {
-  const auto msgs = b.validation_messages();
-  for (const auto& m : msgs) UNSCOPED_INFO(m);
-  CHECK(msgs.empty());
-}
-
 void run_vulkan(const std::string& name) {
   const Loaded l = load(name);
   auto gpu = make_vulkan_backend(l.model, vulkan_options(l.c, false));
@@ -108,55 +68,9 @@ void run_vulkan(const std::string& name) {
   require_clean(*gpu);
 }
 
-void run_vulkan_fp16(const std::string& name) {
-  {
-    test::VkFixture probe;
-    if (!probe.ctx.fp16_enabled()) {
-      test::skip("this Vulkan device has no 16-bit storage buffers");
-      return;
-    }
-  }
-  const Loaded l = load(name);
-  const ZooCase& c = l.c;
-  auto gpu = make_vulkan_backend(l.model, vulkan_options(c, true));
-  const auto r = gpu->forward(c.input, batch_of(c), {});
-  INFO(c.name << " on vulkan fp16: " << c.tests);
-  const double dl = test::max_abs_diff_d(r.logits, c.logits.values), df = test::max_abs_diff_d(r.features, c.features.values);
-  INFO("fp16 logits max |diff| vs timm " << dl << ", features " << df);
-  CHECK(dl <= c.fp16_abs);
-  CHECK(df <= c.fp16_abs);
-  CHECK(test::argmax_rows(r.logits, c.num_classes) == c.top1);
-  WARN(c.name << " vulkan fp16: logits abs diff " << dl << ", features " << df);
-  require_clean(*gpu);
-}
-
-void run_malformed(const std::string& name) {
-  const ZooCase c = test::zoo_case(name, beit_dir());
-  INFO(name << ": " << c.tests);
-  try {
-    (void)test::load_zoo_model(c);
-    FAIL("loaded without an error");
-  } catch (const Error& e) {
-    const std::string msg = e.what();
-    INFO("message: " << msg);
-    CHECK(e.code() == ErrorCode::ModelFormat);
-    CHECK_THAT(msg, Catch::Contains("model.safetensors") || Catch::Contains("config.json"));  // names the file
-    for (const auto& s : c.error_contains) CHECK_THAT(msg, Catch::Contains(s));
-    if (!c.error_any.empty())
-      CHECK(std::any_of(c.error_any.begin(), c.error_any.end(),
-                        [&](const std::string& s) { return msg.find(s) != std::string::npos; }));
-  }
-}
-
-std::vector<float> read_f32(const std::filesystem::path& p) {
-  std::ifstream f(p, std::ios::binary);
-  REQUIRE(f);
-  f.seekg(0, std::ios::end);
-  std::vector<float> v(static_cast<std::size_t>(f.tellg()) / 4);
-  f.seekg(0);
-  f.read(reinterpret_cast<char*>(v.data()), static_cast<std::streamsize>(v.size() * 4));
-  return v;
-}
+void run_vulkan_fp16(const std::string& name) { test::check_vulkan_fp16(name, beit_dir()); }
+void run_malformed(const std::string& name) { test::check_malformed(name, beit_dir()); }
+using test::read_f32;  // support/test_data.hpp
 
 }  // namespace
 

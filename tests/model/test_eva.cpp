@@ -17,7 +17,7 @@
 #include "image/preprocess.hpp"
 #include "support/test_data.hpp"
 #include "support/vk_fixture.hpp"
-#include "support/zoo_golden.hpp"
+#include "support/zoo_checks.hpp"
 #include "vitvk/error.hpp"
 
 using namespace vitvk;
@@ -39,74 +39,17 @@ const char* const kCases[] = {"eva02_tiny",
                               "malformed_k_proj_bias",
                               "malformed_mlp_norm_partial"};
 
-struct Loaded {
-  ZooCase c;
-  std::shared_ptr<const Model> model;
-};
+using test::batch_of;
+using test::check_fp32;
+using test::require_clean;
+using test::vulkan_options;
+using Loaded = test::LoadedCase;
 
-Loaded load(const std::string& name) {
-  Loaded l{test::zoo_case(name, eva_dir()), nullptr};
-  INFO(name << ": " << l.c.tests);
-  l.model = std::make_shared<const Model>(test::load_zoo_model(l.c));
-  return l;
-}
-
-int batch_of(const ZooCase& c) { return static_cast<int>(c.input_shape[0]); }
-
-// vitvk's eval transform of the photos gives timm's input for EVA's pretrained_cfg (OpenAI CLIP mean/std).
-void check_preprocess(const Loaded& l) {
-  const PreprocessConfig& p = l.model->config.preprocess;
-  const ZooCase& c = l.c;
-  CHECK(p.height == c.pre_height);
-  CHECK(p.width == c.pre_width);
-  const std::size_t per = static_cast<std::size_t>(3) * c.pre_height * c.pre_width;
-  for (std::size_t i = 0; i < c.photos.size(); ++i) {
-    const auto ours = preprocess(decode_image_file(std::filesystem::path(VITVK_SOURCE_DIR) / c.photos[i]), p);
-    const std::vector<float> theirs(c.input.begin() + static_cast<long>(i * per),
-                                    c.input.begin() + static_cast<long>((i + 1) * per));
-    const double d = test::max_abs_diff_d(ours, theirs);
-    INFO(c.name << " " << c.photos[i] << ": preprocess max |diff| vs timm's transform " << d);
-    CHECK(d <= c.preprocess_abs);
-  }
-}
-
-// fp32: logits and features within fp32_rel of timm (max |diff| / max |value|), the same top-1, the explain
-// attention (mean/max/min over heads per block) within attn_abs.
-void check_fp32(const std::string& what, const ZooCase& c, Backend& b) {
-  const auto r = b.forward(c.input, batch_of(c), {.explain = true});
-  INFO(c.name << " on " << what << ": " << c.tests);
-  if (c.logits.present()) {
-    const double d = test::max_rel_diff(r.logits, c.logits.values);
-    INFO("logits max |diff| / max |logit| vs timm " << d);
-    CHECK(d <= c.fp32_rel);
-    CHECK(test::argmax_rows(r.logits, c.num_classes) == c.top1);
-  }
-  const double df = test::max_rel_diff(r.features, c.features.values);
-  INFO("features (pre-logits) max |diff| / max |value| vs timm " << df);
-  CHECK(df <= c.fp32_rel);
-  REQUIRE(r.attention.size() == c.attn.values.size());
-  const double da = test::max_abs_diff_d(r.attention, c.attn.values);
-  INFO("attention (mean/max/min over heads) max |diff| vs timm " << da);
-  CHECK(da <= c.attn_abs);
-}
-
-void require_clean(const Backend& b) {
-  const auto msgs = b.validation_messages();
-  for (const auto& m : msgs) UNSCOPED_INFO(m);
-  CHECK(msgs.empty());
-}
-
-VulkanBackendOptions vulkan_options(const ZooCase& c, bool fp16) {
-  VulkanBackendOptions o;
-  o.validation = true;
-  o.max_batch = batch_of(c);
-  o.fp16 = fp16;
-  return o;
-}
+Loaded load(const std::string& name) { return test::load_case(name, eva_dir()); }
 
 void run_cpu(const std::string& name) {
   const Loaded l = load(name);
-  check_preprocess(l);
+  test::check_preprocess(l);
   auto cpu = make_cpu_backend(l.model);
   check_fp32("cpu", l.c, *cpu);
 }
@@ -118,49 +61,8 @@ void run_vulkan(const std::string& name) {
   require_clean(*gpu);
 }
 
-// fp16 storage: logits and features within fp16_abs of timm, the same top-1 (the goldens' top-1 leads by >= 0.1).
-void run_vulkan_fp16(const std::string& name) {
-  {
-    test::VkFixture probe;
-    if (!probe.ctx.fp16_enabled()) {
-      test::skip("this Vulkan device has no 16-bit storage buffers");
-      return;
-    }
-  }
-  const Loaded l = load(name);
-  const ZooCase& c = l.c;
-  auto gpu = make_vulkan_backend(l.model, vulkan_options(c, true));
-  const auto r = gpu->forward(c.input, batch_of(c), {});
-  INFO(c.name << " on vulkan fp16: " << c.tests);
-  if (c.logits.present()) {
-    const double d = test::max_abs_diff_d(r.logits, c.logits.values);
-    INFO("fp16 logits max |diff| vs timm " << d);
-    CHECK(d <= c.fp16_abs);
-    CHECK(test::argmax_rows(r.logits, c.num_classes) == c.top1);
-  }
-  const double d = test::max_abs_diff_d(r.features, c.features.values);
-  INFO("fp16 features max |diff| vs timm " << d);
-  CHECK(d <= c.fp16_abs);
-  require_clean(*gpu);
-}
-
-void run_malformed(const std::string& name) {
-  const ZooCase c = test::zoo_case(name, eva_dir());
-  INFO(name << ": " << c.tests);
-  try {
-    (void)test::load_zoo_model(c);
-    FAIL("loaded without an error");
-  } catch (const Error& e) {
-    const std::string msg = e.what();
-    INFO("message: " << msg);
-    CHECK(e.code() == ErrorCode::ModelFormat);
-    CHECK_THAT(msg, Catch::Contains("model.safetensors") || Catch::Contains("config.json"));  // names the file
-    for (const auto& s : c.error_contains) CHECK_THAT(msg, Catch::Contains(s));
-    if (!c.error_any.empty())
-      CHECK(std::any_of(c.error_any.begin(), c.error_any.end(),
-                        [&](const std::string& s) { return msg.find(s) != std::string::npos; }));
-  }
-}
+void run_vulkan_fp16(const std::string& name) { test::check_vulkan_fp16(name, eva_dir()); }
+void run_malformed(const std::string& name) { test::check_malformed(name, eva_dir()); }
 
 // The timm layer widths of an eva02_* name, made small enough to run in a test (the layout switches kept).
 ModelConfig small_config(const std::string& arch, int dim, int img) {
