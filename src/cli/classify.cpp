@@ -83,13 +83,9 @@ int run_classify(const ClassifyArgs& a) {
   if (model->dims.num_classes == 0)
     throw Error(ErrorCode::Unsupported, "model " + model_dir.string() + " (" + model->config.architecture +
                                             ") has no classifier (num_classes 0): it gives embeddings; use `vitvk embed`");
-  if (a.explain() && !pipeline::has_attention_maps(*model))
+  if (a.explain() && !model->has_attention_maps())
     throw Error(ErrorCode::Unsupported, "--overlay/--report show attention rollout, but model " + model_dir.string() +
-                                            " (" + model->config.architecture + ") has no attention maps" +
-                                            (model->dims.family == ModelFamily::Swin
-                                                 ? ": Swin attends only within local (shifted) windows, with no "
-                                                   "token-to-token attention over the image to roll out"
-                                                 : ""));
+                                            " has no attention maps: " + model->no_attention_maps_reason());
   auto backend = make_backend(model, req);
   if (!a.quiet)
     fmt::print(stderr, "vitvk: model {} on {} ({}, {})\n", model_dir.string(), backend->name(), backend->device_name(),

@@ -17,16 +17,9 @@ std::size_t check_forward_input(const ModelDims& d, std::span<const float> image
 }
 
 void throw_no_attention(const Model& model) {
-  if (model.dims.family == ModelFamily::GFNet)
-    throw Error(ErrorCode::Unsupported, "explain mode needs attention maps, and '" + model.config.architecture +
-                                            "' is a GFNet: it mixes tokens with a global frequency-domain filter, "
-                                            "not attention, so there are no maps to return");
-  if (model.dims.family == ModelFamily::Swin)
-    throw Error(ErrorCode::Unsupported, "explain mode needs attention maps, and '" + model.config.architecture +
-                                            "' is a Swin Transformer: it attends only within local (shifted) windows, "
-                                            "so there is no token-to-token map over the image to roll out");
-  throw Error(ErrorCode::Unsupported, "explain mode needs attention maps, and '" + model.config.architecture +
-                                          "' has none");
+  const std::string why = model.no_attention_maps_reason();
+  throw Error(ErrorCode::Unsupported, "explain mode needs attention maps, and " +
+                                          (why.empty() ? "'" + model.config.architecture + "' has none" : why));
 }
 
 BackendChoice parse_backend_choice(const std::string& s) {

@@ -390,6 +390,23 @@ Model Model::from_tensors(const ModelConfig& config, const SafeTensors& st, std:
   return m;
 }
 
+std::string Model::no_attention_maps_reason() const {
+  const std::string name = "'" + config.architecture + "'";
+  switch (dims.family) {
+    case ModelFamily::GFNet:
+      return name + " is a GFNet: it mixes tokens with a global frequency-domain filter, not attention, so there are "
+                    "no maps to roll out";
+    case ModelFamily::Swin:
+      return name + " is a Swin Transformer: it attends only within local (shifted) windows, so there is no "
+                    "token-to-token map over the image to roll out";
+    case ModelFamily::ViT:
+    case ModelFamily::Eva:
+    case ModelFamily::BEiT:
+      break;
+  }
+  return {};
+}
+
 Model Model::load(const std::filesystem::path& dir, std::optional<int> img_size) {
   std::error_code ec;
   if (!std::filesystem::is_directory(dir, ec)) throw Error(ErrorCode::Io, dir.string() + ": not a model directory");

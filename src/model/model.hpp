@@ -182,6 +182,12 @@ struct Model {
   // Random weights (deterministic for a seed) shaped by the config; for tests and benchmarks.
   static Model random(const ModelConfig& config, uint32_t seed = 1);
 
+  // Why explain mode (attention rollout) has nothing to work with for this model, as the end of a sentence
+  // ("... 'gfnet_ti' is a GFNet: ..."); empty where the family has token-to-token attention maps. The one place
+  // that decides it: the backends, the pipeline and the CLI word their refusals around it.
+  std::string no_attention_maps_reason() const;
+  bool has_attention_maps() const { return no_attention_maps_reason().empty(); }
+
   // The timm-named tensors of this model, e.g. to write a model directory.
   std::vector<std::pair<std::string, std::vector<int64_t>>> tensor_shapes() const;
   // Writes config.json + model.safetensors to dir (created if needed). Plain ViT/DeiT and GFNet layouts only

@@ -30,11 +30,6 @@ struct Slot {
 
 }  // namespace
 
-// GFNet has no attention; Swin attends only within local windows (no token-to-token map of the whole image).
-bool has_attention_maps(const Model& model) {
-  return model.config.family != ModelFamily::GFNet && model.config.family != ModelFamily::Swin;
-}
-
 cv::Mat cap_longest_side(const cv::Mat& image, int max_side) {
   const int side = std::max(image.cols, image.rows);
   if (max_side <= 0 || side <= max_side) return image;
@@ -63,9 +58,8 @@ Classifier::Classifier(Backend& backend, const ClassifyOptions& options)
       throw Error(ErrorCode::InvalidArgument, fmt::format("discard ratio {} is outside [0, 1)", e.rollout.discard_ratio));
     if (e.max_photo_side < 0) throw Error(ErrorCode::InvalidArgument, "the photo size cap must not be negative");
     const Model& m = backend_.model();
-    if (!has_attention_maps(m))
-      throw Error(ErrorCode::Unsupported, "model " + m.config.architecture +
-                                              " has no attention maps: attention rollout needs a ViT/DeiT model");
+    if (!m.has_attention_maps())
+      throw Error(ErrorCode::Unsupported, "attention rollout needs attention maps, and " + m.no_attention_maps_reason());
   }
 }
 

@@ -46,7 +46,7 @@ struct ClassifyStats {
 class Classifier {
  public:
   // Throws Error(InvalidArgument) for top_k < 1, batch < 1 or bad explain options, and Error(Unsupported) when
-  // explain is asked of a model without attention maps (see has_attention_maps).
+  // explain is asked of a model without attention maps (Model::has_attention_maps).
   Classifier(Backend& backend, const ClassifyOptions& options);
 
   // Classifies every input, calling on_result exactly once per input, in input order, on the calling thread, as
@@ -61,9 +61,6 @@ class Classifier {
   ClassifyOptions options_;
   WorkerPool pool_;
 };
-
-// Whether attention rollout can explain this model's predictions (ViT/DeiT; not attention-free families).
-bool has_attention_maps(const Model& model);
 
 // `image` scaled down (INTER_AREA) so its longest side is at most max_side (0: returned as is). Sizes round to
 // nearest: w' = max(1, round(w * max_side / max(w, h))).
