@@ -203,12 +203,10 @@ std::vector<RowCall> row_calls(const Layout& x, const Layout& y, int batch) {
 }
 
 Graph build(const Model& model) {
-  if (model.dims.family == ModelFamily::Swin)
-    throw Error(ErrorCode::Unsupported, model.config.architecture + ": Swin checkpoints load, but this build has no "
-                                        "Swin graph builder yet (it needs attention with an additive bias)");
-  Graph g = model.dims.family == ModelFamily::GFNet ? build_gfnet(model)
-             : model.dims.family == ModelFamily::Eva ? build_eva(model)
-                                                       : build_vit(model);
+  Graph g = model.dims.family == ModelFamily::GFNet  ? build_gfnet(model)
+            : model.dims.family == ModelFamily::Eva  ? build_eva(model)
+            : model.dims.family == ModelFamily::Swin ? build_swin(model)
+                                                     : build_vit(model);
   g.validate();
   return g;
 }

@@ -1,6 +1,6 @@
 #pragma once
 // The forward pass as data (ggml's cgraph / ncnn's param graph are the models): tensors, weights and an ordered
-// list of op nodes that a family's builder emits (build_vit.cpp, build_gfnet.cpp, build_swin.cpp) and that each backend runs
+// list of op nodes that a family's builder emits (build_vit.cpp, build_gfnet.cpp, build_eva.cpp, build_swin.cpp) and that each backend runs
 // with its own kernels (engine/cpu_backend.cpp, engine/vulkan_backend.cpp). Adding a family touches its builder
 // and the homes of any new op, no backend code.
 //
@@ -142,11 +142,13 @@ struct RowCall {
 };
 std::vector<RowCall> row_calls(const Layout& x, const Layout& y, int batch);
 
-// The graph of a model's family (ViT: build_vit.cpp, GFNet: build_gfnet.cpp, EVA-02: build_eva.cpp; BEiT
+// The graph of a model's family (ViT: build_vit.cpp, GFNet: build_gfnet.cpp, EVA-02: build_eva.cpp, Swin:
+// build_swin.cpp; BEiT
 // shares build_vit).
 Graph build(const Model& model);
 Graph build_vit(const Model& model);
 Graph build_gfnet(const Model& model);
 Graph build_eva(const Model& model);
+Graph build_swin(const Model& model);
 
 }  // namespace vitvk::graph

@@ -1,7 +1,9 @@
 // Swin Transformer v1 (issue 19): random-weight models made by timm itself (tools/goldens/make_swin_goldens.py,
-// tests/data/swin/) loaded from the hub layout: the stage plan the loader decides (feature maps, windows clipped
-// where a stage's map is smaller, shifts) equals the one timm's blocks ran with, malformed checkpoints are refused
-// by name, there are no attention maps to roll out, and the FLOP count counts windows.
+// tests/data/swin/) loaded from the hub layout and run on the CPU and Vulkan backends against timm's logits and
+// pre-logits features: a last stage whose window timm clips to the feature map, a shifted stage padded to whole
+// windows, an input-size override that pads the merge, and window 12 at a scaled-down 384 geometry. Also: the
+// stage plan the loader decides equals timm's, malformed checkpoints are refused by name, explain mode is refused
+// (no global attention), and the FLOP count counts windows.
 #include <catch2/catch.hpp>
 
 #include <nlohmann/json.hpp>
@@ -10,10 +12,13 @@
 #include <fstream>
 #include <set>
 
+#include "engine/backend.hpp"
+#include "graph/graph.hpp"
 #include "model/config.hpp"
 #include "pipeline/classify.hpp"
 #include "support/test_data.hpp"
-#include "support/zoo_golden.hpp"
+#include "support/vk_fixture.hpp"
+#include "support/zoo_checks.hpp"
 #include "vitvk/error.hpp"
 
 using namespace vitvk;
@@ -27,16 +32,30 @@ const char* const kCases[] = {"swin_t_48",         "swin_t_56",          "swin_t
                               "swin_b_w12_96",     "malformed_bias_table_size", "malformed_stage_count",
                               "malformed_stage_depth"};
 
-struct Loaded {
-  ZooCase c;
-  std::shared_ptr<const Model> model;
-};
+using test::batch_of;
+using test::check_fp32;
+using test::require_clean;
+using test::vulkan_options;
+using Loaded = test::LoadedCase;
 
-Loaded load(const std::string& name) {
-  Loaded l{test::zoo_case(name, swin_dir()), nullptr};
-  l.model = std::make_shared<const Model>(test::load_zoo_model(l.c));
-  return l;
+Loaded load(const std::string& name) { return test::load_case(name, swin_dir()); }
+
+void run_cpu(const std::string& name) {
+  const Loaded l = load(name);
+  test::check_preprocess(l);
+  auto cpu = make_cpu_backend(l.model);
+  check_fp32("cpu", l.c, *cpu);
 }
+
+void run_vulkan(const std::string& name) {
+  const Loaded l = load(name);
+  auto gpu = make_vulkan_backend(l.model, vulkan_options(l.c, false));
+  check_fp32("vulkan fp32", l.c, *gpu);
+  require_clean(*gpu);
+}
+
+void run_vulkan_fp16(const std::string& name) { test::check_vulkan_fp16(name, swin_dir()); }
+void run_malformed(const std::string& name) { test::check_malformed(name, swin_dir()); }
 
 // The feature map, window and shift of every stage as timm's blocks ran them (recorded by the generator).
 void check_stage_plan(const std::string& name) {
@@ -61,24 +80,6 @@ void check_stage_plan(const std::string& name) {
   FAIL("no manifest case " << name);
 }
 
-void run_malformed(const std::string& name) {
-  const ZooCase c = test::zoo_case(name, swin_dir());
-  INFO(name << ": " << c.tests);
-  try {
-    (void)test::load_zoo_model(c);
-    FAIL("loaded without an error");
-  } catch (const Error& e) {
-    const std::string msg = e.what();
-    INFO("message: " << msg);
-    CHECK(e.code() == ErrorCode::ModelFormat);
-    CHECK_THAT(msg, Catch::Contains("model.safetensors") || Catch::Contains("config.json"));
-    for (const auto& s : c.error_contains) CHECK_THAT(msg, Catch::Contains(s));
-    if (!c.error_any.empty())
-      CHECK(std::any_of(c.error_any.begin(), c.error_any.end(),
-                        [&](const std::string& s) { return msg.find(s) != std::string::npos; }));
-  }
-}
-
 }  // namespace
 
 TEST_CASE("swin manifest: every case is registered here", "[swin]") {
@@ -87,8 +88,11 @@ TEST_CASE("swin manifest: every case is registered here", "[swin]") {
   CHECK(manifest == here);
 }
 
-#define SWIN_CASE(name) \
-  TEST_CASE("swin " name ": the stage plan is timm's", "[swin]") { check_stage_plan(name); }
+#define SWIN_CASE(name)                                                                                  \
+  TEST_CASE("swin " name ": the stage plan is timm's", "[swin]") { check_stage_plan(name); }            \
+  TEST_CASE("swin " name ": CPU fp32 equals timm", "[swin]") { run_cpu(name); }                         \
+  TEST_CASE("swin " name ": Vulkan fp32 equals timm", "[swin][vulkan]") { run_vulkan(name); }           \
+  TEST_CASE("swin " name ": Vulkan fp16 stays close to timm", "[swin][vulkan]") { run_vulkan_fp16(name); }
 #define SWIN_MALFORMED(name) \
   TEST_CASE("swin " name ": refused with a message naming the problem", "[swin]") { run_malformed(name); }
 
@@ -100,9 +104,27 @@ SWIN_MALFORMED("malformed_bias_table_size")
 SWIN_MALFORMED("malformed_stage_count")
 SWIN_MALFORMED("malformed_stage_depth")
 
-TEST_CASE("swin: no attention maps to roll out", "[swin]") {
+TEST_CASE("swin: the permutations are graph ops, explain mode is refused", "[swin]") {
   const Loaded l = load("swin_t_48");
-  CHECK_FALSE(pipeline::has_attention_maps(*l.model));
+  const graph::Graph g = graph::build(*l.model);
+  int windows = 0, attention = 0;
+  for (const auto& n : g.nodes) {
+    windows += n.op == graph::Op::Window;
+    attention += n.op == graph::Op::Attention;
+  }
+  // Per block a partition and a reverse; per stage after the first a merge (3 stages of 2 blocks).
+  CHECK(attention == 6);
+  CHECK(windows == 2 * 6 + 2);
+  CHECK(g.layers == 0);
+  CHECK_FALSE(l.model->has_attention_maps());
+  auto cpu = make_cpu_backend(l.model);
+  try {
+    (void)cpu->forward(l.c.input, batch_of(l.c), {.explain = true});
+    FAIL("explain ran");
+  } catch (const Error& e) {
+    CHECK(e.code() == ErrorCode::Unsupported);
+    CHECK_THAT(std::string(e.what()), Catch::Contains("window"));
+  }
 }
 
 TEST_CASE("swin: FLOPs count window attention, not the map's tokens squared", "[swin]") {
