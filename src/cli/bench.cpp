@@ -199,8 +199,8 @@ void add_bench_command(CLI::App& app, Registry& reg) {
   auto* m = sub->add_option("-m,--model", o->model_dir, "Model directory (default: random weights for --arch)");
   sub->add_option("--arch", o->arch, "Architecture for random weights (vit_tiny_patch16_224, vit_small_patch16_224, "
                                      "vit_base_patch16_224, vit_base_patch32_384, gfnet_ti, gfnet_xs_384, "
-                                     "eva02_tiny_patch14_224, eva02_base_patch14_448, "
-                                     "swin_tiny_patch4_window7_224, ...)")
+                                     "eva02_tiny_patch14_224, eva02_base_patch14_448, beit_base_patch16_224, "
+                                     "beitv2_base_patch16_224, swin_tiny_patch4_window7_224, ...)")
       ->excludes(m);
   sub->add_option("-b,--backend", o->backend, "cpu | vulkan | auto")->capture_default_str();
   sub->add_option("--device", o->device, "Vulkan device index (see `vitvk devices`)");

@@ -307,4 +307,41 @@ Model beit_from_tensors(const ModelConfig& config, const SafeTensors& st, std::o
   return m;
 }
 
+std::vector<std::pair<std::string, std::vector<int64_t>>> beit_tensor_shapes(const Model& m) {
+  const ModelDims& d = m.dims;
+  const int64_t D = d.dim, H = d.mlp_hidden;
+  const int64_t table = int64_t(2 * d.grid_h - 1) * (2 * d.grid_w - 1) + 3;
+  std::vector<std::pair<std::string, std::vector<int64_t>>> out = {
+      {"patch_embed.proj.weight", {D, d.channels, d.patch, d.patch}},
+      {"patch_embed.proj.bias", {D}},
+      {"cls_token", {1, 1, D}},
+  };
+  for (int i = 0; i < d.depth; ++i) {
+    const std::string p = "blocks." + std::to_string(i) + ".";
+    out.push_back({p + "gamma_1", {D}});
+    out.push_back({p + "gamma_2", {D}});
+    out.push_back({p + "norm1.weight", {D}});
+    out.push_back({p + "norm1.bias", {D}});
+    out.push_back({p + "attn.q_bias", {D}});
+    out.push_back({p + "attn.v_bias", {D}});
+    out.push_back({p + "attn.relative_position_bias_table", {table, d.heads}});
+    out.push_back({p + "attn.qkv.weight", {3 * D, D}});
+    out.push_back({p + "attn.proj.weight", {D, D}});
+    out.push_back({p + "attn.proj.bias", {D}});
+    out.push_back({p + "norm2.weight", {D}});
+    out.push_back({p + "norm2.bias", {D}});
+    out.push_back({p + "mlp.fc1.weight", {H, D}});
+    out.push_back({p + "mlp.fc1.bias", {H}});
+    out.push_back({p + "mlp.fc2.weight", {D, H}});
+    out.push_back({p + "mlp.fc2.bias", {D}});
+  }
+  out.push_back({"fc_norm.weight", {D}});
+  out.push_back({"fc_norm.bias", {D}});
+  if (d.num_classes) {
+    out.push_back({"head.weight", {d.num_classes, D}});
+    out.push_back({"head.bias", {d.num_classes}});
+  }
+  return out;
+}
+
 }  // namespace vitvk

@@ -13,6 +13,10 @@ namespace vitvk {
 // Model::from_tensors for family BEiT (config.cpp decides the family from the architecture name).
 Model beit_from_tensors(const ModelConfig& config, const SafeTensors& tensors, std::optional<int> img_size);
 
+// The tensors of beit_* / beitv2_*'s default layout (what Model::random makes): a relative position table per
+// block, q/v biases, layer scale, no pos_embed, fc_norm + head.
+std::vector<std::pair<std::string, std::vector<int64_t>>> beit_tensor_shapes(const Model& m);
+
 // timm's relative_position_index for a grid_h x grid_w patch grid with a class token in front: the row of a
 // [(2 grid_h - 1)(2 grid_w - 1) + 3, heads] table that the score of (query i, key j) adds, for i, j over the
 // grid_h * grid_w + 1 tokens ([tokens * tokens], row-major). The last three rows are class-to-patch,

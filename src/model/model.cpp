@@ -422,6 +422,7 @@ std::vector<std::pair<std::string, std::vector<int64_t>>> Model::tensor_shapes()
   const ModelDims& d = dims;
   const int64_t D = d.dim;
   if (d.family == ModelFamily::Eva) return eva_tensor_shapes(*this);  // load_eva.cpp
+  if (d.family == ModelFamily::BEiT) return beit_tensor_shapes(*this);  // load_beit.cpp
   if (d.family == ModelFamily::Swin) {
     const int64_t E = d.stages.at(0).dim;
     std::vector<std::pair<std::string, std::vector<int64_t>>> out = {
@@ -547,7 +548,7 @@ Model Model::random(const ModelConfig& config, uint32_t seed) {
   d.tokens = d.prefix + d.num_patches;
   d.pos_rows = d.tokens;
   d.mlp_hidden = static_cast<int>(config.mlp_ratio.value_or(4.0) * d.dim);
-  if (config.family == ModelFamily::Eva) d.heads = config.num_heads;
+  if (config.family == ModelFamily::Eva || config.family == ModelFamily::BEiT) d.heads = config.num_heads;
   if (d.grid_h < 1 || d.grid_w < 1 || d.mlp_hidden < 1)
     throw Error(ErrorCode::InvalidArgument, "Model::random: input smaller than a patch, or no MLP width");
   if (config.family == ModelFamily::Swin) {

@@ -11,7 +11,10 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "cli/cli_support.hpp"
 #include "engine/backend.hpp"
+#include "model/config.hpp"
+#include "support/random.hpp"
 #include "support/test_data.hpp"
 #include "explain/rollout.hpp"
 #include "model/load_beit.hpp"
@@ -128,4 +131,59 @@ TEST_CASE("beit: relative position index follows timm's layout", "[beit]") {
   CHECK(idx[1 * 7 + 1] == 7);     // same patch: offset (0, 0) = (1, 2) in the 3 x 5 offset grid
   CHECK(idx[1 * 7 + 6] == 0 * 5 + 0);   // patch (0,0) to patch (1,2): offset (-1, -2) + (1, 2) = (0, 0)
   CHECK(idx[6 * 7 + 1] == 2 * 5 + 4);   // patch (1,2) to patch (0,0): offset (1, 2) + (1, 2) = (2, 4)
+}
+
+TEST_CASE("beit: random weights for the beit names, CPU and Vulkan agree", "[beit][vulkan]") {
+  for (const char* arch : {"beit_base_patch16_224", "beitv2_base_patch16_224"}) {
+    ModelConfig c = config_for_architecture(arch);
+    INFO(arch);
+    CHECK(c.family == ModelFamily::BEiT);
+    CHECK(c.num_heads == 12);
+    CHECK(c.preprocess.mean[0] == (std::string(arch).starts_with("beitv2") ? 0.485f : 0.5f));
+    c.embed_dim = 48;  // 12 heads of 4
+    c.depth = 2;
+    c.num_classes = 7;
+    c.img_size = 48;
+    c.preprocess.height = c.preprocess.width = 48;
+    auto model = std::make_shared<const Model>(Model::random(c, 5));
+    const ModelDims& d = model->dims;
+    CHECK(d.family == ModelFamily::BEiT);
+    CHECK(d.tokens == 10);
+    CHECK(d.pool == "avg");
+    REQUIRE(model->weights.blocks.size() == 2);
+    CHECK(model->weights.blocks[0].rel_pos_bias.size() == std::size_t(12) * 10 * 10);  // [heads, tokens, tokens]
+    CHECK_FALSE(model->weights.blocks[0].ls1.empty());
+    const auto images = test::random_floats(std::size_t(2) * 3 * 48 * 48, 4);
+    const auto want = make_cpu_backend(model)->forward(images, 2, {});
+    auto gpu = make_vulkan_backend(model, [] {
+      VulkanBackendOptions o;
+      o.validation = true;
+      o.max_batch = 2;
+      return o;
+    }());
+    const auto got = gpu->forward(images, 2, {});
+    const double diff = test::max_rel_diff(got.logits, want.logits);
+    INFO("Vulkan fp32 vs CPU logits max |diff| / max |logit| " << diff);
+    CHECK(diff < 1e-4);
+    require_clean(*gpu);
+  }
+  CHECK_THROWS_AS(config_for_architecture("beit_huge_patch16_224"), Error);
+  CHECK_THROWS_AS(config_for_architecture("beitv2_base_patch14_224"), Error);
+}
+
+TEST_CASE("beit: FLOP count and `vitvk bench --arch`", "[beit][cli]") {
+  // beit_base_patch16_224: 197 tokens of 768, MLP 3072, 12 blocks, 1000 classes (the bias add is not a FLOP count
+  // term, as in timm's and fvcore's counts).
+  const double n = 197, d = 768, h = 3072;
+  const double block = 2 * n * d * 3 * d + 2 * 2 * n * n * d + 2 * n * d * d + 2 * n * d * h + 2 * n * h * d;
+  const double want = 2 * 196 * d * 3 * 16 * 16 + 12 * block + 2 * d * 1000;
+  test::TempDir tmp;
+  const auto r = test::run_command(test::shell_quote(VITVK_CLI_PATH) +
+                                       " bench --arch beit_base_patch16_224 -b cpu -n 1 --warmup 0 -f json",
+                                   tmp.path());
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  const auto j = nlohmann::json::parse(r.out);
+  CHECK(j.at("gflop_per_image").get<double>() == Approx(want / 1e9).epsilon(1e-9));
+  CHECK(j.at("gflops").get<double>() > 0.0);
 }
