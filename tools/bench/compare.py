@@ -44,6 +44,20 @@ ARCHS = {  # name: (timm architecture, embed dim, heads, depth, patch, image siz
     "base": ("vit_base_patch16_224", 768, 12, 12, 16, 224),
     "base32_384": ("vit_base_patch32_384", 768, 12, 12, 32, 384),
 }
+# Other families (issue 19): the PyTorch and ONNX Runtime sides run timm's own model (random init, eval mode),
+# exported by torch.onnx as it stands; vitvk runs `bench --arch` with random weights of the same shapes.
+TIMM_ARCHS = {  # name: (timm architecture, image size)
+    "swin_t": ("swin_tiny_patch4_window7_224", 224),
+    "eva02_ti": ("eva02_tiny_patch14_224", 224),
+}
+
+
+def timm_module(arch):
+    """timm's model for a TIMM_ARCHS entry; needs timm's source (VITVK_TEST_DATA/timm, default ../shared/timm)."""
+    timm_src = pathlib.Path(os.environ.get("VITVK_TEST_DATA", REPO.parent / "shared")) / "timm"
+    sys.path.insert(0, str(timm_src))
+    import timm
+    return timm.create_model(arch, pretrained=False).eval()
 
 
 def loadavg():
@@ -200,7 +214,8 @@ def run_ort(model_path, batch, reps, warmup, threads, timeout):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--models", default="tiny,small,base", help="comma list of " + ",".join(ARCHS))
+    ap.add_argument("--models", default="tiny,small,base",
+                    help="comma list of " + ",".join(list(ARCHS) + list(TIMM_ARCHS)))
     ap.add_argument("--batches", default="1,16")
     ap.add_argument("--frameworks", default="vitvk-cpu,vitvk-vulkan,torch,ort")
     ap.add_argument("--reps", type=int, default=5, help="timed runs per cell")
@@ -236,11 +251,19 @@ def main():
         torch = None
     tmp = tempfile.TemporaryDirectory(prefix="vitvk-bench-")
     for name in a.models.split(","):
-        arch, dim, heads, depth, patch, img = ARCHS[name]
         module = onnx_path = cuda = None
-        if torch is not None and ("torch" in frameworks or "ort" in frameworks):
-            module = torch_module(random_vit(dim, heads, depth, patch, img))
-        if any(fw.startswith("torch-cuda") for fw in frameworks):
+        if name in TIMM_ARCHS:
+            arch, img = TIMM_ARCHS[name]
+            if torch is not None and ("torch" in frameworks or "ort" in frameworks):
+                try:
+                    module = timm_module(arch)
+                except Exception as e:  # noqa: BLE001 - no timm source: the torch and ORT cells are skipped
+                    print(f"timm model {arch} unavailable: {e}", file=sys.stderr)
+        else:
+            arch, dim, heads, depth, patch, img = ARCHS[name]
+            if torch is not None and ("torch" in frameworks or "ort" in frameworks):
+                module = torch_module(random_vit(dim, heads, depth, patch, img))
+        if any(fw.startswith("torch-cuda") for fw in frameworks) and name in ARCHS:
             try:
                 cuda = cuda_model(arch, dim, heads, depth, patch, img)
                 record.setdefault("torch_cuda_model", {})[arch] = cuda[1]
@@ -269,7 +292,7 @@ def main():
                             r = run_vitvk(a.vitvk, arch, batch, backend, precision, a.reps, a.warmup, a.timeout)
                         elif fw in ("torch-cuda", "torch-cuda-fp16"):
                             if not isinstance(cuda, tuple):
-                                raise RuntimeError(cuda or "python3-torch not available")
+                                raise RuntimeError(cuda or "python3-torch not available (or not a ViT)")
                             r = run_torch_cuda(cuda[0], img, batch, a.reps, a.warmup, fw.endswith("fp16"))
                         elif fw == "torch":
                             if module is None:
