@@ -5,6 +5,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
 
 import numpy as np
@@ -146,6 +147,41 @@ def test_bad_files_are_rows(client, model, photos, tmp_path):
     if os.geteuid() != 0:  # root reads anything
         assert errors[str(folder / "unreadable.jpg")]
     assert sum(e is None for e in frame.error) >= len(good)
+
+
+CHURN = """
+import resource, sys
+import numpy as np
+import vitvk.dask
+
+def faults_of_churn():  # 40 buffers of 4 MiB, each filled (touched) and freed, as batches are
+    f = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    for _ in range(40):
+        np.ones(1 << 20, dtype=np.float32).sum()
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - f
+
+before = faults_of_churn()
+undone = vitvk.dask._undo_dask_malloc_trim()
+print(before, undone, faults_of_churn())
+"""
+
+
+@pytest.mark.parametrize("environ, expect_undone", [({"MALLOC_TRIM_THRESHOLD_": "65536"}, True),
+                                                    ({"MALLOC_TRIM_THRESHOLD_": "65536", "VITVK_DASK_MALLOC": "keep"}, False),
+                                                    ({}, False)])
+def test_dask_malloc_trim_undone(environ, expect_undone):
+    """Dask's nannies give workers MALLOC_TRIM_THRESHOLD_=65536, under which every large buffer is a fresh mmap
+    (page faults on each batch); a vitvk worker sets glibc's thresholds back, unless told to keep them."""
+    env = {k: v for k, v in os.environ.items() if k not in ("MALLOC_TRIM_THRESHOLD_", "VITVK_DASK_MALLOC")}
+    env.update(environ)
+    r = subprocess.run([sys.executable, "-c", CHURN], capture_output=True, text=True, env=env, timeout=TIMEOUT)
+    assert r.returncode == 0, r.stderr
+    before, undone, after = r.stdout.split()
+    assert undone == str(expect_undone)
+    if "MALLOC_TRIM_THRESHOLD_" in environ:
+        assert int(before) > 10000, "under the trim threshold each 4 MiB buffer is faulted in anew"
+        if expect_undone:
+            assert int(after) < int(before) // 10, (before, after)
 
 
 def test_worker_killed_mid_job(client, model, photos):
