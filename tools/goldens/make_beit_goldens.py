@@ -12,30 +12,18 @@ Also malformed variants vitvk must refuse. Writes tests/data/beit/ and its manif
 
 Deterministic: running it twice gives identical bytes (one torch thread, seeds from the case names).
 """
-import json
-import math
-import pathlib
-import struct
-import sys
-import zlib
+import torch
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT.parent / "shared" / "timm"))
-
-import torch  # noqa: E402
-import torch.nn as nn  # noqa: E402
-from PIL import Image  # noqa: E402
-
-import timm  # noqa: E402
-import timm.layers  # noqa: E402
-from timm.data import create_transform, resolve_data_config  # noqa: E402
-from timm.models.beit import checkpoint_filter_fn  # noqa: E402
+# golden_common first: it puts ../shared/timm on sys.path.
+from golden_common import (ROOT, TimmInputs, at_size, case_entry, clear_top1_model, create_model, golden_configs,
+                           hub_config, malformed_entry, random_model, run_timm, save_safetensors, seed_of,
+                           setup_torch, write_arrays, write_configs, write_f32, write_manifest)
+from timm.models.beit import checkpoint_filter_fn
 
 OUT = ROOT / "tests" / "data" / "beit"
-PHOTOS = ["samples/images/chelsea.jpg", "samples/images/astronaut.jpg"]
 
-torch.set_num_threads(1)
-timm.layers.set_fused_attn(False)  # the probabilities must pass attn_drop (where the hook reads them)
+setup_torch()
+timm_input = TimmInputs(OUT)
 
 
 def dims(dim=24, heads=4, img=32, depth=2, patch=8):
@@ -72,151 +60,33 @@ MODELS = [
 ]
 
 
-def seed_of(name):
-    return zlib.crc32(name.encode()) & 0x7FFFFFFF
-
-
-def randomize(model, seed):
-    """Every parameter O(1) random: LayerNorm gains ~1 +- 0.2, biases ~0.1 (q/v biases ~0.5), layer scales
-    ~1 +- 0.3, bias tables ~N(0, 1), tokens ~N(0, 1), pos_embed ~N(0, 0.25), weights ~N(0, 1/fan_in)."""
-    g = torch.Generator().manual_seed(seed)
-    norms = {n for n, m in model.named_modules() if isinstance(m, nn.LayerNorm)}
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            owner = name.rsplit(".", 1)[0] if "." in name else ""
-            r = torch.randn(p.shape, generator=g)
-            if owner in norms and name.endswith(".weight"):
-                p.copy_(1.0 + 0.2 * r)
-            elif name.endswith(("q_bias", "v_bias")):
-                p.copy_(0.5 * r)
-            elif name.endswith(".bias"):
-                p.copy_(0.1 * r)
-            elif name.endswith(("gamma_1", "gamma_2")):
-                p.copy_(1.0 + 0.3 * r)
-            elif name.endswith("relative_position_bias_table") or name == "cls_token":
-                p.copy_(r)
-            elif name == "pos_embed":
-                p.copy_(0.5 * r)
-            else:
-                p.copy_(r / math.sqrt(p[0].numel()))
-
-
-def save_safetensors(path, tensors):
-    header, blobs, offset = {}, [], 0
-    for name in sorted(tensors):
-        data = tensors[name].detach().to(torch.float32).contiguous().numpy().astype("<f4").tobytes()
-        header[name] = {"dtype": "F32", "shape": list(tensors[name].shape), "data_offsets": [offset, offset + len(data)]}
-        blobs.append(data)
-        offset += len(data)
-    text = json.dumps(header, separators=(",", ":")).encode()
-    text += b" " * (-len(text) % 8)
-    path.write_bytes(struct.pack("<Q", len(text)) + text + b"".join(blobs))
-
-
-def write_f32(path, t):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(t.detach().to(torch.float32).contiguous().numpy().astype("<f4").tobytes())
+# randomize's scales of BEiT's own parameters: q/v biases ~0.5, layer scales ~1 +- 0.3, bias tables and the class
+# token ~N(0, 1), pos_embed ~N(0, 0.25).
+SCALES = {"q_bias": (0.0, 0.5), "v_bias": (0.0, 0.5), "gamma_1": (1.0, 0.3), "gamma_2": (1.0, 0.3),
+          "relative_position_bias_table": (0.0, 1.0), "cls_token": (0.0, 1.0), "pos_embed": (0.0, 0.5)}
 
 
 def rel(path):
     return str(path.relative_to(OUT))
 
 
-def create(spec, img, extra_kwargs=None):
-    kw = dict(spec["size"])
-    kw["img_size"] = img
-    kw.update(spec.get("extra", {}))
-    kw.update(extra_kwargs or {})
-    m = timm.create_model(spec["arch"], pretrained=False, num_classes=spec["classes"],
-                          pretrained_cfg_overlay=dict(input_size=(3, img, img)), **kw)
-    return m.eval()
-
-
-def hub_config(spec, model, img, model_args=None):
-    cfg = model.pretrained_cfg
-    pc = {"input_size": [3, img, img], "interpolation": cfg["interpolation"], "crop_pct": cfg["crop_pct"],
-          "crop_mode": cfg.get("crop_mode", "center"), "mean": list(cfg["mean"]), "std": list(cfg["std"]),
-          "num_classes": spec["classes"]}
-    j = {"architecture": spec["arch"], "num_classes": spec["classes"], "num_features": model.num_features,
-         "global_pool": model.global_pool}
-    if model_args is not None:
-        j["model_args"] = model_args
-    j["pretrained_cfg"] = pc
-    return json.dumps(j, indent=2) + "\n"
-
-
-_INPUTS = {}
-
-
-def timm_input(model):
-    """timm's own eval transform of the two photos, shared by every model with the same preprocessing."""
-    dc = resolve_data_config({}, model=model)
-    key = "{}px_{}_crop{}_{}_mean{}_std{}".format(
-        dc["input_size"][1], dc["interpolation"], dc["crop_pct"], dc.get("crop_mode", "center"),
-        "-".join(f"{v:.4f}" for v in dc["mean"]), "-".join(f"{v:.4f}" for v in dc["std"]))
-    if key not in _INPUTS:
-        tf = create_transform(**dc)
-        x = torch.stack([tf(Image.open(ROOT / p).convert("RGB")) for p in PHOTOS])
-        path = OUT / "inputs" / (key + ".f32")
-        write_f32(path, x)
-        _INPUTS[key] = (x, rel(path), dc)
-    return _INPUTS[key]
-
-
-def run_timm(model, x):
-    """Logits, pre-logits features, per-block attention probabilities as [depth, B, 3, T, T] (mean/max/min)."""
-    attn, hooks = [], []
-    for blk in model.blocks:
-        assert not blk.attn.fused_attn
-        hooks.append(blk.attn.attn_drop.register_forward_hook(lambda m, i, o: attn.append(o.detach().clone())))
-    with torch.no_grad():
-        out = model(x)
-        feats = model.forward_head(model.forward_features(x), pre_logits=True)
-    for h in hooks:
-        h.remove()
-    probs = torch.stack(attn[:len(model.blocks)])  # [depth, B, heads, T, T]
-    probs = torch.stack([probs.mean(2), probs.amax(2), probs.amin(2)], dim=2)
-    return out, feats, probs
-
-
-def write_golden(gdir, model, x, input_rel, dc, spec, case_name, img_override, inferred, config_file, given, tests):
-    out, feats, probs = run_timm(model, x)
-    write_f32(gdir / "logits.f32", out)
-    write_f32(gdir / "features.f32", feats)
-    write_f32(gdir / "attn.f32", probs)
-    exp = {"logits": rel(gdir / "logits.f32"), "logits_shape": list(out.shape),
-           "features": rel(gdir / "features.f32"), "features_shape": list(feats.shape),
-           "attn": rel(gdir / "attn.f32"), "attn_shape": list(probs.shape), "top1": out.argmax(-1).tolist()}
-    return {
-        "name": case_name, "model_dir": spec["dir"], "seed": spec.get("seed"), "config": config_file,
-        "arch": spec["arch"], "pretrained_tag": spec["tag"], "tests": tests, "status": "main",
-        "img_size": img_override, "num_classes": spec["classes"], "prefix_tokens": 1, "global_pool": model.global_pool,
-        "input": input_rel, "input_shape": list(x.shape), "photos": PHOTOS,
-        "preprocess": {"input_size": list(dc["input_size"]), "interpolation": dc["interpolation"],
-                       "crop_pct": dc["crop_pct"], "crop_mode": dc.get("crop_mode", "center"),
-                       "mean": list(dc["mean"]), "std": list(dc["std"])},
-        "expected": exp,
-        "tolerance": {"fp32_rel": 1e-4, "fp16_abs": 5e-2, "attn_abs": 1e-4, "preprocess_abs": 1e-6},
-        "inferred": inferred, "model_args_given": given,
-    }
-
-
-MIN_GAP = 0.1
+def create(spec, img):
+    """The case's model at img px: its small widths and the kwargs its name does not imply."""
+    return create_model(spec["arch"], img, spec["classes"], **{**spec["size"], **spec.get("extra", {})})
 
 
 def resized(spec, sd, model, img, ckpt_img):
     """(model at img, its input): timm's route for another size, the checkpoint through checkpoint_filter_fn."""
-    if img != ckpt_img:
-        model = create(spec, img)
-        model.load_state_dict(checkpoint_filter_fn(dict(sd), model))
+    model = at_size(model, sd, img, ckpt_img, lambda size: create(spec, size), checkpoint_filter_fn)
     return model, timm_input(model)[0]
 
 
-def top_gap(model_and_input):
-    model, x = model_and_input
-    with torch.no_grad():
-        s = model(x).sort(-1).values
-    return float((s[:, -1] - s[:, -2]).min())
+def write_golden(gdir, model, inputs, spec, case_name, img_override, inferred, config_file, given, tests):
+    out, feats, probs = run_timm(model, inputs[0])
+    exp = write_arrays(gdir, OUT, {"logits": out, "features": feats, "attn": probs})
+    exp["top1"] = out.argmax(-1).tolist()
+    case = case_entry(case_name, spec["dir"], config_file, spec, tests, "main", img_override, model, inputs, exp)
+    return dict(case, inferred=inferred, model_args_given=given)
 
 
 def make_model(spec, cases):
@@ -225,51 +95,22 @@ def make_model(spec, cases):
     d.mkdir(parents=True, exist_ok=True)
     ckpt_img = spec["size"]["img_size"]
     sizes = spec.get("sizes", [ckpt_img])
-    # The first seed (from the name) whose top-1 logit leads the second by >= MIN_GAP on both photos at every
-    # size: fp16 is checked within 5e-2 and for the same top-1, which a near tie would make a coin toss.
-    for attempt in range(200):
-        seed = seed_of(spec["name"]) + attempt
-        torch.manual_seed(seed)
-        model = create(spec, ckpt_img)
-        randomize(model, seed)
-        sd = {k: v.clone() for k, v in model.state_dict().items()}
-        if all(top_gap(resized(spec, sd, model, img, ckpt_img)) >= MIN_GAP for img in sizes):
-            break
-    else:
-        raise RuntimeError(spec["name"] + ": no seed with a clear top-1")
+    seed, model, sd = clear_top1_model(spec["name"], lambda: create(spec, ckpt_img), SCALES,
+                                       lambda model, sd: (resized(spec, sd, model, img, ckpt_img) for img in sizes))
     spec["seed"] = seed
     save_safetensors(d / "model.safetensors", sd)
-
-    hub_args = None if spec["hub"] else dict(spec["size"], **spec.get("extra", {}))
-    if hub_args is not None:
-        hub_args.pop("img_size")  # pretrained_cfg.input_size says it
-        hub_args = dict(hub_args, **spec["switches"])
-    (d / "config.json").write_text(hub_config(spec, model, ckpt_img, hub_args))
-    configs = [("config.json", hub_args)]
-    if spec.get("also_model_args"):
-        full = dict(spec["size"], **spec["switches"], **spec.get("extra", {}))
-        (d / "config_model_args.json").write_text(hub_config(spec, model, ckpt_img, full))
-        # timm itself rebuilds the same model from exactly these model_args: the list of switches is complete.
-        twin = timm.create_model(spec["arch"], pretrained=False, num_classes=spec["classes"], **full).eval()
-        twin.load_state_dict(sd)
-        x0 = torch.randn(1, 3, ckpt_img, ckpt_img, generator=torch.Generator().manual_seed(5))
-        with torch.no_grad():
-            assert torch.equal(twin(x0), model(x0)), spec["name"]
-        configs.append(("config_model_args.json", full))
+    configs = write_configs(d, spec, model, sd, ckpt_img)
 
     for img in sizes:
         m, _ = resized(spec, sd, model, img, ckpt_img)
-        x, input_rel, dc = timm_input(m)
-        gdir = d / f"golden_{img}"
-        for cfg_file, given in (configs if img == ckpt_img else configs[:1]):
-            suffix = "" if cfg_file == "config.json" else "_model_args"
-            suffix += "" if img == ckpt_img else f"_at{img}"
+        inputs = timm_input(m)
+        for cfg_file, given, suffix in golden_configs(configs, img, ckpt_img):
             tests = spec["tests"]
             if img != ckpt_img:
                 tests = (f"img-size override: checkpoint at {ckpt_img} px run at {img} px through timm's "
                          f"checkpoint_filter_fn; " + tests)
             inferred = spec["inferred"] if given is None else ["switches from model_args"]
-            cases.append(write_golden(gdir, m, x, input_rel, dc, spec, spec["name"] + suffix,
+            cases.append(write_golden(d / f"golden_{img}", m, inputs, spec, spec["name"] + suffix,
                                       None if img == ckpt_img else img, inferred, cfg_file, given, tests))
 
 
@@ -279,19 +120,13 @@ def make_malformed(cases):
     def base(name):
         spec = dict(name=name, arch="beit_base_patch16_224", tag="in22k_ft_in22k_in1k", size=dims(dim=16, heads=2),
                     classes=10)
-        torch.manual_seed(seed_of(name))
-        m = create(spec, 32)
-        randomize(m, seed_of(name))
-        return spec, m, {k: v.clone() for k, v in m.state_dict().items()}
+        return (spec, *random_model(lambda: create(spec, 32), seed_of(name), SCALES))
 
     def write(name, spec, model, sd, model_args, what, contains, any_of):
         d = OUT / "malformed" / name
-        d.mkdir(parents=True, exist_ok=True)
         save_safetensors(d / "model.safetensors", sd)
-        (d / "config.json").write_text(hub_config(spec, model, 32, model_args))
-        cases.append({"name": "malformed_" + name, "model_dir": rel(d), "config": "config.json", "arch": spec["arch"],
-                      "tests": what, "status": "main", "malformed": True, "error_code": "ModelFormat",
-                      "error_contains": contains, "error_any": any_of})
+        (d / "config.json").write_text(hub_config(model, spec["arch"], spec["classes"], 32, model_args))
+        cases.append(malformed_entry(name, rel(d), spec["arch"], what, "main", contains, any_of))
 
     # 1. A bias table of the wrong size: block 1's table loses 2 of its 7 * 7 + 3 = 52 rows (50: no grid's).
     spec, m, sd = base("table_size")
@@ -335,16 +170,13 @@ def main():
     for spec in MODELS:
         make_model(spec, cases)
     make_malformed(cases)
-    manifest = {
-        "generator": "tools/goldens/make_beit_goldens.py",
-        "timm": timm.__version__, "torch": torch.__version__,
+    write_manifest(OUT, __file__, {
         "layout": "as tests/data/zoo: float32 little-endian row-major; attn [depth, batch, 3, tokens, tokens]: mean, "
                   "max, min over the heads of the softmax probabilities; paths relative to tests/data/beit; photos "
                   "relative to the repository root",
         "cases": cases,
         "table_resize": make_table_resize(),
-    }
-    (OUT / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
+    })
     for c in cases:
         print(f"{c['name']:36s} {c.get('tests', '')[:80]}")
 

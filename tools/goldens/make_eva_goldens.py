@@ -12,31 +12,18 @@ Writes tests/data/eva/ in the manifest layout of tests/data/zoo (see tests/data/
 
 Deterministic: running it twice gives identical bytes (one torch thread, seeds from the case names).
 """
-import json
-import math
-import pathlib
-import struct
-import sys
-import zlib
+import torch
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT.parent / "shared" / "timm"))
-
-import torch  # noqa: E402
-import torch.nn as nn  # noqa: E402
-from PIL import Image  # noqa: E402
-
-import timm  # noqa: E402
-import timm.layers  # noqa: E402
-from timm.data import create_transform, resolve_data_config  # noqa: E402
-from timm.models.eva import checkpoint_filter_fn  # noqa: E402
+# golden_common first: it puts ../shared/timm on sys.path.
+from golden_common import (ROOT, TimmInputs, at_size, case_entry, check_rebuilds, clear_top1_model, create_model,
+                           hub_config, malformed_entry, random_model, run_timm, save_safetensors, seed_of, setup_torch,
+                           write_arrays, write_manifest)
+from timm.models.eva import checkpoint_filter_fn
 
 OUT = ROOT / "tests" / "data" / "eva"
-PHOTOS = ["samples/images/chelsea.jpg", "samples/images/astronaut.jpg"]
-MIN_GAP = 0.1
 
-torch.set_num_threads(1)
-timm.layers.set_fused_attn(False)  # the probabilities must pass attn_drop (torch 1.13 has no SDPA anyway)
+setup_torch()
+timm_input = TimmInputs(OUT)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -76,177 +63,50 @@ CASES = [
          inferred=["switches from model_args (checked against the tensors)"]),
 ]
 
+# randomize's scales of EVA's own parameters: q_bias / v_bias ~0.1 as the other biases, layer scales ~1 +- 0.3,
+# tokens ~N(0, 1), pos_embed ~N(0, 0.25).
+SCALES = {"q_bias": (0.0, 0.1), "v_bias": (0.0, 0.1), "gamma_1": (1.0, 0.3), "gamma_2": (1.0, 0.3),
+          "cls_token": (0.0, 1.0), "reg_token": (0.0, 1.0), "pos_embed": (0.0, 0.5)}
+
 
 # ---------------------------------------------------------------------------------------------------------------
-def seed_of(name):
-    return zlib.crc32(name.encode()) & 0x7FFFFFFF
-
-
-def randomize(model, seed):
-    """Every parameter O(1) random: LayerNorm gains ~1 +- 0.2, biases (q_bias / v_bias too) ~0.1, layer scales
-    ~1 +- 0.3, class token ~N(0, 1), pos_embed ~N(0, 0.25), weights ~N(0, 1/fan_in)."""
-    g = torch.Generator().manual_seed(seed)
-    norms = {n for n, m in model.named_modules() if isinstance(m, nn.LayerNorm)}
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            owner = name.rsplit(".", 1)[0] if "." in name else ""
-            r = torch.randn(p.shape, generator=g)
-            if owner in norms and name.endswith(".weight"):
-                p.copy_(1.0 + 0.2 * r)
-            elif name.endswith(".bias") or name.endswith("_bias"):
-                p.copy_(0.1 * r)
-            elif name.endswith(".gamma_1") or name.endswith(".gamma_2"):
-                p.copy_(1.0 + 0.3 * r)
-            elif name in ("cls_token", "reg_token"):
-                p.copy_(r)
-            elif name == "pos_embed":
-                p.copy_(0.5 * r)
-            else:
-                p.copy_(r / math.sqrt(p[0].numel()))
-
-
-def save_safetensors(path, tensors, dtype="F32"):
-    header, blobs, offset = {}, [], 0
-    for name in sorted(tensors):
-        t = tensors[name].detach().to(torch.float32).contiguous()
-        data = t.numpy().astype("<f4" if dtype == "F32" else "<f2").tobytes()
-        header[name] = {"dtype": dtype, "shape": list(t.shape), "data_offsets": [offset, offset + len(data)]}
-        blobs.append(data)
-        offset += len(data)
-    text = json.dumps(header, separators=(",", ":")).encode()
-    text += b" " * (-len(text) % 8)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(struct.pack("<Q", len(text)) + text + b"".join(blobs))
-
-
-def write_f32(path, t):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(t.detach().to(torch.float32).contiguous().numpy().astype("<f4").tobytes())
-
-
 def rel(path):
     return str(path.relative_to(OUT))
 
 
 def create(spec, img):
-    kw = dict(spec["size"])
-    kw["img_size"] = img
-    kw.update(spec.get("extra", {}))
-    kw.update(spec.get("switches", {}))
-    m = timm.create_model(spec["arch"], pretrained=False, num_classes=spec["classes"],
-                          pretrained_cfg_overlay=dict(input_size=(3, img, img)), **kw)
-    return m.eval()
-
-
-def hub_config(spec, model, img, model_args=None):
-    cfg = model.pretrained_cfg
-    pc = {"input_size": [3, img, img], "interpolation": cfg["interpolation"], "crop_pct": cfg["crop_pct"],
-          "crop_mode": cfg.get("crop_mode", "center"), "mean": list(cfg["mean"]), "std": list(cfg["std"]),
-          "num_classes": spec["classes"]}
-    j = {"architecture": spec["arch"], "num_classes": spec["classes"], "num_features": model.num_features,
-         "global_pool": model.global_pool}
-    if model_args is not None:
-        j["model_args"] = model_args
-    j["pretrained_cfg"] = pc
-    return json.dumps(j, indent=2) + "\n"
-
-
-_INPUTS = {}
-
-
-def timm_input(model):
-    """timm's own eval transform of the two photos, shared by every model with the same preprocessing."""
-    dc = resolve_data_config({}, model=model)
-    key = "{}px_{}_crop{}_{}_mean{}_std{}".format(
-        dc["input_size"][1], dc["interpolation"], dc["crop_pct"], dc.get("crop_mode", "center"),
-        "-".join(f"{v:.4f}" for v in dc["mean"]), "-".join(f"{v:.4f}" for v in dc["std"]))
-    if key not in _INPUTS:
-        tf = create_transform(**dc)
-        x = torch.stack([tf(Image.open(ROOT / p).convert("RGB")) for p in PHOTOS])
-        path = OUT / "inputs" / (key + ".f32")
-        write_f32(path, x)
-        _INPUTS[key] = (x, rel(path), dc)
-    return _INPUTS[key]
-
-
-def run_timm(model, x):
-    """Logits (or the embedding), pre-logits features, per-block attention probabilities."""
-    attn, hooks = [], []
-    for blk in model.blocks:
-        assert not blk.attn.fused_attn
-        hooks.append(blk.attn.attn_drop.register_forward_hook(lambda m, i, o: attn.append(o.detach().clone())))
-    with torch.no_grad():
-        out = model(x)
-        feats = model.forward_head(model.forward_features(x), pre_logits=True)
-    for h in hooks:
-        h.remove()
-    probs = torch.stack(attn[:len(model.blocks)])  # [depth, B, heads, T, T]
-    # vitvk's explain layout (ForwardResult::attention): [depth, B, 3, T, T] = mean, max, min over the heads.
-    return out, feats, torch.stack([probs.mean(2), probs.amax(2), probs.amin(2)], dim=2)
+    """The case's model at img px: its small widths, the kwargs its name does not imply and its switches."""
+    return create_model(spec["arch"], img, spec["classes"],
+                        **{**spec["size"], **spec.get("extra", {}), **spec.get("switches", {})})
 
 
 def resized(spec, sd, model, img, ckpt_img):
     """(model at img, its input): timm's route for another size, the checkpoint through eva's filter."""
-    if img != ckpt_img:
-        model = create(spec, img)
-        model.load_state_dict(checkpoint_filter_fn(dict(sd), model))
+    model = at_size(model, sd, img, ckpt_img, lambda size: create(spec, size), checkpoint_filter_fn)
     return model, timm_input(model)[0]
 
 
-def top_gap(model_and_input):
-    model, x = model_and_input
-    with torch.no_grad():
-        s = model(x).sort(-1).values
-    return float((s[:, -1] - s[:, -2]).min())
-
-
-def write_golden(gdir, model, x, input_rel, dc, spec, case_name, img_override, config_file, tests):
-    out, feats, probs = run_timm(model, x)
+def write_golden(gdir, model, inputs, spec, case_name, img_override, tests):
+    out, feats, probs = run_timm(model, inputs[0])
     exp = {}
     if spec["classes"] > 0:
-        write_f32(gdir / "logits.f32", out)
-        exp["logits"] = rel(gdir / "logits.f32")
-        exp["logits_shape"] = list(out.shape)
+        exp = write_arrays(gdir, OUT, {"logits": out})
         exp["top1"] = out.argmax(-1).tolist()
     else:
         assert torch.equal(out, feats)
-    write_f32(gdir / "features.f32", feats)
-    exp["features"] = rel(gdir / "features.f32")
-    exp["features_shape"] = list(feats.shape)
-    write_f32(gdir / "attn.f32", probs)
-    exp["attn"] = rel(gdir / "attn.f32")
-    exp["attn_shape"] = list(probs.shape)
-    return {
-        "name": case_name, "model_dir": spec["name"], "seed": spec["seed"], "config": config_file,
-        "arch": spec["arch"], "pretrained_tag": spec["tag"], "tests": tests, "status": "supported",
-        "img_size": img_override, "num_classes": spec["classes"],
-        "prefix_tokens": int(model.num_prefix_tokens), "global_pool": model.global_pool,
-        "input": input_rel, "input_shape": list(x.shape), "photos": PHOTOS,
-        "preprocess": {"input_size": list(dc["input_size"]), "interpolation": dc["interpolation"],
-                       "crop_pct": dc["crop_pct"], "crop_mode": dc.get("crop_mode", "center"),
-                       "mean": list(dc["mean"]), "std": list(dc["std"])},
-        "expected": exp,
-        "tolerance": {"fp32_rel": 1e-4, "fp16_abs": 5e-2, "attn_abs": 1e-4, "preprocess_abs": 1e-6},
-        "inferred": spec["inferred"],
-    }
+    exp.update(write_arrays(gdir, OUT, {"features": feats, "attn": probs}))
+    case = case_entry(case_name, spec["name"], "config.json", spec, tests, "supported", img_override, model, inputs,
+                      exp)
+    return dict(case, inferred=spec["inferred"])
 
 
 def make_case(spec, cases):
     d = OUT / spec["name"]
     sizes = spec.get("sizes", [spec["size"]["img_size"]])
     ckpt_img = spec["size"]["img_size"]
-    # The first seed (from the name) whose top-1 logit leads the second by >= MIN_GAP on both photos at every
-    # size: fp16 is checked for the same top-1, which a near tie would make a coin toss.
-    for attempt in range(200):
-        seed = seed_of(spec["name"]) + attempt
-        torch.manual_seed(seed)
-        model = create(spec, ckpt_img)
-        randomize(model, seed)
-        sd = {k: v.clone() for k, v in model.state_dict().items()}
-        if spec["classes"] == 0 or all(top_gap(resized(spec, sd, model, img, ckpt_img)) >= MIN_GAP for img in sizes):
-            break
-    else:
-        raise RuntimeError(spec["name"] + ": no seed with a clear top-1")
+    seed, model, sd = clear_top1_model(
+        spec["name"], lambda: create(spec, ckpt_img), SCALES,
+        lambda model, sd: () if spec["classes"] == 0 else (resized(spec, sd, model, img, ckpt_img) for img in sizes))
     spec["seed"] = seed
     saved = dict(sd)
     if spec.get("with_rope_table"):
@@ -258,25 +118,18 @@ def make_case(spec, cases):
     if not spec["hub"]:
         model_args = dict(spec["size"], **spec.get("switches", {}), **spec.get("extra", {}))
         model_args.pop("img_size")  # pretrained_cfg.input_size says it
-        # timm itself rebuilds the same model from exactly these model_args: the list of switches is complete.
-        twin = timm.create_model(spec["arch"], pretrained=False, num_classes=spec["classes"], img_size=ckpt_img,
-                                 **model_args).eval()
-        twin.load_state_dict(sd)
-        x0 = torch.randn(1, 3, ckpt_img, ckpt_img, generator=torch.Generator().manual_seed(5))
-        with torch.no_grad():
-            assert torch.equal(twin(x0), model(x0)), spec["name"]
-    (d / "config.json").write_text(hub_config(spec, model, ckpt_img, model_args))
+        check_rebuilds(model, sd, spec["arch"], spec["classes"], ckpt_img, dict(model_args, img_size=ckpt_img))
+    (d / "config.json").write_text(hub_config(model, spec["arch"], spec["classes"], ckpt_img, model_args))
 
     for img in sizes:
         m, _ = resized(spec, sd, model, img, ckpt_img)
-        x, input_rel, dc = timm_input(m)
         tests = spec["tests"]
         if img != ckpt_img:
             tests = (f"img-size override: checkpoint at {ckpt_img} px run at {img} px: pos_embed resampled by eva's "
                      f"checkpoint_filter_fn, rotary tables built for the {img // 14}x{img // 14} grid; " + tests)
         suffix = "" if img == ckpt_img else f"_at{img}"
-        cases.append(write_golden(d / f"golden_{img}", m, x, input_rel, dc, spec, spec["name"] + suffix,
-                                  None if img == ckpt_img else img, "config.json", tests))
+        cases.append(write_golden(d / f"golden_{img}", m, timm_input(m), spec, spec["name"] + suffix,
+                                  None if img == ckpt_img else img, tests))
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -285,20 +138,16 @@ def make_case(spec, cases):
 # every string must appear; error_any: at least one of them).
 # ---------------------------------------------------------------------------------------------------------------
 def make_malformed(cases):
-    def base(name, arch, img=42, **extra):
-        spec = dict(name=name, arch=arch, tag="mim_in22k", size=dims(12, 1, img), classes=4, extra=extra)
-        torch.manual_seed(seed_of(name))
-        m = create(spec, img)
-        randomize(m, seed_of(name))
-        return spec, m, {k: v.clone() for k, v in m.state_dict().items()}
+    def base(name, arch, img=42, depth=1, **extra):
+        spec = dict(name=name, arch=arch, tag="mim_in22k", size=dims(12, depth, img), classes=4, extra=extra)
+        return (spec, *random_model(lambda: create(spec, img), seed_of(name), SCALES))
 
     def write(name, spec, model, sd, what, contains, any_of, model_args=None):
         d = OUT / "malformed" / name
         save_safetensors(d / "model.safetensors", sd, "F16")
-        (d / "config.json").write_text(hub_config(spec, model, spec["size"]["img_size"], model_args))
-        cases.append({"name": "malformed_" + name, "model_dir": rel(d), "config": "config.json", "arch": spec["arch"],
-                      "tests": what, "status": "supported", "malformed": True, "error_code": "ModelFormat",
-                      "error_contains": contains, "error_any": any_of})
+        (d / "config.json").write_text(hub_config(model, spec["arch"], spec["classes"], spec["size"]["img_size"],
+                                                  model_args))
+        cases.append(malformed_entry(name, rel(d), spec["arch"], what, "supported", contains, any_of))
 
     # 1. A fused qkv whose q bias is missing (v_bias present): timm's biases come as a pair.
     spec, m, sd = base("missing_q_bias", "eva02_tiny_patch14_224")
@@ -328,12 +177,8 @@ def make_malformed(cases):
     write("k_proj_bias", spec, m, sd, "blocks.0.attn.k_proj.bias present", ["blocks.0.attn.k_proj.bias"], [],
           model_args=dict(num_heads=3))
     # 6. scale_mlp's norm on some blocks only: the SwiGLU layout with two blocks, block 1's mlp.norm removed.
-    spec = dict(name="mlp_norm_partial", arch="eva02_base_patch14_224", tag="mim_in22k", size=dims(12, 2, 42),
-                classes=4, extra=dict(qkv_fused=False, scale_mlp=True, num_heads=3))
-    torch.manual_seed(seed_of(spec["name"]))
-    m = create(spec, 42)
-    randomize(m, seed_of(spec["name"]))
-    sd = {k: v.clone() for k, v in m.state_dict().items()}
+    spec, m, sd = base("mlp_norm_partial", "eva02_base_patch14_224", depth=2, qkv_fused=False, scale_mlp=True,
+                       num_heads=3)
     del sd["blocks.1.mlp.norm.weight"], sd["blocks.1.mlp.norm.bias"]
     write("mlp_norm_partial", spec, m, sd, "blocks.0 has mlp.norm (scale_mlp), blocks.1 has none",
           ["mlp.norm", "block 1"], [], model_args=dict(num_heads=3))
@@ -345,16 +190,13 @@ def main():
     for spec in CASES:
         make_case(spec, cases)
     make_malformed(cases)
-    manifest = {
-        "generator": "tools/goldens/make_eva_goldens.py",
-        "timm": timm.__version__, "torch": torch.__version__,
+    write_manifest(OUT, __file__, {
         "layout": "float32 little-endian row-major; attn [depth, batch, 3, tokens, tokens]: mean, max, min over "
                   "the heads of the softmax probabilities (vitvk's explain layout); paths relative to "
                   "tests/data/eva; photos relative to the repository root",
         "status": "supported: vitvk runs the case (tests/model/test_eva.cpp)",
         "cases": cases,
-    }
-    (OUT / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
+    })
     for c in cases:
         print(f"{c['name']:30s} {c.get('tests', '')[:90]}")
 

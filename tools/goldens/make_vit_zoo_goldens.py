@@ -11,33 +11,19 @@ Writes tests/data/zoo/ (see its README.md for the layout and the timm semantics)
 Deterministic: running it twice gives identical bytes (one torch thread, seeds from the case names).
 """
 import json
-import math
-import pathlib
-import struct
-import sys
-import zlib
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT.parent / "shared" / "timm"))
+import torch
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-import torch.nn as nn  # noqa: E402
-from PIL import Image  # noqa: E402
-
-import timm  # noqa: E402
-import timm.layers  # noqa: E402
-from timm.data import create_transform, resolve_data_config  # noqa: E402
-from timm.models.vision_transformer import checkpoint_filter_fn  # noqa: E402
+# golden_common first: it puts ../shared/timm on sys.path.
+from golden_common import (ROOT, TimmInputs, at_size, case_entry, clear_top1_model, create_model, golden_configs,
+                           hub_config, malformed_entry, random_model, run_timm, save_safetensors, seed_of,
+                           setup_torch, write_arrays, write_configs, write_f32, write_manifest)
+from timm.models.vision_transformer import checkpoint_filter_fn
 
 OUT = ROOT / "tests" / "data" / "zoo"
-PHOTOS = ["samples/images/chelsea.jpg", "samples/images/astronaut.jpg"]
 
-torch.set_num_threads(1)
-try:
-    timm.layers.set_fused_attn(False)  # torch 1.13 has no SDPA anyway; the probabilities must pass attn_drop
-except Exception:  # noqa: BLE001
-    pass
+setup_torch()
+timm_input = TimmInputs(OUT)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -135,122 +121,32 @@ MODELS = [
          inferred=["q_norm / k_norm from attn.q_norm.weight [head_dim]", "no qkv bias from its absence"]),
 ]
 
+# randomize's scales of the ViT's own parameters: layer scales ~1 +- 0.3, tokens and the map pool's latent ~N(0, 1),
+# pos_embed ~N(0, 0.25).
+SCALES = {"gamma": (1.0, 0.3), "cls_token": (0.0, 1.0), "reg_token": (0.0, 1.0), "dist_token": (0.0, 1.0),
+          "attn_pool.latent": (0.0, 1.0), "pos_embed": (0.0, 0.5)}
+
 
 # ---------------------------------------------------------------------------------------------------------------
-def seed_of(name):
-    return zlib.crc32(name.encode()) & 0x7FFFFFFF
-
-
-def randomize(model, seed):
-    """Every parameter O(1) random: LayerNorm gains ~1 +- 0.2, biases ~0.1, layer scales ~1 +- 0.3, tokens and
-    latent ~N(0, 1), pos_embed ~N(0, 0.25), weights ~N(0, 1/fan_in)."""
-    g = torch.Generator().manual_seed(seed)
-    norms = {n for n, m in model.named_modules() if isinstance(m, nn.LayerNorm)}
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            owner = name.rsplit(".", 1)[0] if "." in name else ""
-            r = torch.randn(p.shape, generator=g)
-            if owner in norms and name.endswith(".weight"):
-                p.copy_(1.0 + 0.2 * r)
-            elif name.endswith(".bias"):
-                p.copy_(0.1 * r)
-            elif name.endswith(".gamma"):
-                p.copy_(1.0 + 0.3 * r)
-            elif name in ("cls_token", "reg_token", "dist_token", "attn_pool.latent"):
-                p.copy_(r)
-            elif name == "pos_embed":
-                p.copy_(0.5 * r)
-            else:
-                p.copy_(r / math.sqrt(p[0].numel()))
-
-
-def save_safetensors(path, tensors, dtype="F32"):
-    header, blobs, offset = {}, [], 0
-    for name in sorted(tensors):
-        t = tensors[name].detach().to(torch.float32).contiguous()
-        if dtype == "F32":
-            data = t.numpy().astype("<f4").tobytes()
-        elif dtype == "F16":
-            data = t.numpy().astype("<f2").tobytes()
-        elif dtype == "BF16":  # round to nearest even, as torch's own conversion
-            data = t.to(torch.bfloat16).view(torch.int16).numpy().astype("<i2").tobytes()
-        else:
-            raise ValueError(dtype)
-        header[name] = {"dtype": dtype, "shape": list(t.shape), "data_offsets": [offset, offset + len(data)]}
-        blobs.append(data)
-        offset += len(data)
-    text = json.dumps(header, separators=(",", ":")).encode()
-    text += b" " * (-len(text) % 8)
-    path.write_bytes(struct.pack("<Q", len(text)) + text + b"".join(blobs))
-
-
-def write_f32(path, t):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(t.detach().to(torch.float32).contiguous().numpy().astype("<f4").tobytes())
-
-
 def rel(path):
     return str(path.relative_to(OUT))
 
 
-def create(spec, img, extra_kwargs=None):
-    kw = dict(spec["size"])
-    kw["img_size"] = img
-    kw.update(spec.get("extra", {}))
-    kw.update(extra_kwargs or {})
-    m = timm.create_model(spec["arch"], pretrained=False, num_classes=spec["classes"],
-                          pretrained_cfg_overlay=dict(input_size=(3, img, img)), **kw)
-    return m.eval()
+def create(spec, img):
+    """The case's model at img px: its small widths and the kwargs its name does not imply."""
+    return create_model(spec["arch"], img, spec["classes"], **{**spec["size"], **spec.get("extra", {})})
 
 
-def hub_config(spec, model, img, model_args=None):
-    cfg = model.pretrained_cfg
-    pc = {"input_size": [3, img, img], "interpolation": cfg["interpolation"], "crop_pct": cfg["crop_pct"],
-          "crop_mode": cfg.get("crop_mode", "center"), "mean": list(cfg["mean"]), "std": list(cfg["std"]),
-          "num_classes": spec["classes"]}
-    j = {"architecture": spec["arch"], "num_classes": spec["classes"], "num_features": model.num_features,
-         "global_pool": model.global_pool}
-    if model_args is not None:
-        j["model_args"] = model_args
-    j["pretrained_cfg"] = pc
-    return json.dumps(j, indent=2) + "\n"
-
-
-_INPUTS = {}
-
-
-def timm_input(model):
-    """timm's own eval transform of the two photos, shared by every model with the same preprocessing."""
-    dc = resolve_data_config({}, model=model)
-    key = "{}px_{}_crop{}_{}_mean{}_std{}".format(
-        dc["input_size"][1], dc["interpolation"], dc["crop_pct"], dc.get("crop_mode", "center"),
-        "-".join(f"{v:.4f}" for v in dc["mean"]), "-".join(f"{v:.4f}" for v in dc["std"]))
-    if key not in _INPUTS:
-        tf = create_transform(**dc)
-        x = torch.stack([tf(Image.open(ROOT / p).convert("RGB")) for p in PHOTOS])
-        path = OUT / "inputs" / (key + ".f32")
-        write_f32(path, x)
-        _INPUTS[key] = (x, rel(path), dc)
-    return _INPUTS[key]
-
-
-def run_timm(model, x):
-    """Logits (or the embedding), pre-logits features, per-block attention probs, the map pool's attention."""
-    attn, hooks = [], []
-    for blk in model.blocks:
-        assert not blk.attn.fused_attn
-        hooks.append(blk.attn.attn_drop.register_forward_hook(lambda m, i, o: attn.append(o.detach().clone())))
+def run_timm_with_pool(model, x):
+    """run_timm's outputs and the map pool's attention (None without one): its latent query's probabilities over the
+    tokens it sees, [B, heads, 1, N]."""
     pool_in = []
+    hook = None
     if model.attn_pool is not None:
-        hooks.append(model.attn_pool.register_forward_pre_hook(lambda m, i: pool_in.append(i[0].detach().clone())))
-    with torch.no_grad():
-        out = model(x)
-        feats = model.forward_head(model.forward_features(x), pre_logits=True)
-    for h in hooks:
-        h.remove()
-    probs = torch.stack(attn[:len(model.blocks)])  # [depth, B, heads, T, T]
-    # vitvk's explain layout (ForwardResult::attention): [depth, B, 3, T, T] = mean, max, min over the heads.
-    probs = torch.stack([probs.mean(2), probs.amax(2), probs.amin(2)], dim=2)
+        hook = model.attn_pool.register_forward_pre_hook(lambda m, i: pool_in.append(i[0].detach().clone()))
+    out, feats, probs = run_timm(model, x)
+    if hook is not None:
+        hook.remove()
     pool_attn = None
     if pool_in:
         ap, t = model.attn_pool, pool_in[0]
@@ -263,62 +159,26 @@ def run_timm(model, x):
     return out, feats, probs, pool_attn
 
 
-def write_golden(gdir, model, x, input_rel, dc, spec, case_name, img_override, inferred, config_file, given,
-                 heads_from_name, status, tests):
-    out, feats, probs, pool_attn = run_timm(model, x)
-    exp = {}
-    if spec["classes"] > 0:
-        write_f32(gdir / "logits.f32", out)
-        exp["logits"] = rel(gdir / "logits.f32")
-        exp["logits_shape"] = list(out.shape)
-    else:
+def write_golden(gdir, model, inputs, spec, case_name, img_override, inferred, config_file, given, heads_from_name,
+                 status, tests):
+    out, feats, probs, pool_attn = run_timm_with_pool(model, inputs[0])
+    if spec["classes"] == 0:
         assert torch.equal(out, feats)
-    write_f32(gdir / "features.f32", feats)
-    exp["features"] = rel(gdir / "features.f32")
-    exp["features_shape"] = list(feats.shape)
-    write_f32(gdir / "attn.f32", probs)
-    exp["attn"] = rel(gdir / "attn.f32")
-    exp["attn_shape"] = list(probs.shape)
-    if pool_attn is not None:
-        write_f32(gdir / "attn_pool.f32", pool_attn)
-        exp["attn_pool"] = rel(gdir / "attn_pool.f32")
-        exp["attn_pool_shape"] = list(pool_attn.shape)
+    exp = write_arrays(gdir, OUT, {"logits": out if spec["classes"] > 0 else None, "features": feats, "attn": probs,
+                                   "attn_pool": pool_attn})
     if spec["classes"] > 0:
         exp["top1"] = out.argmax(-1).tolist()
-    return {
-        "name": case_name, "model_dir": spec["dir"], "seed": spec.get("seed"), "config": config_file, "arch": spec["arch"],
-        "pretrained_tag": spec["tag"], "tests": tests, "status": status,
-        "img_size": img_override, "num_classes": spec["classes"],
-        "prefix_tokens": int(getattr(model, "num_prefix_tokens", 1)), "global_pool": model.global_pool,
-        "input": input_rel, "input_shape": list(x.shape), "photos": PHOTOS,
-        "preprocess": {"input_size": list(dc["input_size"]), "interpolation": dc["interpolation"],
-                       "crop_pct": dc["crop_pct"], "crop_mode": dc.get("crop_mode", "center"),
-                       "mean": list(dc["mean"]), "std": list(dc["std"])},
-        "expected": exp,
-        "tolerance": {"fp32_rel": 1e-4, "fp16_abs": 5e-2, "attn_abs": 1e-4, "preprocess_abs": 1e-6},
-        "inferred": inferred, "model_args_given": given, "heads_from_name": heads_from_name,
-    }
+    case = case_entry(case_name, spec["dir"], config_file, spec, tests, status, img_override, model, inputs, exp)
+    return dict(case, inferred=inferred, model_args_given=given, heads_from_name=heads_from_name)
 
 
-PASSING_ON_MAIN = {"vit_augreg", "deit", "deit_distilled", "vit_augreg_f16", "vit_augreg_bf16"}
-
-
-MIN_GAP = 0.1
+SUPPORTED = "supported"  # every case's status: vitvk runs them all (tests/model/test_vit_zoo.cpp)
 
 
 def resized(spec, sd, model, img, ckpt_img):
     """(model at img, its input): timm's route for another size, the checkpoint through checkpoint_filter_fn."""
-    if img != ckpt_img:
-        model = create(spec, img)
-        model.load_state_dict(checkpoint_filter_fn(dict(sd), model))
+    model = at_size(model, sd, img, ckpt_img, lambda size: create(spec, size), checkpoint_filter_fn)
     return model, timm_input(model)[0]
-
-
-def top_gap(model_and_input):
-    model, x = model_and_input
-    with torch.no_grad():
-        s = model(x).sort(-1).values
-    return float((s[:, -1] - s[:, -2]).min())
 
 
 def make_model(spec, cases):
@@ -327,57 +187,28 @@ def make_model(spec, cases):
     d.mkdir(parents=True, exist_ok=True)
     sizes = spec.get("sizes", [spec["size"]["img_size"]])
     ckpt_img = spec["size"]["img_size"]
-    # The first seed (from the name) whose top-1 logit leads the second by >= MIN_GAP on both photos at every
-    # size: fp16 is checked within 5e-2 and for the same top-1, which a near tie would make a coin toss.
-    for attempt in range(200):
-        seed = seed_of(spec["name"]) + attempt
-        torch.manual_seed(seed)
-        model = create(spec, ckpt_img)
-        randomize(model, seed)
-        sd = {k: v.clone() for k, v in model.state_dict().items()}
-        if spec["classes"] == 0 or all(top_gap(resized(spec, sd, model, img, ckpt_img)) >= MIN_GAP for img in sizes):
-            break
-    else:
-        raise RuntimeError(spec["name"] + ": no seed with a clear top-1")
+    seed, model, sd = clear_top1_model(
+        spec["name"], lambda: create(spec, ckpt_img), SCALES,
+        lambda model, sd: () if spec["classes"] == 0 else (resized(spec, sd, model, img, ckpt_img) for img in sizes))
     spec["seed"] = seed
     save_safetensors(d / "model.safetensors", sd)
-
     # config.json: hub layout (no model_args) or with only the kwargs the name does not imply.
-    hub_args = None if spec["hub"] else dict(spec["size"], **spec.get("extra", {}))
-    if hub_args is not None:
-        hub_args.pop("img_size")  # pretrained_cfg.input_size says it
-        hub_args = dict(hub_args, **spec["switches"])
-    (d / "config.json").write_text(hub_config(spec, model, ckpt_img, hub_args))
-    configs = [("config.json", hub_args)]
-    if spec.get("also_model_args"):
-        full = dict(spec["size"], **spec["switches"], **spec.get("extra", {}))
-        (d / "config_model_args.json").write_text(hub_config(spec, model, ckpt_img, full))
-        # timm itself rebuilds the same model from exactly these model_args: the list of switches is complete.
-        args = {k: v for k, v in full.items()}
-        twin = timm.create_model(spec["arch"], pretrained=False, num_classes=spec["classes"], **args).eval()
-        twin.load_state_dict(sd)
-        x0 = torch.randn(1, 3, ckpt_img, ckpt_img, generator=torch.Generator().manual_seed(5))
-        with torch.no_grad():
-            assert torch.equal(twin(x0), model(x0)), spec["name"]
-        configs.append(("config_model_args.json", full))
+    configs = write_configs(d, spec, model, sd, ckpt_img)
 
     heads_from_name = None if not spec["hub"] else spec["size"]["num_heads"]
-    status = "main" if spec["name"] in PASSING_ON_MAIN else "zoo-pending"
+    status = SUPPORTED
     for img in sizes:
         m, _ = resized(spec, sd, model, img, ckpt_img)
-        x, input_rel, dc = timm_input(m)
-        gdir = d / f"golden_{img}"
+        inputs = timm_input(m)
         # The img-size override is tested with the hub config only (model_args.img_size names the checkpoint's).
-        for cfg_file, given in (configs if img == ckpt_img else configs[:1]):
-            suffix = "" if cfg_file == "config.json" else "_model_args"
-            suffix += "" if img == ckpt_img else f"_at{img}"
+        for cfg_file, given, suffix in golden_configs(configs, img, ckpt_img):
             tests = spec["tests"]
             if img != ckpt_img:
                 tests = (f"img-size override: checkpoint at {ckpt_img} px run at {img} px, pos_embed resampled by "
                          f"timm's checkpoint_filter_fn; " + tests)
             inferred = spec["inferred"] if given is None else ["switches from model_args"] + [
                 s for s in spec["inferred"] if "from the tensors" in s]
-            cases.append(write_golden(gdir, m, x, input_rel, dc, spec, spec["name"] + suffix,
+            cases.append(write_golden(d / f"golden_{img}", m, inputs, spec, spec["name"] + suffix,
                                       None if img == ckpt_img else img, inferred, cfg_file, given,
                                       heads_from_name if given is None or "num_heads" not in given else None,
                                       status, tests))
@@ -394,11 +225,10 @@ def make_low_precision(spec, sd, cases, dtype):
     rounded = {k: v.to(tdt).to(torch.float32) for k, v in sd.items()}
     model = create(spec, spec["size"]["img_size"])
     model.load_state_dict(rounded)
-    (d / "config.json").write_text(hub_config(spec, model, spec["size"]["img_size"]))
-    x, input_rel, dc = timm_input(model)
+    (d / "config.json").write_text(hub_config(model, spec["arch"], spec["classes"], spec["size"]["img_size"]))
     s = dict(spec, dir=name, name=name)
-    cases.append(write_golden(d / f"golden_{spec['size']['img_size']}", model, x, input_rel, dc, s, name, None,
-                              spec["inferred"], "config.json", None, spec["size"]["num_heads"], "main",
+    cases.append(write_golden(d / f"golden_{spec['size']['img_size']}", model, timm_input(model), s, name, None,
+                              spec["inferred"], "config.json", None, spec["size"]["num_heads"], SUPPORTED,
                               f"{dtype} safetensors of the plain ViT (timm's reference with the rounded weights)"))
 
 
@@ -409,22 +239,16 @@ def make_low_precision(spec, sd, cases, dtype):
 def make_malformed(cases):
     def base(name, arch, tag, extra, classes=10, img=48, heads=3):
         spec = dict(name=name, arch=arch, tag=tag, size=dims(12, heads, img), classes=classes, extra=extra)
-        torch.manual_seed(seed_of(name))
-        m = create(spec, img)
-        randomize(m, seed_of(name))
-        return spec, m, {k: v.clone() for k, v in m.state_dict().items()}
+        return (spec, *random_model(lambda: create(spec, img), seed_of(name), SCALES))
 
     def write(name, spec, model, sd, model_args, what, contains, any_of, status, global_pool=None):
         d = OUT / "malformed" / name
-        d.mkdir(parents=True, exist_ok=True)
         save_safetensors(d / "model.safetensors", sd)
-        cfg = json.loads(hub_config(spec, model, spec["size"]["img_size"], model_args))
+        cfg = json.loads(hub_config(model, spec["arch"], spec["classes"], spec["size"]["img_size"], model_args))
         if global_pool:
             cfg["global_pool"] = global_pool
         (d / "config.json").write_text(json.dumps(cfg, indent=2) + "\n")
-        cases.append({"name": "malformed_" + name, "model_dir": rel(d), "config": "config.json", "arch": spec["arch"],
-                      "tests": what, "status": status, "malformed": True, "error_code": "ModelFormat",
-                      "error_contains": contains, "error_any": any_of})
+        cases.append(malformed_entry(name, rel(d), spec["arch"], what, status, contains, any_of))
 
     # 1. Register count not matching pos_embed: built with 4 registers (pos_embed covers cls + 4 reg + 9 patches =
     #    14 rows), reg_token then cut to 2: 1 + 2 + 9 = 12 != 14, and 14 is no patch grid either.
@@ -432,22 +256,22 @@ def make_malformed(cases):
     sd["reg_token"] = sd["reg_token"][:, :2].clone()
     write("reg_count", spec, m, sd, None,
           "reg_token has 2 registers but pos_embed has rows for cls + 4 registers + 9 patches",
-          ["pos_embed"], ["reg", "register", "prefix"], "zoo-pending")
+          ["pos_embed"], ["reg", "register", "prefix"], SUPPORTED)
     # 2. attn_pool tensors with a token pool: a class-token model with a map head, config says global_pool token.
     spec, m, sd = base("attn_pool_token", "vit_small_patch16_224", "augreg_in21k_ft_in1k", dict(global_pool="map"),
                        heads=6)
     write("attn_pool_token", spec, m, sd, None, "attn_pool.* tensors present but global_pool is 'token'",
-          ["attn_pool"], [], "zoo-pending", global_pool="token")
+          ["attn_pool"], [], SUPPORTED, global_pool="token")
     # 3. Layer scale on some blocks only: DeiT-III with block 1's ls1/ls2 removed.
     spec, m, sd = base("layer_scale_partial", "deit3_small_patch16_224", "fb_in1k", {}, heads=6)
     del sd["blocks.1.ls1.gamma"], sd["blocks.1.ls2.gamma"]
     write("layer_scale_partial", spec, m, sd, None, "blocks.0 has ls1/ls2.gamma, blocks.1 has none",
-          [], ["blocks.1", "layer scale", "ls1"], "zoo-pending")
+          [], ["blocks.1", "layer scale", "ls1"], SUPPORTED)
     # 4. A pos_embed that fits no grid: a plain ViT whose pos_embed has 12 rows (1 + 11; neither 12 nor 11 square).
     spec, m, sd = base("pos_embed_grid", "vit_tiny_patch16_224", "augreg_in21k_ft_in1k", {}, heads=3)
     sd["pos_embed"] = torch.cat([sd["pos_embed"], sd["pos_embed"][:, 1:3]], dim=1).clone()
     write("pos_embed_grid", spec, m, sd, None, "pos_embed has 12 rows: 1 + 11 patches, no square grid",
-          ["pos_embed"], [], "main")
+          ["pos_embed"], [], SUPPORTED)
 
 
 def make_pos_resample():
@@ -484,17 +308,14 @@ def main():
     for dtype in ("F16", "BF16"):
         make_low_precision(main_spec, main_sd, cases, dtype)
     make_malformed(cases)
-    manifest = {
-        "generator": "tools/goldens/make_vit_zoo_goldens.py",
-        "timm": timm.__version__, "torch": torch.__version__,
+    write_manifest(OUT, __file__, {
         "layout": "float32 little-endian row-major; attn [depth, batch, 3, tokens, tokens]: mean, max, min over "
                   "the heads of the softmax probabilities (vitvk's explain layout); attn_pool [batch, heads, 1, tokens after the prefix drop]; paths "
                   "relative to tests/data/zoo; photos relative to the repository root",
-        "status": "main: passes on main today; zoo-pending: needs the zoo loader (hidden [.zoo-pending] tag)",
+        "status": "supported: vitvk runs the case (tests/model/test_vit_zoo.cpp)",
         "cases": cases,
         "pos_embed_resample": make_pos_resample(),
-    }
-    (OUT / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
+    })
     for c in cases:
         print(f"{c['name']:36s} {c['status']:12s} {c.get('tests', '')[:70]}")
 
