@@ -70,6 +70,19 @@ std::vector<fs::path> plan_output_names(std::span<const InputEntry> inputs, std:
   return out;
 }
 
+std::vector<std::string> report_names(std::span<const InputEntry> inputs) {
+  std::unordered_map<std::string, int> uses;
+  for (const InputEntry& in : inputs)
+    if (in.ok() && !in.relative.empty()) ++uses[in.relative.string()];
+  std::vector<std::string> out;
+  out.reserve(inputs.size());
+  for (const InputEntry& in : inputs) {
+    const bool below = in.ok() && !in.relative.empty() && uses[in.relative.string()] == 1;
+    out.push_back(below ? in.relative.string() : in.path.string());
+  }
+  return out;
+}
+
 ExplainWriter::ExplainWriter(std::span<const InputEntry> inputs, const std::vector<std::string>& labels,
                              ExplainOutputOptions options)
     : inputs_(inputs), labels_(labels), options_(std::move(options)), pool_(options_.threads) {
@@ -85,6 +98,7 @@ ExplainWriter::ExplainWriter(std::span<const InputEntry> inputs, const std::vect
     create_folder(options_.overlay_dir);
   }
   if (!options_.report_dir.empty()) {
+    report_names_ = report_names(inputs_);
     ReportOptions ro = options_.report;
     ro.overlay = options_.overlay;
     report_ = std::make_unique<ReportWriter>(options_.report_dir, std::move(ro));
@@ -157,9 +171,7 @@ void ExplainWriter::run_task(std::size_t seq, const ClassifyResult& r) {
     lock.unlock();
     if (!skip && !err) {
       try {
-        // A photo found in a folder shows its path below that folder; a file named directly, the path as given.
-        const bool known = r.input < inputs_.size() && !inputs_[r.input].relative.empty();
-        const std::string name = known ? inputs_[r.input].relative.string() : r.path.string();
+        const std::string name = r.input < report_names_.size() ? report_names_[r.input] : r.path.string();
         if (!r.ok()) {
           report_->add_error(name, r.error);
         } else {

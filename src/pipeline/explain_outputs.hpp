@@ -31,6 +31,11 @@ namespace vitvk::pipeline {
 std::vector<std::filesystem::path> plan_output_names(std::span<const InputEntry> inputs,
                                                      std::span<const std::string> extensions);
 
+// The names the report shows: an image found under a folder argument shows its path below that folder, unless
+// another input has the same such path (two folders holding a/x.jpg): then, as for a file named directly, the
+// path as given. Inputs already known bad show their path as given.
+std::vector<std::string> report_names(std::span<const InputEntry> inputs);
+
 struct ExplainOutputOptions {
   std::filesystem::path overlay_dir;           // empty: no overlays
   std::optional<RolloutFormat> rollout_format;  // raw maps beside the overlays (needs overlay_dir)
@@ -73,6 +78,7 @@ class ExplainWriter {
   const std::vector<std::string>& labels_;
   ExplainOutputOptions options_;
   std::vector<std::filesystem::path> names_;
+  std::vector<std::string> report_names_;
   std::unique_ptr<ReportWriter> report_;
 
   std::mutex mutex_;

@@ -100,6 +100,18 @@ TEST_CASE("output names mirror the input tree, collisions get deterministic suff
   // With only ".png", a folder named like an overlay file still cannot clash: q.png-2 again.
   const auto png_only = pipeline::plan_output_names(inputs, std::vector<std::string>{".png"});
   CHECK(png_only[5].generic_string() == "q.png-2/inner");
+
+  // The report's names: the path below the folder where it is unique; imgs/a.jpg and other/a.jpg share "a.jpg",
+  // so both show their paths as found, as do the files named directly and the missing one.
+  const auto shown = pipeline::report_names(inputs);
+  REQUIRE(shown.size() == inputs.size());
+  CHECK(shown[0] == "A.bmp");
+  CHECK(shown[7] == fs::path("sub/deep/b.jpg").string());
+  CHECK(shown[2] == inputs[2].path.string());
+  CHECK(shown[11] == inputs[11].path.string());
+  CHECK(shown[2] != shown[11]);
+  CHECK(shown[8] == (r / "one" / "x.jpg").string());
+  CHECK(shown[10] == (r / "missing.jpg").string());
 }
 
 TEST_CASE("Classifier in explain mode: results carry the capped photo, crop geometry and rollout map",
