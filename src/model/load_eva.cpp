@@ -3,7 +3,7 @@
 //   attention: one fused attn.qkv.weight with attn.q_bias and attn.v_bias (no k bias: timm keeps a zero buffer),
 //     or attn.q_proj / attn.k_proj (no bias) / attn.v_proj; either way fused here into one qkv linear with a zero
 //     k bias, so that the attention op runs unchanged. A 2-D rotary embedding turns q and k of the patch tokens
-//     (ops/rope.hpp) besides the absolute pos_embed; its tables come from the grid, not from the file.
+//     (ops/rope.hpp) besides the absolute pos_embed; its tables come from the grid (model/rope_tables.hpp), not the file.
 //   MLP: SwiGLU, packed (GluMlp: mlp.fc1 [2h, D], gate rows first) or split (SwiGLU: mlp.fc1_g, mlp.fc1_x, and with
 //     scale_mlp mlp.norm over h); the split form is stacked into the packed one at load.
 //   layer scale: gamma_1 / gamma_2 (EVA's names for ViT's ls1 / ls2), folded into proj / fc2 by the builder.
@@ -14,7 +14,7 @@
 #include <cstring>
 
 #include "model/binder.hpp"
-#include "ops/rope.hpp"
+#include "model/rope_tables.hpp"
 
 namespace vitvk {
 namespace {
@@ -40,7 +40,7 @@ LinearWeights stack_rows(Binder& b, const std::string& what, const std::vector<c
 
 std::vector<float> zeros(int n) { return std::vector<float>(static_cast<std::size_t>(n), 0.f); }
 
-ops::RopeGrid rope_grid(const ModelConfig& c, int grid_h, int grid_w) {
+RopeGrid rope_grid(const ModelConfig& c, int grid_h, int grid_w) {
   return {grid_h, grid_w, c.eva.ref_h, c.eva.ref_w, c.eva.rope_temperature, c.eva.rope_grid_offset,
           c.eva.rope_rotate_half};
 }
@@ -60,7 +60,7 @@ void check_rope_tensor(Binder& b, const ModelConfig& c, const ModelDims& d, int 
            std::to_string(ckpt_h) + "x" + std::to_string(ckpt_w) + " (" + std::to_string(N) +
            " patches): its rope grid does not match the patch grid");
   const std::vector<float> v = b.take(name, t.shape);
-  const ops::RopeTables want = ops::rope_tables_2d(rope_grid(c, ckpt_h, ckpt_w), d.head_dim);
+  const RopeTables want = rope_tables_2d(rope_grid(c, ckpt_h, ckpt_w), d.head_dim);
   double worst = 0;
   for (int64_t r = 0; r < N; ++r)
     for (int e = 0; e < d.head_dim; ++e) {
@@ -271,7 +271,7 @@ Model eva_from_tensors(const ModelConfig& config, const SafeTensors& st, std::op
     if (b.has("rope.pos_embed"))
       check_rope_tensor(b, c, d, pos_grid ? pos_grid : d.grid_h, pos_grid ? pos_grid : d.grid_w);
     // The tables of the input's grid: another img_size rebuilds them as timm's set_input_size does.
-    ops::RopeTables t = ops::rope_tables_2d(rope_grid(c, d.grid_h, d.grid_w), d.head_dim);
+    RopeTables t = rope_tables_2d(rope_grid(c, d.grid_h, d.grid_w), d.head_dim);
     w.rope_sin = std::move(t.sin);
     w.rope_cos = std::move(t.cos);
   }

@@ -114,7 +114,7 @@ struct ViTWeights {
   LinearWeights head;             // out 0: no classifier (num_classes 0)
   LinearWeights head_dist;  // distilled models only
   bool has_patch_bias = true, has_qkv_bias = true;  // as the checkpoint stores them (for save())
-  // EVA-02's rotary tables for the input grid (ops/rope.hpp): [num_patches, head_dim] each; empty without rope.
+  // EVA-02's rotary tables for the input grid (model/rope_tables.hpp; ops/rope.hpp applies them): [num_patches, head_dim] each; empty without rope.
   std::vector<float> rope_sin, rope_cos;
 
   // The prefix rows in token order: class token, registers, distillation token ([prefix, dim]).

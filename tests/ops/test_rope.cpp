@@ -3,6 +3,7 @@
 #include <cmath>
 #include <complex>
 
+#include "model/rope_tables.hpp"
 #include "ops/rope.hpp"
 #include "support/vk_fixture.hpp"
 #include "vitvk/error.hpp"
@@ -13,7 +14,7 @@ namespace {
 
 // RoPE from its definition, in double: each pair (a, b) of a patch token's q or k is the complex number a + ib
 // turned by its angle; the angle from the grid position straight away (not through the tables).
-std::vector<float> reference(std::vector<float> qkv, const ops::RopeShape& s, const ops::RopeGrid& g) {
+std::vector<float> reference(std::vector<float> qkv, const ops::RopeShape& s, const RopeGrid& g) {
   const int hd = s.head_dim, nb = hd / 4, D = s.dim();
   for (int b = 0; b < s.batch; ++b)
     for (int t = s.prefix; t < s.tokens; ++t) {
@@ -37,7 +38,7 @@ std::vector<float> reference(std::vector<float> qkv, const ops::RopeShape& s, co
 
 struct Case {
   ops::RopeShape shape;
-  ops::RopeGrid grid;
+  RopeGrid grid;
 };
 
 // Odd grids (3x3, 5x5, 3x5, 7x2), token counts off the workgroup size, prefix 0/1/5, both pair layouts.
@@ -61,7 +62,7 @@ std::vector<Case> cases() {
 
 TEST_CASE("rope: the tables follow timm's RotaryEmbeddingCat layout", "[ops][cpu][rope]") {
   // 2x3 grid, head_dim 8 (2 bands), ref 4x4: a token at (y, x) has t_y = y * 4 / 2, t_x = x * 4 / 3.
-  const ops::RopeTables t = ops::rope_tables_2d({2, 3, 4, 4, 10000.0, 0.0, false}, 8);
+  const RopeTables t = rope_tables_2d({2, 3, 4, 4, 10000.0, 0.0, false}, 8);
   REQUIRE(t.sin.size() == 6 * 8);
   const int y = 1, x = 2;
   const double ty = 2.0, tx = 8.0 / 3.0, f1 = std::pow(10000.0, -0.5);
@@ -72,7 +73,7 @@ TEST_CASE("rope: the tables follow timm's RotaryEmbeddingCat layout", "[ops][cpu
       CHECK(t.cos[(y * 3 + x) * 8 + 2 * a + k] == Approx(std::cos(angles[a])).margin(1e-6));
     }
   // rotate_half: the four angles, then the same four again.
-  const ops::RopeTables h = ops::rope_tables_2d({2, 3, 4, 4, 10000.0, 0.0, true}, 8);
+  const RopeTables h = rope_tables_2d({2, 3, 4, 4, 10000.0, 0.0, true}, 8);
   for (int a = 0; a < 4; ++a)
     for (int k = 0; k < 2; ++k) CHECK(h.sin[(y * 3 + x) * 8 + a + 4 * k] == Approx(std::sin(angles[a])).margin(1e-6));
   // Token (0, 0) sits at angle 0: the identity.
@@ -80,13 +81,13 @@ TEST_CASE("rope: the tables follow timm's RotaryEmbeddingCat layout", "[ops][cpu
     CHECK(t.sin[e] == 0.f);
     CHECK(t.cos[e] == 1.f);
   }
-  CHECK_THROWS_AS(ops::rope_tables_2d({2, 3, 4, 4, 10000.0, 0.0, false}, 6), Error);  // head_dim not a multiple of 4
+  CHECK_THROWS_AS(rope_tables_2d({2, 3, 4, 4, 10000.0, 0.0, false}, 6), Error);  // head_dim not a multiple of 4
 }
 
 TEST_CASE("rope: CPU rotates q and k of the patch tokens as the definition says", "[ops][cpu][rope]") {
   for (const Case& c : cases()) {
     const ops::RopeShape& s = c.shape;
-    const auto tables = ops::rope_tables_2d(c.grid, s.head_dim);
+    const auto tables = rope_tables_2d(c.grid, s.head_dim);
     const auto before = test::random_floats(std::size_t(s.batch) * s.tokens * 3 * s.dim(), 7, 2.f);
     auto got = before;
     ops::rope_cpu(got.data(), s, tables.sin.data(), tables.cos.data());
@@ -109,7 +110,7 @@ TEST_CASE("rope: Vulkan matches the CPU op on odd shapes", "[ops][vulkan][rope]"
   test::VkFixture fx;
   for (const Case& c : cases()) {
     const ops::RopeShape& s = c.shape;
-    const auto tables = ops::rope_tables_2d(c.grid, s.head_dim);
+    const auto tables = rope_tables_2d(c.grid, s.head_dim);
     for (bool fp16 : test::precisions(fx.ctx)) {
       auto qkv = test::random_floats(std::size_t(s.batch) * s.tokens * 3 * s.dim(), 9, 2.f);
       if (fp16) qkv = gpu::from_storage(gpu::to_storage(qkv, true).data(), qkv.size(), true);
