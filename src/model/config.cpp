@@ -496,23 +496,24 @@ ModelConfig config_for_architecture(const std::string& arch) {
   if (arch.starts_with("beit")) {
     // timm's beit_* / beitv2_* registrations: patch 16, MLP ratio 4, layer scale, a relative position bias per
     // block, q/v biases, mean pooling with fc_norm (the BEiT loader reads all of it off the tensors).
-    static const std::regex bre(R"(^(beit|beitv2)_(base|large)_patch16_(224|384|512)$)");
-    std::smatch bm;
-    if (!std::regex_match(arch, bm, bre))
+    static const std::regex bre(
+        R"(^(beit_base_patch16_(224|384)|beit_large_patch16_(224|384|512)|beitv2_(base|large)_patch16_224)$)");
+    if (!std::regex_match(arch, bre))
       throw Error(ErrorCode::InvalidArgument, "unknown architecture '" + arch +
-                                                  "' (BEiT: beit_{base,large}_patch16_{224,384,512}, beitv2_{base,large}_patch16_224)");
+                                                  "' (BEiT: beit_base_patch16_{224,384}, beit_large_patch16_{224,384,512}, "
+                                                  "beitv2_{base,large}_patch16_224)");
     ModelConfig c;
     c.architecture = arch;
     parse_beit_args(c, json::object(), json::object(), "<" + arch + ">");
-    const bool large = bm[2] == "large";
+    const bool large = arch.find("_large_") != std::string::npos;
     c.embed_dim = large ? 1024 : 768;
     c.depth = large ? 24 : 12;
     c.patch_size = 16;
     c.mlp_ratio = 4.0;
-    c.img_size = std::stoi(bm[3]);
+    c.img_size = std::stoi(arch.substr(arch.size() - 3));
     c.num_classes = 1000;
     c.preprocess.height = c.preprocess.width = *c.img_size;
-    if (bm[1] == "beit") c.preprocess.mean = c.preprocess.std = {0.5f, 0.5f, 0.5f};  // beitv2: ImageNet's
+    if (!arch.starts_with("beitv2")) c.preprocess.mean = c.preprocess.std = {0.5f, 0.5f, 0.5f};  // beitv2: ImageNet's
     c.preprocess.crop_pct = *c.img_size == 224 ? 0.9f : 1.0f;
     return c;
   }

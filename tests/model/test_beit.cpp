@@ -11,7 +11,6 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
-#include "cli/cli_support.hpp"
 #include "engine/backend.hpp"
 #include "model/config.hpp"
 #include "support/random.hpp"
@@ -34,9 +33,7 @@ const char* const kCases[] = {"beit_base",       "beit_base_model_args",    "bei
                               "malformed_table_size", "malformed_gamma_partial", "malformed_heads_args"};
 
 using test::batch_of;
-using test::check_fp32;
 using test::require_clean;
-using test::vulkan_options;
 using Loaded = test::LoadedCase;
 
 Loaded load(const std::string& name) { return test::load_case(name, beit_dir()); }
@@ -60,15 +57,12 @@ void check_rollout(const Loaded& l, const ForwardResult& ours) {
 
 void run_cpu(const std::string& name) {
   const Loaded l = load(name);
-  auto cpu = make_cpu_backend(l.model);
-  check_rollout(l, check_fp32("cpu", l.c, *cpu));
+  check_rollout(l, test::check_cpu_fp32(l));
 }
 
 void run_vulkan(const std::string& name) {
   const Loaded l = load(name);
-  auto gpu = make_vulkan_backend(l.model, vulkan_options(l.c, false));
-  check_rollout(l, check_fp32("vulkan fp32", l.c, *gpu));
-  require_clean(*gpu);
+  check_rollout(l, test::check_vulkan_fp32(l));
 }
 
 void run_vulkan_fp16(const std::string& name) { test::check_vulkan_fp16(name, beit_dir()); }
@@ -169,6 +163,12 @@ TEST_CASE("beit: random weights for the beit names, CPU and Vulkan agree", "[bei
   }
   CHECK_THROWS_AS(config_for_architecture("beit_huge_patch16_224"), Error);
   CHECK_THROWS_AS(config_for_architecture("beitv2_base_patch14_224"), Error);
+  CHECK_THROWS_AS(config_for_architecture("beitv2_base_patch16_384"), Error);  // not one of timm's names
+  CHECK_THROWS_AS(config_for_architecture("beit_base_patch16_512"), Error);
+  const ModelConfig large = config_for_architecture("beit_large_patch16_512");
+  CHECK(*large.embed_dim == 1024);
+  CHECK(*large.img_size == 512);
+  CHECK(large.preprocess.crop_pct == 1.0f);
 }
 
 TEST_CASE("beit: FLOP count and `vitvk bench --arch`", "[beit][cli]") {
@@ -177,13 +177,5 @@ TEST_CASE("beit: FLOP count and `vitvk bench --arch`", "[beit][cli]") {
   const double n = 197, d = 768, h = 3072;
   const double block = 2 * n * d * 3 * d + 2 * 2 * n * n * d + 2 * n * d * d + 2 * n * d * h + 2 * n * h * d;
   const double want = 2 * 196 * d * 3 * 16 * 16 + 12 * block + 2 * d * 1000;
-  test::TempDir tmp;
-  const auto r = test::run_command(test::shell_quote(VITVK_CLI_PATH) +
-                                       " bench --arch beit_base_patch16_224 -b cpu -n 1 --warmup 0 -f json",
-                                   tmp.path());
-  INFO(r.err);
-  REQUIRE(r.exit_code == 0);
-  const auto j = nlohmann::json::parse(r.out);
-  CHECK(j.at("gflop_per_image").get<double>() == Approx(want / 1e9).epsilon(1e-9));
-  CHECK(j.at("gflops").get<double>() > 0.0);
+  CHECK(test::bench_gflop_per_image("beit_base_patch16_224") == Approx(want / 1e9).epsilon(1e-9));
 }

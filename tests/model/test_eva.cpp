@@ -5,12 +5,9 @@
 // `vitvk bench --arch`; malformed variants refused by name.
 #include <catch2/catch.hpp>
 
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
 #include <set>
 
-#include "cli/cli_support.hpp"
 #include "engine/backend.hpp"
 #include "explain/rollout.hpp"
 #include "graph/graph.hpp"
@@ -40,9 +37,7 @@ const char* const kCases[] = {"eva02_tiny",
                               "malformed_mlp_norm_partial"};
 
 using test::batch_of;
-using test::check_fp32;
 using test::require_clean;
-using test::vulkan_options;
 using Loaded = test::LoadedCase;
 
 Loaded load(const std::string& name) { return test::load_case(name, eva_dir()); }
@@ -50,16 +45,10 @@ Loaded load(const std::string& name) { return test::load_case(name, eva_dir()); 
 void run_cpu(const std::string& name) {
   const Loaded l = load(name);
   test::check_preprocess(l);
-  auto cpu = make_cpu_backend(l.model);
-  check_fp32("cpu", l.c, *cpu);
+  test::check_cpu_fp32(l);
 }
 
-void run_vulkan(const std::string& name) {
-  const Loaded l = load(name);
-  auto gpu = make_vulkan_backend(l.model, vulkan_options(l.c, false));
-  check_fp32("vulkan fp32", l.c, *gpu);
-  require_clean(*gpu);
-}
+void run_vulkan(const std::string& name) { test::check_vulkan_fp32(load(name)); }
 
 void run_vulkan_fp16(const std::string& name) { test::check_vulkan_fp16(name, eva_dir()); }
 void run_malformed(const std::string& name) { test::check_malformed(name, eva_dir()); }
@@ -220,13 +209,5 @@ TEST_CASE("eva: FLOP count and `vitvk bench --arch`", "[eva][cli]") {
   const double n = 257, d = 192, h = 512;
   const double block = 2 * n * d * 3 * d + 2 * 2 * n * n * d + 2 * n * d * d + 2 * n * d * 2 * h + 2 * n * h * d;
   const double want = 2 * 256 * d * 3 * 14 * 14 + 12 * block + 2 * d * 1000;
-  test::TempDir tmp;
-  const auto r = test::run_command(test::shell_quote(VITVK_CLI_PATH) +
-                                       " bench --arch eva02_tiny_patch14_224 -b cpu -n 1 --warmup 0 -f json",
-                                   tmp.path());
-  INFO(r.err);
-  REQUIRE(r.exit_code == 0);
-  const auto j = nlohmann::json::parse(r.out);
-  CHECK(j.at("gflop_per_image").get<double>() == Approx(want / 1e9).epsilon(1e-9));
-  CHECK(j.at("gflops").get<double>() > 0.0);
+  CHECK(test::bench_gflop_per_image("eva02_tiny_patch14_224") == Approx(want / 1e9).epsilon(1e-9));
 }

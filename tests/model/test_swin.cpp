@@ -33,9 +33,6 @@ const char* const kCases[] = {"swin_t_48",         "swin_t_56",          "swin_t
                               "malformed_stage_depth"};
 
 using test::batch_of;
-using test::check_fp32;
-using test::require_clean;
-using test::vulkan_options;
 using Loaded = test::LoadedCase;
 
 Loaded load(const std::string& name) { return test::load_case(name, swin_dir()); }
@@ -43,16 +40,10 @@ Loaded load(const std::string& name) { return test::load_case(name, swin_dir());
 void run_cpu(const std::string& name) {
   const Loaded l = load(name);
   test::check_preprocess(l);
-  auto cpu = make_cpu_backend(l.model);
-  check_fp32("cpu", l.c, *cpu);
+  test::check_cpu_fp32(l);
 }
 
-void run_vulkan(const std::string& name) {
-  const Loaded l = load(name);
-  auto gpu = make_vulkan_backend(l.model, vulkan_options(l.c, false));
-  check_fp32("vulkan fp32", l.c, *gpu);
-  require_clean(*gpu);
-}
+void run_vulkan(const std::string& name) { test::check_vulkan_fp32(load(name)); }
 
 void run_vulkan_fp16(const std::string& name) { test::check_vulkan_fp16(name, swin_dir()); }
 void run_malformed(const std::string& name) { test::check_malformed(name, swin_dir()); }

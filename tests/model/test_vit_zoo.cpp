@@ -29,9 +29,6 @@ const char* const kCases[] = {
     "malformed_layer_scale_partial", "malformed_pos_embed_grid"};
 
 using test::batch_of;
-using test::check_fp32;
-using test::require_clean;
-using test::vulkan_options;
 using Loaded = test::LoadedCase;
 
 Loaded load(const std::string& name) { return test::load_case(name); }
@@ -39,16 +36,10 @@ Loaded load(const std::string& name) { return test::load_case(name); }
 void run_cpu(const std::string& name) {
   const Loaded l = load(name);
   test::check_preprocess(l);
-  auto cpu = make_cpu_backend(l.model);
-  check_fp32("cpu", l.c, *cpu);
+  test::check_cpu_fp32(l);
 }
 
-void run_vulkan(const std::string& name) {
-  const Loaded l = load(name);
-  auto gpu = make_vulkan_backend(l.model, vulkan_options(l.c, false));
-  check_fp32("vulkan fp32", l.c, *gpu);
-  require_clean(*gpu);
-}
+void run_vulkan(const std::string& name) { test::check_vulkan_fp32(load(name)); }
 
 void run_vulkan_fp16(const std::string& name) { test::check_vulkan_fp16(name); }
 void run_malformed(const std::string& name) { test::check_malformed(name); }

@@ -2,8 +2,11 @@
 
 #include <catch2/catch.hpp>
 
+#include <nlohmann/json.hpp>
+
 #include <algorithm>
 
+#include "cli/cli_support.hpp"
 #include "image/preprocess.hpp"
 #include "support/test_data.hpp"
 #include "support/vk_fixture.hpp"
@@ -79,6 +82,30 @@ void require_clean(const Backend& b) {
   const auto msgs = b.validation_messages();
   for (const auto& m : msgs) UNSCOPED_INFO(m);
   CHECK(msgs.empty());
+}
+
+ForwardResult check_cpu_fp32(const LoadedCase& l) {
+  auto cpu = make_cpu_backend(l.model);
+  return check_fp32("cpu", l.c, *cpu);
+}
+
+ForwardResult check_vulkan_fp32(const LoadedCase& l) {
+  auto gpu = make_vulkan_backend(l.model, vulkan_options(l.c, false));
+  ForwardResult r = check_fp32("vulkan fp32", l.c, *gpu);
+  require_clean(*gpu);
+  return r;
+}
+
+double bench_gflop_per_image(const std::string& arch) {
+  TempDir tmp;
+  const auto r = run_command(shell_quote(VITVK_CLI_PATH) + " bench --arch " + shell_quote(arch) +
+                                 " -b cpu -n 1 --warmup 0 -f json",
+                             tmp.path());
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  const auto j = nlohmann::json::parse(r.out);
+  CHECK(j.at("gflops").get<double>() > 0.0);
+  return j.at("gflop_per_image").get<double>();
 }
 
 void check_vulkan_fp16(const std::string& name, const std::filesystem::path& root) {

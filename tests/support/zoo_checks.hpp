@@ -34,9 +34,18 @@ VulkanBackendOptions vulkan_options(const ZooCase& c, bool fp16);
 // No validation message (each one printed).
 void require_clean(const Backend& b);
 
+// The case on the CPU backend, and on Vulkan fp32 with the validation layer on (then require_clean), each
+// through check_fp32.
+ForwardResult check_cpu_fp32(const LoadedCase& l);
+ForwardResult check_vulkan_fp32(const LoadedCase& l);
+
 // fp16 storage: logits and features within fp16_abs of timm, the same top-1 (the goldens' top-1 leads by >= 0.1);
 // skipped where the device has no 16-bit storage buffers.
 void check_vulkan_fp16(const std::string& name, const std::filesystem::path& root = zoo_dir());
+
+// `vitvk bench --arch ARCH -b cpu` (random weights, one pass, JSON): exits 0 and reports a positive GFLOP/s.
+// Returns its GFLOP per image (the FLOP count each family's test derives by hand).
+double bench_gflop_per_image(const std::string& arch);
 
 // The load throws Error(ModelFormat) naming the file and holding the case's error strings.
 void check_malformed(const std::string& name, const std::filesystem::path& root = zoo_dir());
