@@ -13,7 +13,6 @@
 
 #include "engine/backend.hpp"
 #include "model/config.hpp"
-#include "support/random.hpp"
 #include "support/test_data.hpp"
 #include "explain/rollout.hpp"
 #include "model/load_beit.hpp"
@@ -33,7 +32,6 @@ const char* const kCases[] = {"beit_base",       "beit_base_model_args",    "bei
                               "malformed_table_size", "malformed_gamma_partial", "malformed_heads_args"};
 
 using test::batch_of;
-using test::require_clean;
 using Loaded = test::LoadedCase;
 
 Loaded load(const std::string& name) { return test::load_case(name, beit_dir()); }
@@ -147,19 +145,7 @@ TEST_CASE("beit: random weights for the beit names, CPU and Vulkan agree", "[bei
     REQUIRE(model->weights.blocks.size() == 2);
     CHECK(model->weights.blocks[0].rel_pos_bias.size() == std::size_t(12) * 10 * 10);  // [heads, tokens, tokens]
     CHECK_FALSE(model->weights.blocks[0].ls1.empty());
-    const auto images = test::random_floats(std::size_t(2) * 3 * 48 * 48, 4);
-    const auto want = make_cpu_backend(model)->forward(images, 2, {});
-    auto gpu = make_vulkan_backend(model, [] {
-      VulkanBackendOptions o;
-      o.validation = true;
-      o.max_batch = 2;
-      return o;
-    }());
-    const auto got = gpu->forward(images, 2, {});
-    const double diff = test::max_rel_diff(got.logits, want.logits);
-    INFO("Vulkan fp32 vs CPU logits max |diff| / max |logit| " << diff);
-    CHECK(diff < 1e-4);
-    require_clean(*gpu);
+    test::check_vulkan_matches_cpu(model, 2);
   }
   CHECK_THROWS_AS(config_for_architecture("beit_huge_patch16_224"), Error);
   CHECK_THROWS_AS(config_for_architecture("beitv2_base_patch14_224"), Error);

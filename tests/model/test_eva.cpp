@@ -37,7 +37,6 @@ const char* const kCases[] = {"eva02_tiny",
                               "malformed_mlp_norm_partial"};
 
 using test::batch_of;
-using test::require_clean;
 using Loaded = test::LoadedCase;
 
 Loaded load(const std::string& name) { return test::load_case(name, eva_dir()); }
@@ -186,17 +185,7 @@ TEST_CASE("eva: random weights for the eva02 names, both layouts, CPU and Vulkan
     CHECK(d.tokens == 26);
     CHECK(d.mlp_hidden == 128);  // int(48 * 8 / 3)
     CHECK(model->weights.blocks[0].mlp_norm.weight.empty() == (std::string(arch).find("tiny") != std::string::npos));
-    const auto images = test::random_floats(std::size_t(2) * 3 * 70 * 70, 4);
-    const auto want = make_cpu_backend(model)->forward(images, 2, {});
-    VulkanBackendOptions o;
-    o.validation = true;
-    o.max_batch = 2;
-    auto gpu = make_vulkan_backend(model, o);
-    const auto got = gpu->forward(images, 2, {});
-    const double diff = test::max_rel_diff(got.logits, want.logits);
-    INFO("Vulkan fp32 vs CPU logits max |diff| / max |logit| " << diff);
-    CHECK(diff < 1e-4);
-    require_clean(*gpu);
+    test::check_vulkan_matches_cpu(model, 2);
   }
   CHECK_THROWS_AS(config_for_architecture("eva02_huge_patch14_224"), Error);
 }

@@ -1,6 +1,7 @@
 """vitvk.dask on a real 2-process LocalCluster: rows equal the CLI's, bad files are error rows, and a worker
 killed with SIGKILL mid-job loses nothing."""
 import json
+import inspect
 import os
 import shutil
 import signal
@@ -85,7 +86,7 @@ def assert_rows_equal_cli(frame, cli, top_k=5):
 
 
 def _churn_faults():
-    """Page faults of 40 buffers of 4 MiB, each filled and freed (run on a worker)."""
+    """Page faults of 40 buffers of 4 MiB, each filled and freed, as batches are (run on a worker, or in CHURN)."""
     import resource
     f = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     for _ in range(40):
@@ -161,20 +162,11 @@ def test_bad_files_are_rows(client, model, photos, tmp_path):
     assert sum(e is None for e in frame.error) >= len(good)
 
 
-CHURN = """
-import resource, sys
-import numpy as np
-import vitvk.dask
-
-def faults_of_churn():  # 40 buffers of 4 MiB, each filled (touched) and freed, as batches are
-    f = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-    for _ in range(40):
-        np.ones(1 << 20, dtype=np.float32).sum()
-    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - f
-
-before = faults_of_churn()
+# In a fresh interpreter: the churn's faults under the environment given, the thresholds undone, the churn again.
+CHURN = "import resource\nimport numpy as np\nimport vitvk.dask\n\n" + inspect.getsource(_churn_faults) + """
+before = _churn_faults()
 undone = vitvk.dask._undo_dask_malloc_trim()
-print(before, undone, faults_of_churn())
+print(before, undone, _churn_faults())
 """
 
 

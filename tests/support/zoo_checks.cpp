@@ -8,6 +8,7 @@
 
 #include "cli/cli_support.hpp"
 #include "image/preprocess.hpp"
+#include "support/random.hpp"
 #include "support/test_data.hpp"
 #include "support/vk_fixture.hpp"
 #include "vitvk/error.hpp"
@@ -94,6 +95,21 @@ ForwardResult check_vulkan_fp32(const LoadedCase& l) {
   ForwardResult r = check_fp32("vulkan fp32", l.c, *gpu);
   require_clean(*gpu);
   return r;
+}
+
+void check_vulkan_matches_cpu(std::shared_ptr<const Model> model, int batch) {
+  const ModelDims& d = model->dims;
+  const auto images = random_floats(std::size_t(batch) * d.channels * d.img_h * d.img_w, 4);
+  const auto want = make_cpu_backend(model)->forward(images, batch, {});
+  VulkanBackendOptions o;
+  o.validation = true;
+  o.max_batch = batch;
+  auto gpu = make_vulkan_backend(model, o);
+  const auto got = gpu->forward(images, batch, {});
+  const double diff = max_rel_diff(got.logits, want.logits);
+  INFO("Vulkan fp32 vs CPU logits max |diff| / max |logit| " << diff);
+  CHECK(diff < 1e-4);
+  require_clean(*gpu);
 }
 
 double bench_gflop_per_image(const std::string& arch) {

@@ -39,6 +39,10 @@ void require_clean(const Backend& b);
 ForwardResult check_cpu_fp32(const LoadedCase& l);
 ForwardResult check_vulkan_fp32(const LoadedCase& l);
 
+// A model (random weights, say) on both backends: `batch` random images, Vulkan fp32 with the validation layer
+// on within 1e-4 of the CPU backend's logits (max |diff| / max |logit|), no validation message.
+void check_vulkan_matches_cpu(std::shared_ptr<const Model> model, int batch);
+
 // fp16 storage: logits and features within fp16_abs of timm, the same top-1 (the goldens' top-1 leads by >= 0.1);
 // skipped where the device has no 16-bit storage buffers.
 void check_vulkan_fp16(const std::string& name, const std::filesystem::path& root = zoo_dir());

@@ -55,7 +55,8 @@ TIMM_ARCHS = {  # name: (timm architecture, image size)
 def timm_module(arch):
     """timm's model for a TIMM_ARCHS entry; needs timm's source (VITVK_TEST_DATA/timm, default ../shared/timm)."""
     timm_src = pathlib.Path(os.environ.get("VITVK_TEST_DATA", REPO.parent / "shared")) / "timm"
-    sys.path.insert(0, str(timm_src))
+    if str(timm_src) not in sys.path:
+        sys.path.insert(0, str(timm_src))
     import timm
     return timm.create_model(arch, pretrained=False).eval()
 
