@@ -29,7 +29,7 @@ enum class Int8Isa { Portable, Avx2, AvxVnni, Avx512Vnni };
 Int8Isa cpu_int8_isa();
 bool int8_isa_supported(Int8Isa isa);
 const char* int8_isa_name(Int8Isa isa);
-int int8_tile_rows(Int8Isa isa);  // register-tile height (12, 6, 6, 4)
+int int8_tile_rows(Int8Isa isa);  // register-tile height (12, 6, 5, 4)
 
 // ------------------------------------------------------------------------------------------- weights
 // W [N, K] fp32 -> per-row symmetric int8: scale[n] = max|W[n, :]| / 127 (0 for an all-zero row), q =
