@@ -13,8 +13,10 @@ namespace vitvk::ops {
 // In place over n floats. Accuracy (tests/engine/test_cpu_kernels.cpp): exp within 2 ulp of std::exp on the
 // softmax range; gelu within 1e-6 absolute of the std::erf form.
 void gelu_inplace(float* y, long n);
-// Row-wise max-subtracted softmax, in place; rows of `cols` floats at stride `ld`.
+// Row-wise max-subtracted softmax, in place; rows of `cols` floats at stride `ld`. With an ISA (one the CPU
+// runs): CpuIsa::Avx2 runs the explicit AVX2 form (the same bits as the x86-64-v3 clone), others the clones.
 void softmax_inplace(float* p, int rows, int cols, long ld);
+void softmax_inplace(float* p, int rows, int cols, long ld, CpuIsa isa);
 void exp_inplace(float* y, long n);
 
 // The [m0, m1) x [n0, n1) tile of y = epilogue(x W^T + b): x [M, K] at row stride ldx, W [N, K] as stored

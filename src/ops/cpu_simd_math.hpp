@@ -1,7 +1,8 @@
 #pragma once
 // Vector forms of cpu_math.hpp's exp_approx / gelu_approx (same constants and steps, with FMAs) for the CPU
 // kernels' epilogues: the fp32 packed GEMM (cpu_gemm.cpp) and the int8 GEMM (cpu_gemm_int8.cpp) share them, so
-// both apply the same GELU. Internal: include only from those translation units (x86-64 GCC/clang only).
+// both apply the same GELU, and the AVX2 softmax (cpu_kernels.cpp) its exp. Internal: include only from those
+// translation units (x86-64 GCC/clang only).
 #include <immintrin.h>
 
 // Explicit ISA levels on internal-linkage functions, picked at run time with __builtin_cpu_supports: no -march

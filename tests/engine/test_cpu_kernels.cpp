@@ -54,10 +54,18 @@ TEST_CASE("CPU GELU kernel matches the exact erf form", "[cpu][kernels]") {
 }
 
 TEST_CASE("CPU softmax kernel matches a double-precision softmax on odd widths", "[cpu][kernels]") {
-  for (int cols : {1, 7, 16, 197, 1000}) {
+  for (int cols : {1, 7, 16, 17, 197, 1000}) {
     auto x = random_floats(3 * cols, cols, 4.f);
     std::vector<float> y = x;
     ops::softmax_inplace(y.data(), 3, cols, cols);
+    // The explicit AVX2 form: within the same bound, and where the clone set runs its x86-64-v3 clone (an AVX2
+    // CPU without AVX-512), the same bits.
+    if (ops::cpu_isa_supported(ops::CpuIsa::Avx2)) {
+      std::vector<float> y2 = x;
+      ops::softmax_inplace(y2.data(), 3, cols, cols, ops::CpuIsa::Avx2);
+      for (int i = 0; i < 3 * cols; ++i) REQUIRE(std::abs(y2[i] - y[i]) <= 1e-6f * y[i] + 1e-12f);
+      if (!ops::cpu_isa_supported(ops::CpuIsa::Avx512)) CHECK(y2 == y);
+    }
     for (int r = 0; r < 3; ++r) {
       double mx = -INFINITY, sum = 0;
       for (int c = 0; c < cols; ++c) mx = std::max(mx, double(x[r * cols + c]));
