@@ -52,7 +52,8 @@ Precision precision_of(const std::string& s) {
   if (s == "auto") return Precision::Auto;
   if (s == "fp32") return Precision::Fp32;
   if (s == "fp16") return Precision::Fp16;
-  throw py::value_error("precision must be 'auto', 'fp32' or 'fp16', got '" + s + "'");
+  if (s == "int8") return Precision::Int8;
+  throw py::value_error("precision must be 'auto', 'fp32', 'fp16' or 'int8', got '" + s + "'");
 }
 
 AttentionFusion fusion_of(const std::string& s) {

@@ -184,7 +184,9 @@ class Classifier:
                ./models, <prefix>/share/vitvk/models and ~/.cache/vitvk/models.
     backend:   "auto" (Vulkan on a real GPU, else the CPU backend), "cpu" (exact fp32) or "vulkan".
     device:    Vulkan device index (see vitvk.devices()); None: $VITVK_DEVICE, else the preferred one.
-    precision: "auto", "fp32" or "fp16" (GPU storage precision; arithmetic accumulates in fp32).
+    precision: "auto", "fp32", "fp16" (GPU storage precision; arithmetic accumulates in fp32) or "int8" (the
+               blocks' linear layers in int8: README, "int8 on the CPU"); "auto" picks int8 for a model written
+               by `vitvk quantize`.
     img_size:  input size override where this vitvk build supports it (else it must be None: ValueError).
     max_batch: most images per forward pass; larger lists run as several passes.
 

@@ -203,6 +203,18 @@ def test_distilled_model(tiny_distilled, samples):
         assert_same_predictions(preds, ref[path]["top"])
 
 
+def test_int8_precision(clf, tiny_model, samples):
+    """precision="int8" runs the int8 CPU path: it says so, and its probabilities stay near fp32's (8-bit
+    weights and activations: about 1 % on the logits) without being the same numbers."""
+    q = vitvk.Classifier(tiny_model, backend="cpu", precision="int8")
+    assert q.info.precision == "int8"
+    got, want = q.classify(samples, top_k=10), clf.classify(samples, top_k=10)
+    p8 = np.array([[p.probability for p in sorted(r, key=lambda p: p.index)] for r in got])
+    p32 = np.array([[p.probability for p in sorted(r, key=lambda p: p.index)] for r in want])
+    assert np.abs(p8 - p32).max() < 0.05
+    assert not np.array_equal(p8, p32)
+
+
 def test_batches_larger_than_max_batch(tiny_model):
     c = vitvk.Classifier(tiny_model, backend="cpu", max_batch=3)
     imgs = [synthetic(30 + i, 40, i) for i in range(8)]
