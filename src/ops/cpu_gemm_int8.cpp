@@ -208,6 +208,16 @@ void quantize_row_portable(const float* x, int K, uint8_t* q, ActQuant mode, flo
 }
 
 #if VITVK_X86_INT8
+// The row's parameters from the vector forms' per-lane minima and maxima (exact in any order).
+RowParams lane_params(const float* los, const float* his, int lanes, ActQuant mode) {
+  return row_params(*std::min_element(los, los + lanes), *std::max_element(his, his + lanes), mode);
+}
+
+// Lanes [0, n) of 8 set (the AVX2 forms' masked loads and stores).
+VITVK_AVX2 inline __m256i lane_mask(int n) {
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
 VITVK_AVX512 void quantize_row_avx512(const float* x, int K, uint8_t* q, ActQuant mode, float& scale, int32_t& zero) {
   const __mmask16 all = 0xFFFF;  // maskz forms: see exp_avx512
   __m512 lo = _mm512_setzero_ps(), hi = _mm512_setzero_ps();
@@ -221,7 +231,7 @@ VITVK_AVX512 void quantize_row_avx512(const float* x, int K, uint8_t* q, ActQuan
   alignas(64) float los[16], his[16];
   _mm512_store_ps(los, lo);
   _mm512_store_ps(his, hi);
-  const RowParams p = row_params(*std::min_element(los, los + 16), *std::max_element(his, his + 16), mode);
+  const RowParams p = lane_params(los, his, 16, mode);
   const __m512 inv = _mm512_set1_ps(p.inv), z = _mm512_set1_ps(p.zero);
   for (int k = 0; k < K; k += 16) {
     const __mmask16 m = K - k >= 16 ? all : static_cast<__mmask16>((1u << (K - k)) - 1);
@@ -239,15 +249,13 @@ VITVK_AVX512 void quantize_row_avx512(const float* x, int K, uint8_t* q, ActQuan
 // AVX2 (and AVX-VNNI): the portable steps 8 lanes at a time. The tail is read through a mask (off lanes read 0,
 // inside [lo, hi] anyway) and stored through a small buffer.
 VITVK_AVX2 inline __m256 load_upto8(const float* x, int n) {
-  return n >= 8 ? _mm256_loadu_ps(x)
-                : _mm256_maskload_ps(x, _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)));
+  return n >= 8 ? _mm256_loadu_ps(x) : _mm256_maskload_ps(x, lane_mask(n));
 }
 
 VITVK_AVX2 void quantize_row_avx2(const float* x, int K, uint8_t* q, ActQuant mode, float& scale, int32_t& zero) {
-  auto load = [&](int k) VITVK_AVX2 { return load_upto8(x + k, K - k); };
   __m256 lo = _mm256_setzero_ps(), hi = _mm256_setzero_ps();
   for (int k = 0; k < K; k += 8) {
-    const __m256 v = load(k);
+    const __m256 v = load_upto8(x + k, K - k);
     // min/max return their second operand when one is NaN: a NaN is skipped, as fmin / fmax skip it.
     lo = _mm256_min_ps(v, lo);
     hi = _mm256_max_ps(v, hi);
@@ -255,10 +263,10 @@ VITVK_AVX2 void quantize_row_avx2(const float* x, int K, uint8_t* q, ActQuant mo
   alignas(32) float los[8], his[8];
   _mm256_store_ps(los, lo);
   _mm256_store_ps(his, hi);
-  const RowParams p = row_params(*std::min_element(los, los + 8), *std::max_element(his, his + 8), mode);
+  const RowParams p = lane_params(los, his, 8, mode);
   const __m256 inv = _mm256_set1_ps(p.inv), z = _mm256_set1_ps(p.zero);
   for (int k = 0; k < K; k += 8) {
-    __m256 v = _mm256_round_ps(_mm256_mul_ps(load(k), inv), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 v = _mm256_round_ps(_mm256_mul_ps(load_upto8(x + k, K - k), inv), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     // A NaN lane becomes 0 (max's second operand), as in quantize_one.
     v = _mm256_min_ps(_mm256_max_ps(_mm256_add_ps(v, z), _mm256_setzero_ps()), _mm256_set1_ps(255.0f));
     const __m256i i32 = _mm256_cvtps_epi32(v);  // 0..255: the packs below cannot saturate
@@ -418,10 +426,6 @@ VITVK_AVX2 inline void finish_avx2(__m256i acc, int r, const TileEpi& e, int j0,
   if (e.ep == Epilogue::Gelu) v = gelu_avx2(v);
   else if (e.ep == Epilogue::Residual) v = _mm256_add_ps(_mm256_maskload_ps(c, mask), v);
   _mm256_maskstore_ps(c, mask, v);
-}
-
-VITVK_AVX2 inline __m256i lane_mask(int cols) {
-  return _mm256_cmpgt_epi32(_mm256_set1_epi32(cols), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
 
 // AVX-VNNI: MR x 16 over one half of the panel (b at the half: 64 of each group's 128 bytes).
