@@ -67,7 +67,8 @@ int main(int argc, char** argv) {
   app.add_option("--reps", reps, "timed repetitions per shape");
   app.add_option("--copies", copies, "weight copies cycled through (several: W comes from memory, as in a forward)");
   app.add_flag("--int8", int8, "also time the int8 kernel (activations quantized per row, weights per column)");
-  app.add_option("--int8-isa", int8_isa_name, "avx512-vnni | avx-vnni | avx2 | portable (default: the best)");
+  app.add_option("--int8-isa", int8_isa_name, "avx512-vnni | avx-vnni | avx2 | portable (default: the best)")
+      ->check(CLI::IsMember({"avx512-vnni", "avx-vnni", "avx2", "portable"}));
   CLI11_PARSE(app, argc, argv);
   openblas_set_num_threads(1);
   ops::CpuIsa isa = ops::cpu_gemm_isa();
