@@ -4,7 +4,7 @@
 // per second of this thread's CPU time (RUSAGE_THREAD), which other load on a shared machine disturbs less than
 // wall time, and the best wall time. A tool that prints figures; nothing here asserts a speed.
 //   vitvk_cpu_gemm_bench [--shape 145x2304x768 ...] [--isa avx512|avx2|portable] [--reps 20]
-//                        [--int8 [--int8-isa avx512-vnni|avx-vnni|avx2|portable]]
+//                        [--int8 [--int8-isa avx512-vnni|avx-vnni|avx2|portable] [--int8-group 0]]
 #include <CLI/CLI.hpp>
 #include <cblas.h>
 #include <fmt/core.h>
@@ -60,13 +60,20 @@ int main(int argc, char** argv) {
                                   "197x192x768",  "127x576x192",  "127x768x192",  "127x192x768",
                                   "1x1000x768",   "1x1000x192",   "196x192x768"};
   std::string isa_name, int8_isa_name;
-  int reps = 20, copies = 1;
+  int reps = 20, copies = 1, group = 0;
   bool int8 = false;
   app.add_option("--shape", shapes, "MxNxK shapes");
   app.add_option("--isa", isa_name, "avx512 | avx2 | portable (default: the best this CPU runs)");
   app.add_option("--reps", reps, "timed repetitions per shape");
   app.add_option("--copies", copies, "weight copies cycled through (several: W comes from memory, as in a forward)");
   app.add_flag("--int8", int8, "also time the int8 kernel (activations quantized per row, weights per column)");
+  app.add_option("--int8-group", group, "int8 activations: channels per scale along K (0: one scale per row)")
+      ->check([](const std::string& v) {
+        return !v.empty() && v.size() < 6 && v.find_first_not_of("0123456789") == std::string::npos &&
+                       std::stoi(v) % 4 == 0
+                   ? std::string()
+                   : std::string("must be 0 or a multiple of 4");
+      });
   app.add_option("--int8-isa", int8_isa_name, "avx512-vnni | avx-vnni | avx2 | portable (default: the best)")
       ->check(CLI::IsMember({"avx512-vnni", "avx-vnni", "avx2", "portable"}));
   CLI11_PARSE(app, argc, argv);
@@ -111,11 +118,11 @@ int main(int argc, char** argv) {
       pw.emplace_back(w[i], b[i], N, K);
       if (int8) {
         const ops::QuantizedMatrix q = ops::quantize_per_row(w[i], N, K);
-        pw8.emplace_back(q.q, q.scale, b[i], N, K);
+        pw8.emplace_back(q.q, q.scale, b[i], N, K, group);
       }
     }
     ops::QuantizedRows qx;
-    qx.reset(M, K);
+    qx.reset(M, K, group);
     std::size_t next = 0;
     const double gflop = 2.0 * M * N * K * 1e-9;
     for (auto ep : {ops::Epilogue::None, ops::Epilogue::Gelu, ops::Epilogue::Residual}) {

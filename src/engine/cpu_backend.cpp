@@ -60,6 +60,19 @@ GemmChoice gemm_choice() {
   throw Error(ErrorCode::InvalidArgument, std::string("VITVK_CPU_GEMM must be auto, packed or blas, got '") + env + "'");
 }
 
+// int8 activations' channels per scale along K: VITVK_INT8_GROUP=N (a multiple of 4; 0, the default, is one
+// scale per token). See ops/cpu_gemm_int8.hpp for what groups gain and cost.
+int int8_group() {
+  const char* env = std::getenv("VITVK_INT8_GROUP");
+  if (!env) return 0;
+  char* end = nullptr;
+  const long g = std::strtol(env, &end, 10);
+  if (*env == '\0' || *end != '\0' || g < 0 || g > ops::kInt8MaxK || g % 4 != 0)
+    throw Error(ErrorCode::InvalidArgument,
+                std::string("VITVK_INT8_GROUP must be 0 or a multiple of 4 (channels per scale), got '") + env + "'");
+  return static_cast<int>(g);
+}
+
 // A linear layer's weights as loaded (for OpenBLAS) and the backend's packed copy (for ops::packed_linear_tile),
 // or in int8 precision its int8 form (for ops::int8_gemm_tile).
 struct CpuLinear {
@@ -72,7 +85,7 @@ class CpuBackend final : public Backend {
  public:
   CpuBackend(std::shared_ptr<const Model> model, graph::Graph graph, bool int8)
       : model_(std::move(model)), graph_(std::move(graph)), workers_(thread_count()), gemm_(gemm_choice()),
-        int8_(int8) {
+        int8_(int8), int8_group_(int8 ? int8_group() : 0) {
     // Process-wide, but every CPU-side GEMM of the library is issued from tiles like ours: OpenBLAS's own
     // threads would only compete with the workers for the same cores.
     openblas_set_num_threads(1);
@@ -263,10 +276,10 @@ class CpuBackend final : public Backend {
   CpuLinear make_linear(const LinearWeights& lw, bool quantize = false) const {
     CpuLinear l{&lw, {}, {}};
     if (lw.quantized()) {  // stored as int8 (make_cpu_backend hands fp32 a dequantized copy)
-      l.int8 = ops::PackedLinearInt8(lw.qweight, lw.qscale, lw.bias, lw.out, lw.in);
+      l.int8 = ops::PackedLinearInt8(lw.qweight, lw.qscale, lw.bias, lw.out, lw.in, int8_group_);
     } else if (quantize && lw.out > 0) {
       const ops::QuantizedMatrix q = ops::quantize_per_row(lw.weight, lw.out, lw.in);
-      l.int8 = ops::PackedLinearInt8(q.q, q.scale, lw.bias, lw.out, lw.in);
+      l.int8 = ops::PackedLinearInt8(q.q, q.scale, lw.bias, lw.out, lw.in, int8_group_);
     } else if (packing() && lw.out > 0 && lw.weight.size() == std::size_t(lw.out) * lw.in) {
       l.packed = ops::PackedLinear(lw.weight, lw.bias, lw.out, lw.in);
     }
@@ -285,7 +298,7 @@ class CpuBackend final : public Backend {
       const int m0 = task / plan.nb * plan.rows, n0 = task % plan.nb * plan.cols;
       const int rows = std::min(M, m0 + plan.rows) - m0;
       ops::QuantizedRows& q = qx_[worker];
-      q.reset(rows, K);
+      q.reset(rows, K, int8_group_);
       ops::quantize_rows(xin + m0 * ldx, ldx, 0, rows, q);
       ops::int8_gemm_tile(l.int8.view(), q, y + m0 * ldy, ldy, 0, rows, n0, std::min(N, n0 + plan.cols), ep);
     });
@@ -412,6 +425,7 @@ class CpuBackend final : public Backend {
   CpuWorkers workers_;
   GemmChoice gemm_;
   bool int8_ = false;      // int8 linear layers (make_cpu_backend)
+  int int8_group_ = 0;     // int8 activations' channels per scale (VITVK_INT8_GROUP)
   std::vector<ops::QuantizedRows> qx_;  // int8: each worker's quantized activation rows
   std::vector<CpuLinear> linears_;  // per node (empty for nodes without a linear layer)
   std::mutex forward_mutex_;

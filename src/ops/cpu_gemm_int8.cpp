@@ -61,22 +61,26 @@ std::vector<float> dequantize(const QuantizedMatrix& m) {
 void PackedLinearInt8::Free::operator()(uint8_t* p) const { ::operator delete[](p, std::align_val_t(64)); }
 
 PackedLinearInt8::PackedLinearInt8(std::span<const int8_t> q, std::span<const float> scale,
-                                   std::span<const float> bias, int N, int K)
-    : n_(N), k_(K) {
+                                   std::span<const float> bias, int N, int K, int group)
+    : n_(N), k_(K), group_(group) {
   constexpr int P = kPanel;
   if (N < 1 || K < 1 || K > kInt8MaxK || q.size() != static_cast<std::size_t>(N) * K || scale.size() != std::size_t(N) ||
       (!bias.empty() && bias.size() != std::size_t(N)))
     throw Error(ErrorCode::InvalidArgument, "PackedLinearInt8: weight / scale / bias sizes do not match " +
                                                 std::to_string(N) + " x " + std::to_string(K) + " (K at most " +
                                                 std::to_string(kInt8MaxK) + ")");
+  if (group < 0 || group % 4 != 0)
+    throw Error(ErrorCode::InvalidArgument, "PackedLinearInt8: group " + std::to_string(group) +
+                                                " is not 0 or a multiple of 4");
   if (std::find(q.begin(), q.end(), int8_t{-128}) != q.end())
     throw Error(ErrorCode::InvalidArgument, "PackedLinearInt8: weights must lie in [-127, 127] (found -128)");
-  const int panels = (N + P - 1) / P, k4 = (K + 3) / 4;
+  const int panels = (N + P - 1) / P, k4 = (K + 3) / 4, groups = int8_groups(K, group);
+  const int glen = group > 0 ? group : K;
   weight_bytes_ = static_cast<std::size_t>(panels) * k4 * P * 4;
   const std::size_t cols = static_cast<std::size_t>(panels) * P;
-  bytes_ = weight_bytes_ + cols * (sizeof(int32_t) + 2 * sizeof(float));
+  bytes_ = weight_bytes_ + cols * (groups * sizeof(int32_t) + 3 * sizeof(float));
   data_.reset(new (std::align_val_t(64)) uint8_t[bytes_]);
-  std::fill_n(data_.get(), bytes_, uint8_t{0});
+  std::fill_n(data_.get(), bytes_, uint8_t{0});  // also the padding columns and the zeros
   auto* w = reinterpret_cast<int8_t*>(data_.get());
   const PackedInt8Panels v = view();
   auto* colsum = const_cast<int32_t*>(v.colsum);
@@ -85,13 +89,11 @@ PackedLinearInt8::PackedLinearInt8(std::span<const int8_t> q, std::span<const fl
   for (int n = 0; n < N; ++n) {
     const int p = n / P, c = n % P;
     int8_t* panel = w + static_cast<std::size_t>(p) * k4 * P * 4;
-    int32_t sum = 0;
     for (int k = 0; k < K; ++k) {
       const int8_t x = q[static_cast<std::size_t>(n) * K + k];
       panel[(static_cast<std::size_t>(k / 4) * P + c) * 4 + k % 4] = x;
-      sum += x;
+      colsum[static_cast<std::size_t>(k / glen) * cols + n] += x;
     }
-    colsum[n] = sum;
     sc[n] = scale[n];
     b[n] = bias.empty() ? 0.0f : bias[n];
   }
@@ -101,8 +103,8 @@ PackedInt8Panels PackedLinearInt8::view() const {
   const std::size_t cols = static_cast<std::size_t>((n_ + kPanel - 1) / kPanel) * kPanel;
   uint8_t* base = data_.get();
   const auto* colsum = reinterpret_cast<const int32_t*>(base + weight_bytes_);
-  const auto* scale = reinterpret_cast<const float*>(colsum + cols);
-  return {reinterpret_cast<const int8_t*>(base), colsum, scale, scale + cols, n_, k_};
+  const auto* scale = reinterpret_cast<const float*>(colsum + cols * int8_groups(k_, group_));
+  return {reinterpret_cast<const int8_t*>(base), colsum, scale, scale + cols, scale + 2 * cols, n_, k_, group_};
 }
 
 // ============================================================================================== ISA
@@ -161,13 +163,17 @@ int int8_tile_rows(Int8Isa isa) {
 
 // ============================================================================================== activations
 
-void QuantizedRows::reset(int M, int K) {
+void QuantizedRows::reset(int M, int K, int group_size) {
+  if (M < 0 || K < 1 || group_size < 0 || group_size % 4 != 0)
+    throw Error(ErrorCode::InvalidArgument, "QuantizedRows: bad size or group (" + std::to_string(M) + " x " +
+                                                std::to_string(K) + ", group " + std::to_string(group_size) + ")");
   rows = M;
   k = K;
+  group = group_size;
   ld = (K + 63) / 64 * 64;
-  const std::size_t need = static_cast<std::size_t>(M) * ld;
+  const std::size_t need = static_cast<std::size_t>(M) * ld, params = static_cast<std::size_t>(M) * groups();
   if (data.size() < need) data.resize(need);
-  if (scale.size() < std::size_t(M)) scale.resize(M), zero.resize(M);
+  if (scale.size() < params) scale.resize(params), zero.resize(params);
 }
 
 namespace {
@@ -292,19 +298,24 @@ void quantize_rows(const float* x, long ldx, int m0, int m1, QuantizedRows& q, A
   for (int m = m0; m < m1; ++m) {
     uint8_t* row = q.row(m);
     std::fill(row + q.k, row + q.ld, uint8_t{0});
+    for (int g = 0, k0 = 0; k0 < q.k; ++g, k0 += q.group_len()) {
+      const int len = std::min(q.group_len(), q.k - k0);
+      const std::size_t at = static_cast<std::size_t>(g) * q.rows + m;
+      const float* xg = x + m * ldx + k0;
 #if VITVK_X86_INT8
-    if (isa == Int8Isa::Avx512Vnni) {
-      quantize_row_avx512(x + m * ldx, q.k, row, mode, q.scale[m], q.zero[m]);
-      continue;
-    }
-    if (isa == Int8Isa::AvxVnni || isa == Int8Isa::Avx2) {
-      quantize_row_avx2(x + m * ldx, q.k, row, mode, q.scale[m], q.zero[m]);
-      continue;
-    }
+      if (isa == Int8Isa::Avx512Vnni) {
+        quantize_row_avx512(xg, len, row + k0, mode, q.scale[at], q.zero[at]);
+        continue;
+      }
+      if (isa == Int8Isa::AvxVnni || isa == Int8Isa::Avx2) {
+        quantize_row_avx2(xg, len, row + k0, mode, q.scale[at], q.zero[at]);
+        continue;
+      }
 #else
-    (void)isa;
+      (void)isa;
 #endif
-    quantize_row_portable(x + m * ldx, q.k, row, mode, q.scale[m], q.zero[m]);
+      quantize_row_portable(xg, len, row + k0, mode, q.scale[at], q.zero[at]);
+    }
   }
 }
 
@@ -418,14 +429,17 @@ VITVK_AVX512_VNNI void tile_avx512_vnni(const uint8_t* a, long lda, const int8_t
 }
 
 // ---------------------------------------------------------------------------------------------- AVX2 forms
-// 8 int32 sums of one row for 8 columns -> floats finished and stored (the AVX kernels' shared epilogue).
-VITVK_AVX2 inline void finish_avx2(__m256i acc, int r, const TileEpi& e, int j0, float* c, __m256i mask) {
+// 8 int32 sums of one row for 8 columns -> floats finished and stored (the AVX kernels' shared epilogue). `full`:
+// all 8 columns, through plain loads and stores; vmaskmovps stores are microcoded on AMD (a ViT-B int8 layer in
+// 64-channel groups, whose every group adds to c, ran 1.75x slower through them on Zen 3).
+VITVK_AVX2 inline void finish_avx2(__m256i acc, int r, const TileEpi& e, int j0, float* c, __m256i mask, bool full) {
   const __m256i cs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(e.colsum + j0));
   __m256 v = _mm256_cvtepi32_ps(_mm256_sub_epi32(acc, _mm256_mullo_epi32(_mm256_set1_epi32(e.xz[r]), cs)));
   v = _mm256_fmadd_ps(v, _mm256_mul_ps(_mm256_set1_ps(e.xs[r]), _mm256_loadu_ps(e.ws + j0)), _mm256_loadu_ps(e.bias + j0));
   if (e.ep == Epilogue::Gelu) v = gelu_avx2(v);
-  else if (e.ep == Epilogue::Residual) v = _mm256_add_ps(_mm256_maskload_ps(c, mask), v);
-  _mm256_maskstore_ps(c, mask, v);
+  else if (e.ep == Epilogue::Residual) v = _mm256_add_ps(full ? _mm256_loadu_ps(c) : _mm256_maskload_ps(c, mask), v);
+  if (full) _mm256_storeu_ps(c, v);
+  else _mm256_maskstore_ps(c, mask, v);
 }
 
 // AVX-VNNI: MR x 16 over one half of the panel (b at the half: 64 of each group's 128 bytes).
@@ -448,8 +462,8 @@ VITVK_AVX_VNNI void half_avx_vnni(const uint8_t* a, long lda, const int8_t* b, i
   const __m256i mask0 = lane_mask(cols), mask1 = lane_mask(cols - 8);
 #pragma GCC unroll 8
   for (int r = 0; r < MR; ++r) {
-    finish_avx2(acc0[r], r, e, j0, c + r * ldc, mask0);
-    finish_avx2(acc1[r], r, e, j0 + 8, c + r * ldc + 8, mask1);
+    finish_avx2(acc0[r], r, e, j0, c + r * ldc, mask0, cols >= 8);
+    finish_avx2(acc1[r], r, e, j0 + 8, c + r * ldc + 8, mask1, cols >= 16);
   }
 }
 
@@ -493,7 +507,7 @@ VITVK_AVX2 void quarter_avx2(const uint8_t* a, long lda, const int8_t* b, int k4
   for (int r = 0; r < MR; ++r) {
     // hadd: (c0 c1 c4 c5 | c2 c3 c6 c7); the 64-bit permute puts the columns in order.
     const __m256i s = _mm256_permute4x64_epi64(_mm256_hadd_epi32(lo[r], hi[r]), _MM_SHUFFLE(3, 1, 2, 0));
-    finish_avx2(s, r, e, j0, c + r * ldc, mask);
+    finish_avx2(s, r, e, j0, c + r * ldc, mask, cols == 8);
   }
 }
 
@@ -503,7 +517,33 @@ VITVK_AVX2 void tile_avx2(const uint8_t* a, long lda, const int8_t* b, int k4, f
   for (int q = 0; q * 8 < cols; ++q)
     quarter_avx2<MR>(a, lda, b + 32 * q, k4, c + 8 * q, ldc, std::min(8, cols - 8 * q), e, 8 * q);
 }
+
+// GELU over the `cols` (<= 32) finished values of a tile row, in the tiles' own vector forms.
+VITVK_AVX512 void gelu_row_avx512(float* c, int cols) {
+  for (int j = 0; j < cols; j += 16) {
+    const __mmask16 m = cols - j >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << (cols - j)) - 1);
+    _mm512_mask_storeu_ps(c + j, m, gelu_avx512(_mm512_maskz_loadu_ps(m, c + j)));
+  }
+}
+VITVK_AVX2 void gelu_row_avx2(float* c, int cols) {
+  int j = 0;
+  for (; j + 8 <= cols; j += 8) _mm256_storeu_ps(c + j, gelu_avx2(_mm256_loadu_ps(c + j)));
+  if (j < cols) {  // vmaskmovps only for the tail (see finish_avx2)
+    const __m256i m = lane_mask(cols - j);
+    _mm256_maskstore_ps(c + j, m, gelu_avx2(_mm256_maskload_ps(c + j, m)));
+  }
+}
 #endif  // VITVK_X86_INT8
+
+void gelu_row(float* c, int cols, Int8Isa isa) {
+#if VITVK_X86_INT8
+  if (isa == Int8Isa::Avx512Vnni) return gelu_row_avx512(c, cols);
+  if (isa == Int8Isa::AvxVnni || isa == Int8Isa::Avx2) return gelu_row_avx2(c, cols);
+#else
+  (void)isa;
+#endif
+  for (int j = 0; j < cols; ++j) c[j] = gelu_approx(c[j]);
+}
 
 template <template <int> class K, int... I>
 constexpr auto tile_table(std::integer_sequence<int, I...>) {
@@ -534,8 +574,8 @@ void int8_gemm_tile(const PackedInt8Panels& w, const QuantizedRows& x, float* y,
                     int n1, Epilogue ep, Int8Isa isa) {
   constexpr int P = PackedInt8Panels::kPanel;
   if (m1 <= m0 || n1 <= n0) return;
-  if (n0 % P != 0 || n1 > w.n || m0 < 0 || m1 > x.rows || x.k != w.k || !int8_isa_supported(isa))
-    throw Error(ErrorCode::InvalidArgument, "int8_gemm_tile: bad ranges, mismatched K or unsupported ISA");
+  if (n0 % P != 0 || n1 > w.n || m0 < 0 || m1 > x.rows || x.k != w.k || x.group != w.group || !int8_isa_supported(isa))
+    throw Error(ErrorCode::InvalidArgument, "int8_gemm_tile: bad ranges, mismatched K or group, or unsupported ISA");
   static constexpr auto portable = tile_table<Portable>(std::make_integer_sequence<int, kRowsPortable>{});
   const Int8TileFn* table = portable.data();
   int max_rows = kRowsPortable;
@@ -547,7 +587,8 @@ void int8_gemm_tile(const PackedInt8Panels& w, const QuantizedRows& x, float* y,
   if (isa == Int8Isa::AvxVnni) table = avx_vnni.data(), max_rows = kRowsAvxVnni;
   if (isa == Int8Isa::Avx2) table = avx2.data(), max_rows = kRowsAvx2;
 #endif
-  const int rows = m1 - m0, k4 = w.k4();
+  const int rows = m1 - m0, k4 = w.k4(), groups = x.groups(), glen4 = x.group > 0 ? x.group / 4 : k4;
+  const long wcols = w.cols();
   // Row tiles of nearly equal height, as in the fp32 kernel; panel by panel so the weights stream once.
   const int tiles = (rows + max_rows - 1) / max_rows, base = rows / tiles, extra = rows % tiles;
   for (int n = n0; n < n1; n += P) {
@@ -555,8 +596,22 @@ void int8_gemm_tile(const PackedInt8Panels& w, const QuantizedRows& x, float* y,
     const int8_t* panel = w.panel(n / P);
     for (int t = 0, m = m0; t < tiles; ++t) {
       const int h = base + (t < extra ? 1 : 0);
-      const TileEpi e{x.scale.data() + m, x.zero.data() + m, w.colsum + n, w.scale + n, w.bias + n, ep};
-      table[h - 1](x.row(m), x.ld, panel, k4, y + m * ldy + n, ldy, cols, e);
+      float* yt = y + m * ldy + n;
+      // One call per group of K: the first stores (or adds to the residual) with the bias, the others add their
+      // share; GELU after the last. (Taking the groups inside the AVX2 tile, with fp32 partial sums in memory,
+      // measured 2x slower: GCC then spilled its accumulators.) One group: the tile's own epilogue.
+      for (int g = 0; g < groups; ++g) {
+        const std::size_t at = static_cast<std::size_t>(g) * x.rows + m;
+        const Epilogue eg = groups == 1                             ? ep
+                            : g > 0 || ep == Epilogue::Residual ? Epilogue::Residual
+                                                                : Epilogue::None;
+        const TileEpi e{x.scale.data() + at, x.zero.data() + at, w.colsum + g * wcols + n, w.scale + n,
+                        (g == 0 ? w.bias : w.zeros) + n, eg};
+        const int s0 = g * glen4;
+        table[h - 1](x.row(m) + 4 * s0, x.ld, panel + 4L * P * s0, std::min(glen4, k4 - s0), yt, ldy, cols, e);
+      }
+      if (ep == Epilogue::Gelu && groups > 1)
+        for (int r = 0; r < h; ++r) gelu_row(yt + r * ldy, cols, isa);
       m += h;
     }
   }

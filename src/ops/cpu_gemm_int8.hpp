@@ -7,9 +7,13 @@
 // instruction (vpdpbusd) multiplies. The int32 sum S = sum_k q_x q_w is exact; the zero point comes out
 // through the weights' per-column sums: x W^T ~= s_x[m] s_w[n] (S - z[m] colsum[n]). Then bias / GELU /
 // residual, as the fp32 kernel applies them.
-//
-// One packed weight layout for every ISA: panels of 32 output columns, K in groups of 4 (zero-padded), each
-// group 32 columns x 4 bytes (one AVX-512 register per 16 columns). Kernels: AVX-512 VNNI (12 x 32 tile),
+// Optionally the rows are cut into groups of channels along K, each group with its own scale and zero point
+// (one scale per token is set by its few outlier channels, the rest of the row then gets few steps): each
+// group's int32 sum S_g is exact and the groups are summed in fp32, x W^T ~= s_w[n] sum_g s_x[m, g] (S_g -
+// z[m, g] colsum_g[n]). Off by default: 64-channel groups lowered the logits' error by 15-20 % on ViT-Ti / DeiT-Ti
+// and made the int8 GEMM 1.2-1.55x slower on an AVX2 host (README, "int8 on the CPU").
+// One packed weight layout for every ISA: panels of 32 output columns, K in steps of 4 (zero-padded), each
+// step 32 columns x 4 bytes (one AVX-512 register per 16 columns). Kernels: AVX-512 VNNI (12 x 32 tile),
 // AVX-VNNI (6 x 16), AVX2 without VNNI (6 x 8, exact: int16 products through vpmaddwd, no vpmaddubsw
 // saturation) and portable C++; all give the same int32 sums.
 #include <cstddef>
@@ -46,17 +50,24 @@ std::vector<float> dequantize(const QuantizedMatrix& m);
 // The largest K the int32 accumulators hold without overflow (255 * 127 * K < 2^31).
 constexpr int kInt8MaxK = 65536;
 
-// Packed int8 weights plus, per column (padded to whole panels), the int32 sum of the column's weights, its
-// scale and its bias (0 where none).
+// Groups of `group` channels in K (the last may be shorter; a group is a multiple of 4, the kernels' K step);
+// group 0 means one group: the whole row.
+inline int int8_groups(int K, int group) { return group > 0 ? (K + group - 1) / group : 1; }
+
+// Packed int8 weights plus, per column (padded to whole panels), its scale, its bias (0 where none) and, per
+// group of `group` in K (the activations' group), the int32 sum of the column's weights in the group
+// (group-major: colsum[g * cols + n]).
 struct PackedInt8Panels {
   static constexpr int kPanel = 32;
   const int8_t* data = nullptr;
   const int32_t* colsum = nullptr;
   const float* scale = nullptr;
   const float* bias = nullptr;
-  int n = 0, k = 0;
-  int k4() const { return (k + 3) / 4; }  // groups of 4 in K
+  const float* zeros = nullptr;  // cols zeros: the bias of every group but one
+  int n = 0, k = 0, group = 0;
+  int k4() const { return (k + 3) / 4; }  // steps of 4 in K
   int panels() const { return (n + kPanel - 1) / kPanel; }
+  int cols() const { return panels() * kPanel; }
   const int8_t* panel(int p) const { return data + static_cast<std::size_t>(p) * k4() * kPanel * 4; }
 };
 
@@ -64,8 +75,10 @@ class PackedLinearInt8 {
  public:
   static constexpr int kPanel = PackedInt8Panels::kPanel;
   PackedLinearInt8() = default;
-  // q [N, K] int8 (values in [-127, 127]; -128 is refused), scale [N], bias [N] or empty.
-  PackedLinearInt8(std::span<const int8_t> q, std::span<const float> scale, std::span<const float> bias, int N, int K);
+  // q [N, K] int8 (values in [-127, 127]; -128 is refused), scale [N], bias [N] or empty; column sums for
+  // activations quantized in groups of `group` (0 or a multiple of 4).
+  PackedLinearInt8(std::span<const int8_t> q, std::span<const float> scale, std::span<const float> bias, int N, int K,
+                   int group = 0);
 
   int rows() const { return n_; }
   int cols() const { return k_; }
@@ -76,7 +89,7 @@ class PackedLinearInt8 {
   struct Free {
     void operator()(uint8_t* p) const;
   };
-  int n_ = 0, k_ = 0;
+  int n_ = 0, k_ = 0, group_ = 0;
   std::size_t bytes_ = 0, weight_bytes_ = 0;
   std::unique_ptr<uint8_t[], Free> data_;
 };
@@ -87,20 +100,26 @@ class PackedLinearInt8 {
 // kept to measure against, see README).
 enum class ActQuant { Asymmetric, Symmetric };
 
-// Quantized rows: u8 at row stride ld (K rounded up to 4, pad bytes 0), per-row scale and zero point.
+// Quantized rows: u8 at row stride ld (K rounded up to 64, pad bytes 0), a scale and zero point per row and
+// group of `group` channels (0: the whole row), group-major (scale[g * rows + m]).
 struct QuantizedRows {
   std::vector<uint8_t> data;
   std::vector<float> scale;
   std::vector<int32_t> zero;
   long ld = 0;
   int rows = 0, k = 0;
-  // Sizes for M rows of K (keeps the capacity).
-  void reset(int M, int K);
+  int group = 0;  // channels per scale: 0 (whole rows) or a multiple of 4
+  // Sizes for M rows of K in groups of `group_size` (keeps the capacity).
+  void reset(int M, int K, int group_size = 0);
+  int groups() const { return int8_groups(k, group); }
+  int group_len() const { return group > 0 ? group : k; }  // channels in every group but the last
   uint8_t* row(int m) { return data.data() + m * ld; }
   const uint8_t* row(int m) const { return data.data() + m * ld; }
+  float scale_of(int m, int g) const { return scale[static_cast<std::size_t>(g) * rows + m]; }
+  int32_t zero_of(int m, int g) const { return zero[static_cast<std::size_t>(g) * rows + m]; }
 };
 
-// Rows [m0, m1) of x [M, K] (row stride ldx) into q (sized by q.reset(M, K)). Every ISA gives the same bytes.
+// Rows [m0, m1) of x [M, K] (row stride ldx) into q (sized by q.reset(M, K, group)). Every ISA gives the same bytes.
 void quantize_rows(const float* x, long ldx, int m0, int m1, QuantizedRows& q, ActQuant mode, Int8Isa isa);
 inline void quantize_rows(const float* x, long ldx, int m0, int m1, QuantizedRows& q,
                           ActQuant mode = ActQuant::Asymmetric) {
@@ -108,8 +127,9 @@ inline void quantize_rows(const float* x, long ldx, int m0, int m1, QuantizedRow
 }
 
 // ------------------------------------------------------------------------------------------- GEMM
-// The [m0, m1) x [n0, n1) tile of y = epilogue(s_x s_w (S - z colsum) + b) (n0 a multiple of kPanel), x given
-// quantized; Residual adds to what y holds. Single-threaded; `isa` must be supported.
+// The [m0, m1) x [n0, n1) tile of y = epilogue(s_w sum_g s_x,g (S_g - z_g colsum_g) + b) (n0 a multiple of
+// kPanel), x given quantized in the weights' group size; Residual adds to what y holds.
+// Single-threaded; `isa` must be supported.
 void int8_gemm_tile(const PackedInt8Panels& w, const QuantizedRows& x, float* y, long ldy, int m0, int m1, int n0,
                     int n1, Epilogue ep, Int8Isa isa);
 inline void int8_gemm_tile(const PackedInt8Panels& w, const QuantizedRows& x, float* y, long ldy, int m0, int m1,

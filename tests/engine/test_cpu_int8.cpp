@@ -101,6 +101,32 @@ TEST_CASE("int8 CPU forward: close to fp32, identical from an int8 file", "[engi
   CHECK(parse_precision_choice("int8") == PrecisionChoice::Int8);
 }
 
+TEST_CASE("int8 CPU forward: VITVK_INT8_GROUP quantizes activations in groups, and bad values are refused",
+          "[engine][cpu][int8]") {
+  const auto model = tiny(false);
+  const ModelDims& d = model->dims;
+  const auto images = test::random_floats(std::size_t(2) * d.channels * d.img_h * d.img_w, 6);
+  auto run = [&](const char* group) {
+    if (group) setenv("VITVK_INT8_GROUP", group, 1);
+    auto backend = make_cpu_backend(model, true);
+    unsetenv("VITVK_INT8_GROUP");
+    return backend->forward(images, 2, {}).logits;
+  };
+  const auto fp32 = make_cpu_backend(model)->forward(images, 2, {}).logits;
+  const auto rows = run(nullptr), rows0 = run("0"), groups = run("16");  // the blocks' K: 48 and 192
+  CHECK(rows0 == rows);  // 0 is the default: one scale per token
+  CHECK(groups != rows);
+  double scale = 0;
+  for (float v : fp32) scale = std::max(scale, double(std::abs(v)));
+  for (std::size_t i = 0; i < fp32.size(); ++i) CHECK(std::abs(groups[i] - fp32[i]) < 0.05 * scale);
+  for (const char* bad : {"6", "-4", "x", "16x", ""}) {
+    INFO("VITVK_INT8_GROUP='" << bad << "'");
+    setenv("VITVK_INT8_GROUP", bad, 1);
+    CHECK_THROWS_AS(make_cpu_backend(model, true), Error);
+    unsetenv("VITVK_INT8_GROUP");
+  }
+}
+
 TEST_CASE("int8 safetensors: a missing scale, wrong scale shapes or dtypes, -128 are refused clearly",
           "[model][int8]") {
   const auto model = tiny(false);

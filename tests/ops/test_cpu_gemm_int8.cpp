@@ -36,59 +36,70 @@ std::vector<int8_t> random_weights(std::size_t n, uint32_t seed) {
 }
 
 // Activations already quantized: random bytes, zero points and unit scales, so that the kernel's float output
-// is float(S - z colsum) exactly (|S| < 2^24 on these shapes, or any integer the conversion rounds alike).
-ops::QuantizedRows random_rows(int M, int K, uint32_t seed, int lo = 0, int hi = 255) {
+// is the integer sum_g (S_g - z_g colsum_g) exactly (its partial sums stay below 2^24 on these shapes).
+ops::QuantizedRows random_rows(int M, int K, uint32_t seed, int group = 0, int lo = 0, int hi = 255) {
   ops::QuantizedRows q;
-  q.reset(M, K);
+  q.reset(M, K, group);
   std::mt19937 rng(seed);
   std::uniform_int_distribution<int> d(lo, hi), z(0, 255);
-  for (int m = 0; m < M; ++m) {
+  for (int m = 0; m < M; ++m)
     for (int k = 0; k < K; ++k) q.row(m)[k] = static_cast<uint8_t>(d(rng));
-    q.scale[m] = 1.0f;
-    q.zero[m] = z(rng);
+  for (std::size_t i = 0; i < std::size_t(M) * q.groups(); ++i) {
+    q.scale[i] = 1.0f;
+    q.zero[i] = z(rng);
   }
   return q;
 }
 
-// sum_k q_x q_w - z colsum in int64.
-int64_t exact(const ops::QuantizedRows& x, const std::vector<int8_t>& w, int K, int m, int n) {
+// Group g's sum_k q_x q_w - z_g colsum_g of row m and column n, in int64.
+int64_t exact_group(const ops::QuantizedRows& x, const std::vector<int8_t>& w, int K, int m, int n, int g) {
   int64_t s = 0, cs = 0;
-  for (int k = 0; k < K; ++k) {
+  const int k0 = g * x.group_len(), k1 = std::min(K, k0 + x.group_len());
+  for (int k = k0; k < k1; ++k) {
     s += int64_t(x.row(m)[k]) * w[std::size_t(n) * K + k];
     cs += w[std::size_t(n) * K + k];
   }
-  return s - int64_t(x.zero[m]) * cs;
+  return s - int64_t(x.zero_of(m, g)) * cs;
+}
+
+// Summed over the groups (the output with unit scales).
+int64_t exact(const ops::QuantizedRows& x, const std::vector<int8_t>& w, int K, int m, int n) {
+  int64_t s = 0;
+  for (int g = 0; g < x.groups(); ++g) s += exact_group(x, w, K, m, n, g);
+  return s;
 }
 
 }  // namespace
 
-TEST_CASE("int8 GEMM: int32 sums equal the exact integer reference on odd shapes, every kernel", "[ops][cpu][int8]") {
-  for (auto isa : runnable_isas()) {
-    INFO("isa " << ops::int8_isa_name(isa));
-    for (int K : {1, 3, 4, 5, 17, 64, 191, 768})
-      for (int N : {1, 7, 16, 31, 33, 70}) {
-        const auto w = random_weights(std::size_t(N) * K, 11 + K * 3 + N);
-        const std::vector<float> ones(N, 1.0f);
-        const ops::PackedLinearInt8 pw(w, ones, {}, N, K);
-        for (int M : {1, 5, 13, 26}) {
-          const auto x = random_rows(M, K, 5 + M + K);
-          const long ldy = N + 3;
-          std::vector<float> y(std::size_t(M) * ldy, -7.0f);
-          // Two column tiles where N allows, as the backend splits.
-          const int split = N > 32 ? 32 : N;
-          ops::int8_gemm_tile(pw.view(), x, y.data(), ldy, 0, M, 0, split, ops::Epilogue::None, isa);
-          ops::int8_gemm_tile(pw.view(), x, y.data(), ldy, 0, M, split, N, ops::Epilogue::None, isa);
-          int bad = 0;
-          for (int m = 0; m < M; ++m) {
-            for (int n = 0; n < N; ++n)
-              if (y[m * ldy + n] != static_cast<float>(exact(x, w, K, m, n))) ++bad;
-            for (int n = N; n < ldy; ++n) bad += y[m * ldy + n] != -7.0f;  // the padding stays untouched
+TEST_CASE("int8 GEMM: int32 sums equal the exact integer reference on odd shapes, every kernel and group size",
+          "[ops][cpu][int8]") {
+  for (auto isa : runnable_isas())
+    for (int group : {64, 0, 8}) {
+      INFO("isa " << ops::int8_isa_name(isa) << " group " << group);
+      for (int K : {1, 3, 4, 5, 17, 64, 191, 768})
+        for (int N : {1, 7, 16, 31, 33, 70}) {
+          const auto w = random_weights(std::size_t(N) * K, 11 + K * 3 + N);
+          const std::vector<float> ones(N, 1.0f);
+          const ops::PackedLinearInt8 pw(w, ones, {}, N, K, group);
+          for (int M : {1, 5, 13, 26}) {
+            const auto x = random_rows(M, K, 5 + M + K, group);
+            const long ldy = N + 3;
+            std::vector<float> y(std::size_t(M) * ldy, -7.0f);
+            // Two column tiles where N allows, as the backend splits.
+            const int split = N > 32 ? 32 : N;
+            ops::int8_gemm_tile(pw.view(), x, y.data(), ldy, 0, M, 0, split, ops::Epilogue::None, isa);
+            ops::int8_gemm_tile(pw.view(), x, y.data(), ldy, 0, M, split, N, ops::Epilogue::None, isa);
+            int bad = 0;
+            for (int m = 0; m < M; ++m) {
+              for (int n = 0; n < N; ++n)
+                if (y[m * ldy + n] != static_cast<float>(exact(x, w, K, m, n))) ++bad;
+              for (int n = N; n < ldy; ++n) bad += y[m * ldy + n] != -7.0f;  // the padding stays untouched
+            }
+            INFO("M " << M << " K " << K << " N " << N);
+            REQUIRE(bad == 0);
           }
-          INFO("M " << M << " K " << K << " N " << N);
-          REQUIRE(bad == 0);
         }
-      }
-  }
+    }
 }
 
 TEST_CASE("int8 GEMM: extreme inputs (u8 255 / 0 against +-127 weights) neither saturate nor overflow",
@@ -99,19 +110,23 @@ TEST_CASE("int8 GEMM: extreme inputs (u8 255 / 0 against +-127 weights) neither 
   for (int n = 0; n < N; ++n)
     for (int k = 0; k < K; ++k) w[std::size_t(n) * K + k] = n % 2 ? int8_t(-127) : int8_t(127);
   const std::vector<float> ones(N, 1.0f);
-  const ops::PackedLinearInt8 pw(w, ones, {}, N, K);
-  ops::QuantizedRows x = random_rows(M, K, 3);
-  for (int m = 0; m < M; ++m) {
-    std::fill(x.row(m), x.row(m) + K, uint8_t(m % 2 ? 0 : 255));
-    x.zero[m] = m == 2 ? 255 : 0;
-  }
-  for (auto isa : runnable_isas()) {
-    INFO("isa " << ops::int8_isa_name(isa));
-    std::vector<float> y(std::size_t(M) * N);
-    ops::int8_gemm_tile(pw.view(), x, y.data(), N, 0, M, 0, N, ops::Epilogue::None, isa);
-    for (int m = 0; m < M; ++m)
-      for (int n = 0; n < N; ++n) REQUIRE(y[m * N + n] == static_cast<float>(exact(x, w, K, m, n)));
-    CHECK(y[0] == static_cast<float>(255LL * 127 * K));
+  // Whole rows: one int32 sum over all of K. Groups: each group's sum is exact and so is their float total here
+  // (multiples of 255 * 127 * 64 below 2^27 are multiples of 16).
+  for (int group : {0, 64}) {
+    const ops::PackedLinearInt8 pw(w, ones, {}, N, K, group);
+    ops::QuantizedRows x = random_rows(M, K, 3, group);
+    for (int m = 0; m < M; ++m) {
+      std::fill(x.row(m), x.row(m) + K, uint8_t(m % 2 ? 0 : 255));
+      for (int g = 0; g < x.groups(); ++g) x.zero[std::size_t(g) * M + m] = m == 2 ? 255 : 0;
+    }
+    for (auto isa : runnable_isas()) {
+      INFO("isa " << ops::int8_isa_name(isa) << " group " << group);
+      std::vector<float> y(std::size_t(M) * N);
+      ops::int8_gemm_tile(pw.view(), x, y.data(), N, 0, M, 0, N, ops::Epilogue::None, isa);
+      for (int m = 0; m < M; ++m)
+        for (int n = 0; n < N; ++n) REQUIRE(y[m * N + n] == static_cast<float>(exact(x, w, K, m, n)));
+      CHECK(y[0] == static_cast<float>(255LL * 127 * K));
+    }
   }
 }
 
@@ -122,26 +137,63 @@ TEST_CASE("int8 GEMM: dequantized epilogues (bias, GELU, residual) match a doubl
   const auto b = random_floats(N, 43);
   const auto y0 = random_floats(std::size_t(M) * N, 44);
   const ops::QuantizedMatrix qw = ops::quantize_per_row(wf, N, K);
-  const ops::PackedLinearInt8 pw(qw.q, qw.scale, b, N, K);
-  for (auto isa : runnable_isas()) {
-    ops::QuantizedRows x;
-    x.reset(M, K);
-    ops::quantize_rows(xf.data(), K, 0, M, x, ops::ActQuant::Asymmetric, isa);
-    for (auto ep : {ops::Epilogue::None, ops::Epilogue::Gelu, ops::Epilogue::Residual}) {
-      INFO("isa " << ops::int8_isa_name(isa) << " epilogue " << int(ep));
-      auto y = y0;
-      ops::int8_gemm_tile(pw.view(), x, y.data(), N, 0, M, 0, N, ep, isa);
-      double worst = 0;
-      for (int m = 0; m < M; ++m)
-        for (int n = 0; n < N; ++n) {
-          const double v = double(x.scale[m]) * qw.scale[n] * double(exact(x, qw.q, K, m, n)) + b[n];
-          const double ref = ep == ops::Epilogue::Gelu ? 0.5 * v * (1.0 + std::erf(v / std::sqrt(2.0)))
-                             : ep == ops::Epilogue::Residual ? y0[m * N + n] + v
-                                                             : v;
-          worst = std::max(worst, std::abs(y[m * N + n] - ref) / (1.0 + std::abs(ref)));
-        }
-      CHECK(worst < 2e-6);  // float rounding of the epilogue (and gelu_approx's 1.5e-7 erf error)
+  for (auto isa : runnable_isas())
+    for (int group : {64, 0, 12}) {
+      const ops::PackedLinearInt8 pw(qw.q, qw.scale, b, N, K, group);
+      ops::QuantizedRows x;
+      x.reset(M, K, group);
+      ops::quantize_rows(xf.data(), K, 0, M, x, ops::ActQuant::Asymmetric, isa);
+      for (auto ep : {ops::Epilogue::None, ops::Epilogue::Gelu, ops::Epilogue::Residual}) {
+        INFO("isa " << ops::int8_isa_name(isa) << " group " << group << " epilogue " << int(ep));
+        auto y = y0;
+        ops::int8_gemm_tile(pw.view(), x, y.data(), N, 0, M, 0, N, ep, isa);
+        double worst = 0;
+        for (int m = 0; m < M; ++m)
+          for (int n = 0; n < N; ++n) {
+            double sum = 0;  // sum_g s_x,g (S_g - z_g colsum_g)
+            for (int g = 0; g < x.groups(); ++g)
+              sum += double(x.scale_of(m, g)) * double(exact_group(x, qw.q, K, m, n, g));
+            const double v = qw.scale[n] * sum + b[n];
+            const double ref = ep == ops::Epilogue::Gelu ? 0.5 * v * (1.0 + std::erf(v / std::sqrt(2.0)))
+                               : ep == ops::Epilogue::Residual ? y0[m * N + n] + v
+                                                               : v;
+            worst = std::max(worst, std::abs(y[m * N + n] - ref) / (1.0 + std::abs(ref)));
+          }
+        CHECK(worst < 2e-6);  // float rounding of the epilogue (and gelu_approx's 1.5e-7 erf error)
+      }
     }
+}
+
+TEST_CASE("int8 GEMM: activation groups shrink the error that outlier channels cause", "[ops][cpu][int8]") {
+  // Rows of N(0, 1) with two outlier channels (30x, as LayerNorm outputs of ViTs have): one scale per row is set by
+  // them, and the other channels get few steps; 64-channel groups keep the outliers to their own group.
+  const int M = 16, K = 768, N = 64;
+  auto xf = random_floats(std::size_t(M) * K, 51);
+  for (int m = 0; m < M; ++m) xf[std::size_t(m) * K + 100] = 30.0f, xf[std::size_t(m) * K + 700] = -30.0f;
+  const auto wf = random_floats(std::size_t(N) * K, 52, 0.05f);
+  const ops::QuantizedMatrix qw = ops::quantize_per_row(wf, N, K);
+  const auto wd = ops::dequantize(qw);
+  auto error = [&](int group, ops::Int8Isa isa) {  // RMS of int8 - fp32 on the dequantized weights
+    const ops::PackedLinearInt8 pw(qw.q, qw.scale, {}, N, K, group);
+    ops::QuantizedRows x;
+    x.reset(M, K, group);
+    ops::quantize_rows(xf.data(), K, 0, M, x, ops::ActQuant::Asymmetric, isa);
+    std::vector<float> y(std::size_t(M) * N);
+    ops::int8_gemm_tile(pw.view(), x, y.data(), N, 0, M, 0, N, ops::Epilogue::None, isa);
+    double e = 0;
+    for (int m = 0; m < M; ++m)
+      for (int n = 0; n < N; ++n) {
+        double ref = 0;
+        for (int k = 0; k < K; ++k) ref += double(xf[std::size_t(m) * K + k]) * wd[std::size_t(n) * K + k];
+        e += (y[m * N + n] - ref) * (y[m * N + n] - ref);
+      }
+    return std::sqrt(e / (M * N));
+  };
+  for (auto isa : runnable_isas()) {
+    const double rows = error(0, isa), groups = error(64, isa);
+    INFO("isa " << ops::int8_isa_name(isa) << ": RMS error, one scale per row " << rows << ", 64-channel groups "
+                << groups);
+    CHECK(groups < 0.25 * rows);  // 2 of 12 groups keep the coarse step
   }
 }
 
@@ -178,52 +230,75 @@ TEST_CASE("int8 weights: per-row quantization round trip, saturation at +-127, z
   CHECK_THROWS_AS(ops::PackedLinearInt8(q.q, std::vector<float>(N - 1, 1.0f), {}, N, K), Error);
 }
 
-TEST_CASE("int8 activations: per-row round trips, both modes, the same bytes from every kernel", "[ops][cpu][int8]") {
+TEST_CASE("int8 activations: per-group round trips, both modes, the same bytes from every kernel",
+          "[ops][cpu][int8]") {
   const int M = 6, K = 203, ld = K + 5;
   auto x = random_floats(std::size_t(M) * ld, 9, 3.0f);
   for (int k = 0; k < K; ++k) x[std::size_t(1) * ld + k] = 0.0f;                   // all zeros
   for (int k = 0; k < K; ++k) x[std::size_t(2) * ld + k] = std::abs(x[2 * ld + k]);  // all >= 0 (after GELU)
   x[std::size_t(3) * ld + 7] = 1e4f;                                                // an outlier
-  for (auto mode : {ops::ActQuant::Asymmetric, ops::ActQuant::Symmetric}) {
-    ops::QuantizedRows ref;
-    ref.reset(M, K);
-    ops::quantize_rows(x.data(), ld, 0, M, ref, mode, ops::Int8Isa::Portable);
-    for (int m = 0; m < M; ++m) {
-      INFO("row " << m << " mode " << int(mode));
-      const float* xr = x.data() + std::size_t(m) * ld;
-      if (m == 1) {
-        CHECK(ref.scale[m] == 0.0f);
-        continue;
+  for (int group : {64, 0, 12})
+    for (auto mode : {ops::ActQuant::Asymmetric, ops::ActQuant::Symmetric}) {
+      ops::QuantizedRows ref;
+      ref.reset(M, K, group);
+      ops::quantize_rows(x.data(), ld, 0, M, ref, mode, ops::Int8Isa::Portable);
+      CHECK(ref.groups() == (group ? (K + group - 1) / group : 1));
+      for (int m = 0; m < M; ++m)
+        for (int g = 0; g < ref.groups(); ++g) {
+          INFO("row " << m << " group " << g << " of " << group << " mode " << int(mode));
+          const int k0 = g * ref.group_len(), k1 = std::min(K, k0 + ref.group_len());
+          const float* xr = x.data() + std::size_t(m) * ld;
+          const float scale = ref.scale_of(m, g);
+          const int zero = ref.zero_of(m, g);
+          if (m == 1) {
+            CHECK(scale == 0.0f);
+            continue;
+          }
+          float lo = 0, hi = 0;
+          for (int k = k0; k < k1; ++k) lo = std::min(lo, xr[k]), hi = std::max(hi, xr[k]);
+          if (mode == ops::ActQuant::Symmetric) {
+            CHECK(zero == 128);
+            CHECK(scale == Approx(std::max(-lo, hi) / 127.0f));
+          } else {
+            CHECK(scale == Approx((hi - lo) / 255.0f));
+            if (m == 2) CHECK(zero == 0);  // non-negative rows need no zero point
+          }
+          // The outlier widens its own group's step only.
+          if (m == 3 && group > 0 && g > 0) CHECK(scale < 0.1f);
+          int qmax = 0, qmin = 255;
+          for (int k = k0; k < k1; ++k) {
+            const int q = ref.row(m)[k];
+            qmax = std::max(qmax, q);
+            qmin = std::min(qmin, q);
+            REQUIRE(std::abs(scale * float(q - zero) - xr[k]) <= 0.5f * scale * 1.0001f);
+          }
+          // The ends of the range are reached: asymmetric both (0 where the group goes below 0); symmetric the
+          // end of the larger side (128 +- 127).
+          if (mode == ops::ActQuant::Asymmetric) CHECK((qmax == 255 && (qmin == 0 || lo == 0.0f)));
+          else CHECK((qmin >= 1 && (qmax == 255 || qmin == 1)));
+        }
+      for (int m = 0; m < M; ++m)
+        for (long k = K; k < ref.ld; ++k) REQUIRE(ref.row(m)[k] == 0);
+      const std::size_t params = std::size_t(M) * ref.groups();
+      for (auto isa : runnable_isas()) {
+        ops::QuantizedRows q;
+        q.reset(M, K, group);
+        ops::quantize_rows(x.data(), ld, 0, M, q, mode, isa);
+        INFO("isa " << ops::int8_isa_name(isa) << " group " << group);
+        CHECK(std::equal(q.data.begin(), q.data.begin() + M * q.ld, ref.data.begin()));
+        CHECK(std::equal(q.scale.begin(), q.scale.begin() + params, ref.scale.begin()));
+        CHECK(std::equal(q.zero.begin(), q.zero.begin() + params, ref.zero.begin()));
       }
-      float lo = 0, hi = 0;
-      for (int k = 0; k < K; ++k) lo = std::min(lo, xr[k]), hi = std::max(hi, xr[k]);
-      if (mode == ops::ActQuant::Symmetric) {
-        CHECK(ref.zero[m] == 128);
-        CHECK(ref.scale[m] == Approx(std::max(-lo, hi) / 127.0f));
-      } else {
-        CHECK(ref.scale[m] == Approx((hi - lo) / 255.0f));
-        CHECK(ref.zero[m] == (m == 2 ? 0 : ref.zero[m]));  // non-negative rows need no zero point
-      }
-      int qmax = 0, qmin = 255;
-      for (int k = 0; k < K; ++k) {
-        const int q = ref.row(m)[k];
-        qmax = std::max(qmax, q);
-        qmin = std::min(qmin, q);
-        REQUIRE(std::abs(ref.scale[m] * float(q - ref.zero[m]) - xr[k]) <= 0.5f * ref.scale[m] * 1.0001f);
-      }
-      // The ends of the range are reached: both asymmetric; symmetric the end of the larger side (128 +- 127).
-      if (mode == ops::ActQuant::Asymmetric) CHECK((qmax == 255 && qmin == 0));
-      else CHECK((qmin >= 1 && (qmax == 255 || qmin == 1)));
-      for (long k = K; k < ref.ld; ++k) REQUIRE(ref.row(m)[k] == 0);
     }
-    for (auto isa : runnable_isas()) {
-      ops::QuantizedRows q;
-      q.reset(M, K);
-      ops::quantize_rows(x.data(), ld, 0, M, q, mode, isa);
-      INFO("isa " << ops::int8_isa_name(isa));
-      CHECK(std::equal(q.data.begin(), q.data.begin() + M * q.ld, ref.data.begin()));
-      CHECK(std::equal(q.scale.begin(), q.scale.begin() + M, ref.scale.begin()));
-      CHECK(std::equal(q.zero.begin(), q.zero.begin() + M, ref.zero.begin()));
-    }
-  }
+  // Groups must be whole steps of 4 (the kernels' K step), and the weights' group must be the activations'.
+  ops::QuantizedRows bad;
+  CHECK_THROWS_AS(bad.reset(2, 16, 6), Error);
+  const std::vector<int8_t> w(32, 1);
+  const std::vector<float> one(2, 1.0f);
+  CHECK_THROWS_AS(ops::PackedLinearInt8(w, one, {}, 2, 16, 6), Error);
+  const ops::PackedLinearInt8 pw(w, one, {}, 2, 16, 8);
+  ops::QuantizedRows q4;
+  q4.reset(1, 16, 4);
+  std::vector<float> y(2);
+  CHECK_THROWS_AS(ops::int8_gemm_tile(pw.view(), q4, y.data(), 2, 0, 1, 0, 2, ops::Epilogue::None), Error);
 }
