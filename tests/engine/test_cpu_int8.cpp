@@ -231,20 +231,33 @@ void check_agreement(const char* model_name) {
   o.precision = Precision::Int8;
   auto int8 = Classifier::load(dir.string(), o);
   REQUIRE(int8.info().precision == "int8");
-  const auto a = fp32.classify(views, 1), b = int8.classify(views, 1);
+  const int classes = int(fp32.info().labels.size());
+  const auto a = fp32.classify(views, classes), b = int8.classify(views, classes);
   int agree = 0, right_fp32 = 0, right_int8 = 0;
+  double err2 = 0, ref2 = 0;  // the relative error of the centred log-probabilities over all classes
   for (std::size_t i = 0; i < views.size(); ++i) {
     agree += a[i][0].index == b[i][0].index;
     right_fp32 += a[i][0].index == p.labels[i];
     right_int8 += b[i][0].index == p.labels[i];
+    std::vector<double> la(classes), lb(classes);
+    for (const Prediction& q : a[i]) la[q.index] = std::log(std::max(double(q.probability), 1e-30));
+    for (const Prediction& q : b[i]) lb[q.index] = std::log(std::max(double(q.probability), 1e-30));
+    double ma = 0, mb = 0;
+    for (int c = 0; c < classes; ++c) ma += la[c] / classes, mb += lb[c] / classes;
+    for (int c = 0; c < classes; ++c) {
+      err2 += std::pow((lb[c] - mb) - (la[c] - ma), 2);
+      ref2 += std::pow(la[c] - ma, 2);
+    }
   }
-  const double n = double(views.size());
+  const double n = double(views.size()), rel = std::sqrt(err2 / ref2);
   INFO(model_name << ": top-1 agreement " << agree << "/" << views.size() << ", accuracy fp32 " << right_fp32
-                  << " int8 " << right_int8);
+                  << " int8 " << right_int8 << ", relative error " << rel);
   CHECK(agree / n >= 0.99);
   CHECK(std::abs(right_int8 - right_fp32) / n <= 0.01);  // the 1000-photo benchmark holds it to 0.5 points
+  // Agreement moves with near-ties; the error does not (0.033 ViT-Ti, 0.040 DeiT-Ti over the 1000 photos).
+  CHECK(rel < 0.05);
   WARN(model_name << ": int8 vs fp32 top-1 agreement " << agree << "/" << views.size() << ", correct fp32 "
-                  << right_fp32 << ", int8 " << right_int8);
+                  << right_fp32 << ", int8 " << right_int8 << ", relative error of the log-probabilities " << rel);
 }
 
 }  // namespace
