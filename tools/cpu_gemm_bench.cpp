@@ -67,16 +67,14 @@ int main(int argc, char** argv) {
   app.add_option("--reps", reps, "timed repetitions per shape");
   app.add_option("--copies", copies, "weight copies cycled through (several: W comes from memory, as in a forward)");
   app.add_flag("--int8", int8, "also time the int8 kernel (activations quantized per row, weights per column)");
-  app.add_option("--int8-group", group, "int8 activations: channels per scale along K (0: one scale per row)")
-      ->check([](const std::string& v) {
-        return !v.empty() && v.size() < 6 && v.find_first_not_of("0123456789") == std::string::npos &&
-                       std::stoi(v) % 4 == 0
-                   ? std::string()
-                   : std::string("must be 0 or a multiple of 4");
-      });
+  app.add_option("--int8-group", group, "int8 activations: channels per scale along K (0: one scale per row)");
   app.add_option("--int8-isa", int8_isa_name, "avx512-vnni | avx-vnni | avx2 | portable (default: the best)")
       ->check(CLI::IsMember({"avx512-vnni", "avx-vnni", "avx2", "portable"}));
   CLI11_PARSE(app, argc, argv);
+  if (!ops::int8_group_valid(group)) {
+    fmt::print(stderr, "--int8-group {}: must be 0 or a multiple of 4 (at most {})\n", group, ops::kInt8MaxK);
+    return 1;
+  }
   openblas_set_num_threads(1);
   ops::CpuIsa isa = ops::cpu_gemm_isa();
   if (isa_name == "avx512") isa = ops::CpuIsa::Avx512;

@@ -67,7 +67,7 @@ int int8_group() {
   if (!env) return 0;
   char* end = nullptr;
   const long g = std::strtol(env, &end, 10);
-  if (*env == '\0' || *end != '\0' || g < 0 || g > ops::kInt8MaxK || g % 4 != 0)
+  if (*env == '\0' || *end != '\0' || !ops::int8_group_valid(g))
     throw Error(ErrorCode::InvalidArgument,
                 std::string("VITVK_INT8_GROUP must be 0 or a multiple of 4 (channels per scale), got '") + env + "'");
   return static_cast<int>(g);

@@ -69,13 +69,13 @@ PackedLinearInt8::PackedLinearInt8(std::span<const int8_t> q, std::span<const fl
     throw Error(ErrorCode::InvalidArgument, "PackedLinearInt8: weight / scale / bias sizes do not match " +
                                                 std::to_string(N) + " x " + std::to_string(K) + " (K at most " +
                                                 std::to_string(kInt8MaxK) + ")");
-  if (group < 0 || group % 4 != 0)
+  if (!int8_group_valid(group))
     throw Error(ErrorCode::InvalidArgument, "PackedLinearInt8: group " + std::to_string(group) +
                                                 " is not 0 or a multiple of 4");
   if (std::find(q.begin(), q.end(), int8_t{-128}) != q.end())
     throw Error(ErrorCode::InvalidArgument, "PackedLinearInt8: weights must lie in [-127, 127] (found -128)");
   const int panels = (N + P - 1) / P, k4 = (K + 3) / 4, groups = int8_groups(K, group);
-  const int glen = group > 0 ? group : K;
+  const int glen = int8_group_len(K, group);
   weight_bytes_ = static_cast<std::size_t>(panels) * k4 * P * 4;
   const std::size_t cols = static_cast<std::size_t>(panels) * P;
   bytes_ = weight_bytes_ + cols * (groups * sizeof(int32_t) + 3 * sizeof(float));
@@ -164,7 +164,7 @@ int int8_tile_rows(Int8Isa isa) {
 // ============================================================================================== activations
 
 void QuantizedRows::reset(int M, int K, int group_size) {
-  if (M < 0 || K < 1 || group_size < 0 || group_size % 4 != 0)
+  if (M < 0 || K < 1 || !int8_group_valid(group_size))
     throw Error(ErrorCode::InvalidArgument, "QuantizedRows: bad size or group (" + std::to_string(M) + " x " +
                                                 std::to_string(K) + ", group " + std::to_string(group_size) + ")");
   rows = M;
@@ -430,8 +430,9 @@ VITVK_AVX512_VNNI void tile_avx512_vnni(const uint8_t* a, long lda, const int8_t
 
 // ---------------------------------------------------------------------------------------------- AVX2 forms
 // 8 int32 sums of one row for 8 columns -> floats finished and stored (the AVX kernels' shared epilogue). `full`:
-// all 8 columns, through plain loads and stores; vmaskmovps stores are microcoded on AMD (a ViT-B int8 layer in
-// 64-channel groups, whose every group adds to c, ran 1.75x slower through them on Zen 3).
+// all 8 columns, through plain loads and stores; vmaskmovps stores are microcoded on AMD (on Zen 3, with
+// 64-channel groups, whose every group adds to c, the int8 GEMM took 1.4-2.2x the one-group time through them on
+// ViT shapes, 1.2-1.75x without).
 VITVK_AVX2 inline void finish_avx2(__m256i acc, int r, const TileEpi& e, int j0, float* c, __m256i mask, bool full) {
   const __m256i cs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(e.colsum + j0));
   __m256 v = _mm256_cvtepi32_ps(_mm256_sub_epi32(acc, _mm256_mullo_epi32(_mm256_set1_epi32(e.xz[r]), cs)));
@@ -518,7 +519,8 @@ VITVK_AVX2 void tile_avx2(const uint8_t* a, long lda, const int8_t* b, int k4, f
     quarter_avx2<MR>(a, lda, b + 32 * q, k4, c + 8 * q, ldc, std::min(8, cols - 8 * q), e, 8 * q);
 }
 
-// GELU over the `cols` (<= 32) finished values of a tile row, in the tiles' own vector forms.
+// GELU over the `cols` (<= 32) finished values of a tile row, in the tiles' own vector forms: ops::gelu_inplace's
+// x86-64-v3 clone is scalar (objdump: no ymm instruction in it), as its softmax clone was.
 VITVK_AVX512 void gelu_row_avx512(float* c, int cols) {
   for (int j = 0; j < cols; j += 16) {
     const __mmask16 m = cols - j >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << (cols - j)) - 1);
@@ -587,7 +589,7 @@ void int8_gemm_tile(const PackedInt8Panels& w, const QuantizedRows& x, float* y,
   if (isa == Int8Isa::AvxVnni) table = avx_vnni.data(), max_rows = kRowsAvxVnni;
   if (isa == Int8Isa::Avx2) table = avx2.data(), max_rows = kRowsAvx2;
 #endif
-  const int rows = m1 - m0, k4 = w.k4(), groups = x.groups(), glen4 = x.group > 0 ? x.group / 4 : k4;
+  const int rows = m1 - m0, k4 = w.k4(), groups = x.groups(), glen4 = (x.group_len() + 3) / 4;
   const long wcols = w.cols();
   // Row tiles of nearly equal height, as in the fp32 kernel; panel by panel so the weights stream once.
   const int tiles = (rows + max_rows - 1) / max_rows, base = rows / tiles, extra = rows % tiles;

@@ -11,7 +11,7 @@
 // (one scale per token is set by its few outlier channels, the rest of the row then gets few steps): each
 // group's int32 sum S_g is exact and the groups are summed in fp32, x W^T ~= s_w[n] sum_g s_x[m, g] (S_g -
 // z[m, g] colsum_g[n]). Off by default: 64-channel groups lowered the logits' error by 15-20 % on ViT-Ti / DeiT-Ti
-// and made the int8 GEMM 1.2-1.55x slower on an AVX2 host (README, "int8 on the CPU").
+// and made the int8 GEMM 1.2-1.75x slower on an AVX2 host (README, "int8 on the CPU").
 // One packed weight layout for every ISA: panels of 32 output columns, K in steps of 4 (zero-padded), each
 // step 32 columns x 4 bytes (one AVX-512 register per 16 columns). Kernels: AVX-512 VNNI (12 x 32 tile),
 // AVX-VNNI (6 x 16), AVX2 without VNNI (6 x 8, exact: int16 products through vpmaddwd, no vpmaddubsw
@@ -50,9 +50,11 @@ std::vector<float> dequantize(const QuantizedMatrix& m);
 // The largest K the int32 accumulators hold without overflow (255 * 127 * K < 2^31).
 constexpr int kInt8MaxK = 65536;
 
-// Groups of `group` channels in K (the last may be shorter; a group is a multiple of 4, the kernels' K step);
-// group 0 means one group: the whole row.
-inline int int8_groups(int K, int group) { return group > 0 ? (K + group - 1) / group : 1; }
+// Groups of `group` channels in K (the last may be shorter); group 0 means one group: the whole row. A group is
+// 0 or a multiple of 4 (the kernels' K step), at most kInt8MaxK.
+inline bool int8_group_valid(long group) { return group >= 0 && group <= kInt8MaxK && group % 4 == 0; }
+inline int int8_group_len(int K, int group) { return group > 0 ? group : K; }  // every group's but the last
+inline int int8_groups(int K, int group) { return (K + int8_group_len(K, group) - 1) / int8_group_len(K, group); }
 
 // Packed int8 weights plus, per column (padded to whole panels), its scale, its bias (0 where none) and, per
 // group of `group` in K (the activations' group), the int32 sum of the column's weights in the group
@@ -112,7 +114,7 @@ struct QuantizedRows {
   // Sizes for M rows of K in groups of `group_size` (keeps the capacity).
   void reset(int M, int K, int group_size = 0);
   int groups() const { return int8_groups(k, group); }
-  int group_len() const { return group > 0 ? group : k; }  // channels in every group but the last
+  int group_len() const { return int8_group_len(k, group); }
   uint8_t* row(int m) { return data.data() + m * ld; }
   const uint8_t* row(int m) const { return data.data() + m * ld; }
   float scale_of(int m, int g) const { return scale[static_cast<std::size_t>(g) * rows + m]; }
