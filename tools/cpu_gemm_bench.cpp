@@ -115,7 +115,7 @@ int main(int argc, char** argv) {
       std::generate(b[i].begin(), b[i].end(), [&] { return nd(rng); });
       pw.emplace_back(w[i], b[i], N, K);
       if (int8) {
-        const ops::QuantizedMatrix q = ops::quantize_per_row(w[i], N, K);
+        const ops::QuantizedMatrix q = ops::quantize_per_row(w[i], N, K, group);
         pw8.emplace_back(q.q, q.scale, b[i], N, K, group);
       }
     }

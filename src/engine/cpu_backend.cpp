@@ -60,8 +60,9 @@ GemmChoice gemm_choice() {
   throw Error(ErrorCode::InvalidArgument, std::string("VITVK_CPU_GEMM must be auto, packed or blas, got '") + env + "'");
 }
 
-// int8 activations' channels per scale along K: VITVK_INT8_GROUP=N (a multiple of 4; 0, the default, is one
-// scale per token). See ops/cpu_gemm_int8.hpp for what groups gain and cost.
+// int8 channels per scale along K: VITVK_INT8_GROUP=N (a multiple of 4; 0, the default, is one scale per token
+// and per output channel). It groups the activations, and the weights where they are quantized at load (a model
+// stored as int8 keeps its per-channel scales). See ops/cpu_gemm_int8.hpp for what groups gain and cost.
 int int8_group() {
   const char* env = std::getenv("VITVK_INT8_GROUP");
   if (!env) return 0;
@@ -278,7 +279,7 @@ class CpuBackend final : public Backend {
     if (lw.quantized()) {  // stored as int8 (make_cpu_backend hands fp32 a dequantized copy)
       l.int8 = ops::PackedLinearInt8(lw.qweight, lw.qscale, lw.bias, lw.out, lw.in, int8_group_);
     } else if (quantize && lw.out > 0) {
-      const ops::QuantizedMatrix q = ops::quantize_per_row(lw.weight, lw.out, lw.in);
+      const ops::QuantizedMatrix q = ops::quantize_per_row(lw.weight, lw.out, lw.in, int8_group_);
       l.int8 = ops::PackedLinearInt8(q.q, q.scale, lw.bias, lw.out, lw.in, int8_group_);
     } else if (packing() && lw.out > 0 && lw.weight.size() == std::size_t(lw.out) * lw.in) {
       l.packed = ops::PackedLinear(lw.weight, lw.bias, lw.out, lw.in);

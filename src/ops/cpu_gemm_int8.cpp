@@ -27,33 +27,39 @@ namespace vitvk::ops {
 
 // ============================================================================================== weights
 
-QuantizedMatrix quantize_per_row(std::span<const float> w, int N, int K) {
-  if (N < 1 || K < 1 || w.size() != static_cast<std::size_t>(N) * K)
+QuantizedMatrix quantize_per_row(std::span<const float> w, int N, int K, int group) {
+  if (N < 1 || K < 1 || w.size() != static_cast<std::size_t>(N) * K || !int8_group_valid(group))
     throw Error(ErrorCode::InvalidArgument, "quantize_per_row: " + std::to_string(w.size()) + " values for " +
-                                                std::to_string(N) + " x " + std::to_string(K));
-  QuantizedMatrix m{N, K, std::vector<int8_t>(w.size()), std::vector<float>(N)};
-  for (int n = 0; n < N; ++n) {
-    const float* row = w.data() + static_cast<std::size_t>(n) * K;
-    float amax = 0.0f;
-    for (int k = 0; k < K; ++k) amax = std::max(amax, std::fabs(row[k]));
-    const float s = std::isfinite(amax) ? amax / 127.0f : 0.0f;
-    m.scale[n] = s;
-    int8_t* q = m.q.data() + static_cast<std::size_t>(n) * K;
-    for (int k = 0; k < K; ++k) {
-      // fmax/fmin also map NaN to 0 (from fmax's non-NaN operand) before the conversion.
-      const float v = s > 0.0f ? std::nearbyint(row[k] / s) : 0.0f;
-      q[k] = static_cast<int8_t>(std::fmin(std::fmax(v, -127.0f), 127.0f));
+                                                std::to_string(N) + " x " + std::to_string(K) + " in groups of " +
+                                                std::to_string(group));
+  QuantizedMatrix m{N, K, group, std::vector<int8_t>(w.size()), {}};
+  const int groups = m.groups(), glen = int8_group_len(K, group);
+  m.scale.resize(static_cast<std::size_t>(N) * groups);
+  for (int n = 0; n < N; ++n)
+    for (int g = 0; g < groups; ++g) {
+      const int k0 = g * glen, k1 = std::min(K, k0 + glen);
+      const float* row = w.data() + static_cast<std::size_t>(n) * K;
+      float amax = 0.0f;
+      for (int k = k0; k < k1; ++k) amax = std::max(amax, std::fabs(row[k]));
+      const float s = std::isfinite(amax) ? amax / 127.0f : 0.0f;
+      m.scale[static_cast<std::size_t>(n) * groups + g] = s;
+      int8_t* q = m.q.data() + static_cast<std::size_t>(n) * K;
+      for (int k = k0; k < k1; ++k) {
+        // fmax/fmin also map NaN to 0 (from fmax's non-NaN operand) before the conversion.
+        const float v = s > 0.0f ? std::nearbyint(row[k] / s) : 0.0f;
+        q[k] = static_cast<int8_t>(std::fmin(std::fmax(v, -127.0f), 127.0f));
+      }
     }
-  }
   return m;
 }
 
 std::vector<float> dequantize(const QuantizedMatrix& m) {
   std::vector<float> w(m.q.size());
+  const int groups = m.groups(), glen = int8_group_len(m.k, m.group);
   for (int n = 0; n < m.n; ++n)
     for (int k = 0; k < m.k; ++k) {
       const std::size_t i = static_cast<std::size_t>(n) * m.k + k;
-      w[i] = m.scale[n] * static_cast<float>(m.q[i]);
+      w[i] = m.scale[static_cast<std::size_t>(n) * groups + k / glen] * static_cast<float>(m.q[i]);
     }
   return w;
 }
@@ -64,21 +70,24 @@ PackedLinearInt8::PackedLinearInt8(std::span<const int8_t> q, std::span<const fl
                                    std::span<const float> bias, int N, int K, int group)
     : n_(N), k_(K), group_(group) {
   constexpr int P = kPanel;
-  if (N < 1 || K < 1 || K > kInt8MaxK || q.size() != static_cast<std::size_t>(N) * K || scale.size() != std::size_t(N) ||
-      (!bias.empty() && bias.size() != std::size_t(N)))
-    throw Error(ErrorCode::InvalidArgument, "PackedLinearInt8: weight / scale / bias sizes do not match " +
-                                                std::to_string(N) + " x " + std::to_string(K) + " (K at most " +
-                                                std::to_string(kInt8MaxK) + ")");
   if (!int8_group_valid(group))
     throw Error(ErrorCode::InvalidArgument, "PackedLinearInt8: group " + std::to_string(group) +
                                                 " is not 0 or a multiple of 4");
+  const int groups = K >= 1 ? int8_groups(K, group) : 0;
+  const bool scale_per_group = groups > 1 && scale.size() == static_cast<std::size_t>(N) * groups;
+  if (N < 1 || K < 1 || K > kInt8MaxK || q.size() != static_cast<std::size_t>(N) * K ||
+      (scale.size() != std::size_t(N) && !scale_per_group) || (!bias.empty() && bias.size() != std::size_t(N)))
+    throw Error(ErrorCode::InvalidArgument, "PackedLinearInt8: weight / scale / bias sizes do not match " +
+                                                std::to_string(N) + " x " + std::to_string(K) + " in " +
+                                                std::to_string(groups) + " group(s) (scales: N or N x groups; K at most " +
+                                                std::to_string(kInt8MaxK) + ")");
   if (std::find(q.begin(), q.end(), int8_t{-128}) != q.end())
     throw Error(ErrorCode::InvalidArgument, "PackedLinearInt8: weights must lie in [-127, 127] (found -128)");
-  const int panels = (N + P - 1) / P, k4 = (K + 3) / 4, groups = int8_groups(K, group);
+  const int panels = (N + P - 1) / P, k4 = (K + 3) / 4;
   const int glen = int8_group_len(K, group);
   weight_bytes_ = static_cast<std::size_t>(panels) * k4 * P * 4;
   const std::size_t cols = static_cast<std::size_t>(panels) * P;
-  bytes_ = weight_bytes_ + cols * (groups * sizeof(int32_t) + 3 * sizeof(float));
+  bytes_ = weight_bytes_ + cols * (groups * (sizeof(int32_t) + sizeof(float)) + 2 * sizeof(float));
   data_.reset(new (std::align_val_t(64)) uint8_t[bytes_]);
   std::fill_n(data_.get(), bytes_, uint8_t{0});  // also the padding columns and the zeros
   auto* w = reinterpret_cast<int8_t*>(data_.get());
@@ -94,7 +103,8 @@ PackedLinearInt8::PackedLinearInt8(std::span<const int8_t> q, std::span<const fl
       panel[(static_cast<std::size_t>(k / 4) * P + c) * 4 + k % 4] = x;
       colsum[static_cast<std::size_t>(k / glen) * cols + n] += x;
     }
-    sc[n] = scale[n];
+    for (int g = 0; g < groups; ++g)
+      sc[static_cast<std::size_t>(g) * cols + n] = scale_per_group ? scale[static_cast<std::size_t>(n) * groups + g] : scale[n];
     b[n] = bias.empty() ? 0.0f : bias[n];
   }
 }
@@ -103,8 +113,10 @@ PackedInt8Panels PackedLinearInt8::view() const {
   const std::size_t cols = static_cast<std::size_t>((n_ + kPanel - 1) / kPanel) * kPanel;
   uint8_t* base = data_.get();
   const auto* colsum = reinterpret_cast<const int32_t*>(base + weight_bytes_);
-  const auto* scale = reinterpret_cast<const float*>(colsum + cols * int8_groups(k_, group_));
-  return {reinterpret_cast<const int8_t*>(base), colsum, scale, scale + cols, scale + 2 * cols, n_, k_, group_};
+  const std::size_t groups = int8_groups(k_, group_);
+  const auto* scale = reinterpret_cast<const float*>(colsum + cols * groups);
+  const float* bias = scale + cols * groups;
+  return {reinterpret_cast<const int8_t*>(base), colsum, scale, bias, bias + cols, n_, k_, group_};
 }
 
 // ============================================================================================== ISA
@@ -607,7 +619,7 @@ void int8_gemm_tile(const PackedInt8Panels& w, const QuantizedRows& x, float* y,
         const Epilogue eg = groups == 1                             ? ep
                             : g > 0 || ep == Epilogue::Residual ? Epilogue::Residual
                                                                 : Epilogue::None;
-        const TileEpi e{x.scale.data() + at, x.zero.data() + at, w.colsum + g * wcols + n, w.scale + n,
+        const TileEpi e{x.scale.data() + at, x.zero.data() + at, w.colsum + g * wcols + n, w.scale + g * wcols + n,
                         (g == 0 ? w.bias : w.zeros) + n, eg};
         const int s0 = g * glen4;
         table[h - 1](x.row(m) + 4 * s0, x.ld, panel + 4L * P * s0, std::min(glen4, k4 - s0), yt, ldy, cols, e);

@@ -8,9 +8,10 @@
 // through the weights' per-column sums: x W^T ~= s_x[m] s_w[n] (S - z[m] colsum[n]). Then bias / GELU /
 // residual, as the fp32 kernel applies them.
 // Optionally the rows are cut into groups of channels along K, each group with its own scale and zero point
-// (one scale per token is set by its few outlier channels, the rest of the row then gets few steps): each
-// group's int32 sum S_g is exact and the groups are summed in fp32, x W^T ~= s_w[n] sum_g s_x[m, g] (S_g -
-// z[m, g] colsum_g[n]). Off by default: 64-channel groups lowered the logits' error by 15-20 % on ViT-Ti / DeiT-Ti
+// (one scale per token is set by its few outlier channels, the rest of the row then gets few steps), and the
+// weights may have a scale per group too: each group's int32 sum S_g is exact and the groups are summed in fp32,
+// x W^T ~= sum_g s_w[n, g] s_x[m, g] (S_g - z[m, g] colsum_g[n]). Off by default: 64-channel groups for both
+// lowered the logits' error by about 30 % on ViT-Ti / DeiT-Ti (99.7 / 99.5 % top-1 agreement, against 99.0 / 98.8 %)
 // and made the int8 GEMM 1.2-1.75x slower on an AVX2 host (README, "int8 on the CPU").
 // One packed weight layout for every ISA: panels of 32 output columns, K in steps of 4 (zero-padded), each
 // step 32 columns x 4 bytes (one AVX-512 register per 16 columns). Kernels: AVX-512 VNNI (12 x 32 tile),
@@ -35,18 +36,6 @@ bool int8_isa_supported(Int8Isa isa);
 const char* int8_isa_name(Int8Isa isa);
 int int8_tile_rows(Int8Isa isa);  // register-tile height (12, 6, 5, 4)
 
-// ------------------------------------------------------------------------------------------- weights
-// W [N, K] fp32 -> per-row symmetric int8: scale[n] = max|W[n, :]| / 127 (0 for an all-zero row), q =
-// round-half-even(W / scale) clamped to [-127, 127] (-128 is never produced, so -q is representable).
-struct QuantizedMatrix {
-  int n = 0, k = 0;
-  std::vector<int8_t> q;     // n * k, row-major
-  std::vector<float> scale;  // n
-};
-QuantizedMatrix quantize_per_row(std::span<const float> w, int N, int K);
-// scale[n] * q[n, k]
-std::vector<float> dequantize(const QuantizedMatrix& m);
-
 // The largest K the int32 accumulators hold without overflow (255 * 127 * K < 2^31).
 constexpr int kInt8MaxK = 65536;
 
@@ -56,9 +45,23 @@ inline bool int8_group_valid(long group) { return group >= 0 && group <= kInt8Ma
 inline int int8_group_len(int K, int group) { return group > 0 ? group : K; }  // every group's but the last
 inline int int8_groups(int K, int group) { return (K + int8_group_len(K, group) - 1) / int8_group_len(K, group); }
 
-// Packed int8 weights plus, per column (padded to whole panels), its scale, its bias (0 where none) and, per
-// group of `group` in K (the activations' group), the int32 sum of the column's weights in the group
-// (group-major: colsum[g * cols + n]).
+// ------------------------------------------------------------------------------------------- weights
+// W [N, K] fp32 -> symmetric int8 per row, or per row and group of `group` channels along K (0: the whole row):
+// scale[n, g] = max|W[n, group g]| / 127 (0 for an all-zero group), q = round-half-even(W / scale) clamped to
+// [-127, 127] (-128 is never produced, so -q is representable).
+struct QuantizedMatrix {
+  int n = 0, k = 0, group = 0;
+  std::vector<int8_t> q;     // n * k, row-major
+  std::vector<float> scale;  // n * groups, row-major ([n][g]; one per row for group 0)
+  int groups() const { return int8_groups(k, group); }
+};
+QuantizedMatrix quantize_per_row(std::span<const float> w, int N, int K, int group = 0);
+// scale[n, k / group] * q[n, k]
+std::vector<float> dequantize(const QuantizedMatrix& m);
+
+// Packed int8 weights plus, per column (padded to whole panels), its bias (0 where none) and, per group of
+// `group` in K (the activations' group), the int32 sum of the column's weights in the group and their scale
+// (group-major: colsum[g * cols + n], scale[g * cols + n]).
 struct PackedInt8Panels {
   static constexpr int kPanel = 32;
   const int8_t* data = nullptr;
@@ -77,8 +80,9 @@ class PackedLinearInt8 {
  public:
   static constexpr int kPanel = PackedInt8Panels::kPanel;
   PackedLinearInt8() = default;
-  // q [N, K] int8 (values in [-127, 127]; -128 is refused), scale [N], bias [N] or empty; column sums for
-  // activations quantized in groups of `group` (0 or a multiple of 4).
+  // q [N, K] int8 (values in [-127, 127]; -128 is refused), bias [N] or empty; column sums for activations
+  // quantized in groups of `group` (0 or a multiple of 4). scale: [N] (one per row, the same for every group) or
+  // [N, groups] (quantize_per_row with the same group: each group's own).
   PackedLinearInt8(std::span<const int8_t> q, std::span<const float> scale, std::span<const float> bias, int N, int K,
                    int group = 0);
 

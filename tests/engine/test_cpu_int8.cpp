@@ -101,7 +101,7 @@ TEST_CASE("int8 CPU forward: close to fp32, identical from an int8 file", "[engi
   CHECK(parse_precision_choice("int8") == PrecisionChoice::Int8);
 }
 
-TEST_CASE("int8 CPU forward: VITVK_INT8_GROUP quantizes activations in groups, and bad values are refused",
+TEST_CASE("int8 CPU forward: VITVK_INT8_GROUP quantizes in groups, and bad values are refused",
           "[engine][cpu][int8]") {
   const auto model = tiny(false);
   const ModelDims& d = model->dims;
@@ -217,7 +217,8 @@ Photos shared_photos(const std::filesystem::path& shared, int step) {
   return p;
 }
 
-void check_agreement(const char* model_name) {
+// int8 against fp32 on every 5th shared photo; `group`: VITVK_INT8_GROUP for the int8 classifier (nullptr: unset).
+void check_agreement(const char* model_name, const char* group = nullptr, double max_rel = 0.05) {
   VITVK_REQUIRE_SHARED_DATA(shared);
   const auto dir = shared / "models" / model_name;
   if (!std::filesystem::exists(dir / "model.safetensors")) return test::skip(std::string(model_name) + " not in shared data");
@@ -229,7 +230,16 @@ void check_agreement(const char* model_name) {
   o.precision = Precision::Fp32;
   auto fp32 = Classifier::load(dir.string(), o);
   o.precision = Precision::Int8;
-  auto int8 = Classifier::load(dir.string(), o);
+  if (group) setenv("VITVK_INT8_GROUP", group, 1);  // read when the backend is made
+  auto int8 = [&] {
+    try {
+      return Classifier::load(dir.string(), o);
+    } catch (...) {
+      unsetenv("VITVK_INT8_GROUP");
+      throw;
+    }
+  }();
+  unsetenv("VITVK_INT8_GROUP");
   REQUIRE(int8.info().precision == "int8");
   const int classes = int(fp32.info().labels.size());
   const auto a = fp32.classify(views, classes), b = int8.classify(views, classes);
@@ -250,13 +260,14 @@ void check_agreement(const char* model_name) {
     }
   }
   const double n = double(views.size()), rel = std::sqrt(err2 / ref2);
-  INFO(model_name << ": top-1 agreement " << agree << "/" << views.size() << ", accuracy fp32 " << right_fp32
+  const char* setting = group ? group : "unset";
+  INFO(model_name << ", VITVK_INT8_GROUP " << setting << ": top-1 agreement " << agree << "/" << views.size() << ", accuracy fp32 " << right_fp32
                   << " int8 " << right_int8 << ", relative error " << rel);
   CHECK(agree / n >= 0.99);
   CHECK(std::abs(right_int8 - right_fp32) / n <= 0.01);  // the 1000-photo benchmark holds it to 0.5 points
   // Agreement moves with near-ties; the error does not (0.033 ViT-Ti, 0.040 DeiT-Ti over the 1000 photos).
-  CHECK(rel < 0.05);
-  WARN(model_name << ": int8 vs fp32 top-1 agreement " << agree << "/" << views.size() << ", correct fp32 "
+  CHECK(rel < max_rel);
+  WARN(model_name << ", VITVK_INT8_GROUP " << setting << ": int8 vs fp32 top-1 agreement " << agree << "/" << views.size() << ", correct fp32 "
                   << right_fp32 << ", int8 " << right_int8 << ", relative error of the log-probabilities " << rel);
 }
 
@@ -268,4 +279,16 @@ TEST_CASE("int8 top-1 agrees with fp32 on every 5th shared photo: ViT-Ti AugReg"
 
 TEST_CASE("int8 top-1 agrees with fp32 on every 5th shared photo: DeiT-Ti", "[engine][cpu][int8][shared]") {
   check_agreement("deit_tiny_patch16_224.pipevit");
+}
+
+// 64-channel groups for weights and activations: about 30 % less error (0.023 ViT-Ti, 0.028 DeiT-Ti over the 1000
+// photos, against 0.033 and 0.040), which the bounds below tell from the default's.
+TEST_CASE("int8 with VITVK_INT8_GROUP=64 agrees with fp32 on every 5th shared photo: ViT-Ti AugReg",
+          "[engine][cpu][int8][shared]") {
+  check_agreement("vit_tiny_patch16_224.augreg_in21k_ft_in1k", "64", 0.03);
+}
+
+TEST_CASE("int8 with VITVK_INT8_GROUP=64 agrees with fp32 on every 5th shared photo: DeiT-Ti",
+          "[engine][cpu][int8][shared]") {
+  check_agreement("deit_tiny_patch16_224.pipevit", "64", 0.034);
 }

@@ -26,7 +26,7 @@ ops::QuantizedMatrix random_int8(int N, int K, uint32_t seed, bool extreme) {
   ops::QuantizedMatrix m;
   if (extreme) {
     std::mt19937 rng(seed);
-    m = {N, K, std::vector<int8_t>(std::size_t(N) * K), std::vector<float>(N)};
+    m = {N, K, 0, std::vector<int8_t>(std::size_t(N) * K), std::vector<float>(N)};
     for (auto& v : m.q) v = (rng() & 1) ? int8_t{127} : int8_t{-127};
     for (int n = 0; n < N; ++n) m.scale[n] = 1e-3f * float(1 + n % 7);
     return m;
