@@ -77,10 +77,10 @@ PackedLinearInt8::PackedLinearInt8(std::span<const int8_t> q, std::span<const fl
   const bool scale_per_group = groups > 1 && scale.size() == static_cast<std::size_t>(N) * groups;
   if (N < 1 || K < 1 || K > kInt8MaxK || q.size() != static_cast<std::size_t>(N) * K ||
       (scale.size() != std::size_t(N) && !scale_per_group) || (!bias.empty() && bias.size() != std::size_t(N)))
-    throw Error(ErrorCode::InvalidArgument, "PackedLinearInt8: weight / scale / bias sizes do not match " +
-                                                std::to_string(N) + " x " + std::to_string(K) + " in " +
-                                                std::to_string(groups) + " group(s) (scales: N or N x groups; K at most " +
-                                                std::to_string(kInt8MaxK) + ")");
+    throw Error(ErrorCode::InvalidArgument,
+                "PackedLinearInt8: weight / scale / bias sizes do not match " + std::to_string(N) + " x " +
+                    std::to_string(K) + " in " + std::to_string(groups) +
+                    " group(s) (scales: N or N x groups; K at most " + std::to_string(kInt8MaxK) + ")");
   if (std::find(q.begin(), q.end(), int8_t{-128}) != q.end())
     throw Error(ErrorCode::InvalidArgument, "PackedLinearInt8: weights must lie in [-127, 127] (found -128)");
   const int panels = (N + P - 1) / P, k4 = (K + 3) / 4;
@@ -104,7 +104,8 @@ PackedLinearInt8::PackedLinearInt8(std::span<const int8_t> q, std::span<const fl
       colsum[static_cast<std::size_t>(k / glen) * cols + n] += x;
     }
     for (int g = 0; g < groups; ++g)
-      sc[static_cast<std::size_t>(g) * cols + n] = scale_per_group ? scale[static_cast<std::size_t>(n) * groups + g] : scale[n];
+      sc[static_cast<std::size_t>(g) * cols + n] =
+          scale_per_group ? scale[static_cast<std::size_t>(n) * groups + g] : scale[n];
     b[n] = bias.empty() ? 0.0f : bias[n];
   }
 }

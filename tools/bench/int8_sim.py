@@ -54,7 +54,8 @@ def load_safetensors(path):
         if t["dtype"] != "F32":
             sys.exit(f"{path}: {name} is {t['dtype']}, this tool reads F32 models")
         a, b = t["data_offsets"]
-        out[name] = torch.from_numpy(np.frombuffer(data, np.float32, (b - a) // 4, 8 + n + a).reshape(t["shape"]).copy())
+        values = np.frombuffer(data, np.float32, (b - a) // 4, 8 + n + a)
+        out[name] = torch.from_numpy(values.reshape(t["shape"]).copy())
     return out
 
 
@@ -194,8 +195,10 @@ def main():
             out = logits(quantized_copy(folder, v), x)
             rel = float(((centred(out) - cref) ** 2).sum().sqrt() / (cref ** 2).sum().sqrt())
             agree = 100 * float((out.argmax(-1) == ref.argmax(-1)).float().mean())
-            dacc = "–" if labels is None else \
-                f"{100 * float((out.argmax(-1) == labels).float().mean() - (ref.argmax(-1) == labels).float().mean()):+.1f}"
+            dacc = "–"
+            if labels is not None:
+                right = [float((z.argmax(-1) == labels).float().mean()) for z in (out, ref)]
+                dacc = f"{100 * (right[0] - right[1]):+.1f}"
             print(f"| {pathlib.Path(folder).name} | {v['name']} | {len(names)} | {rel:.4f} | {agree:.1f} % | {dacc} |",
                   flush=True)
 
