@@ -67,7 +67,7 @@ int main(int argc, char** argv) {
   app.add_option("--reps", reps, "timed repetitions per shape");
   app.add_option("--copies", copies, "weight copies cycled through (several: W comes from memory, as in a forward)");
   app.add_flag("--int8", int8, "also time the int8 kernel (activations quantized per row, weights per column)");
-  app.add_option("--int8-group", group, "int8 activations: channels per scale along K (0: one scale per row)");
+  app.add_option("--int8-group", group, "int8: channels per scale along K, activations and weights (0: one scale per row)");
   app.add_option("--int8-isa", int8_isa_name, "avx512-vnni | avx-vnni | avx2 | portable (default: the best)")
       ->check(CLI::IsMember({"avx512-vnni", "avx-vnni", "avx2", "portable"}));
   CLI11_PARSE(app, argc, argv);

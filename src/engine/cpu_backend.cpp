@@ -426,7 +426,7 @@ class CpuBackend final : public Backend {
   CpuWorkers workers_;
   GemmChoice gemm_;
   bool int8_ = false;      // int8 linear layers (make_cpu_backend)
-  int int8_group_ = 0;     // int8 activations' channels per scale (VITVK_INT8_GROUP)
+  int int8_group_ = 0;     // int8 channels per scale along K (VITVK_INT8_GROUP)
   std::vector<ops::QuantizedRows> qx_;  // int8: each worker's quantized activation rows
   std::vector<CpuLinear> linears_;  // per node (empty for nodes without a linear layer)
   std::mutex forward_mutex_;

@@ -71,7 +71,7 @@ Model dequantized(const Model& m) {
   Model out = m;
   auto fix = [](LinearWeights& l) {
     if (!l.quantized()) return;
-    l.weight = ops::dequantize({l.out, l.in, 0, std::move(l.qweight), std::move(l.qscale)});
+    l.weight = ops::dequantize({.n = l.out, .k = l.in, .group = 0, .q = std::move(l.qweight), .scale = std::move(l.qscale)});
     l.qweight.clear();
     l.qscale.clear();
   };

@@ -35,21 +35,22 @@ QuantizedMatrix quantize_per_row(std::span<const float> w, int N, int K, int gro
   QuantizedMatrix m{N, K, group, std::vector<int8_t>(w.size()), {}};
   const int groups = m.groups(), glen = int8_group_len(K, group);
   m.scale.resize(static_cast<std::size_t>(N) * groups);
-  for (int n = 0; n < N; ++n)
+  for (int n = 0; n < N; ++n) {
+    const float* row = w.data() + static_cast<std::size_t>(n) * K;
+    int8_t* q = m.q.data() + static_cast<std::size_t>(n) * K;
     for (int g = 0; g < groups; ++g) {
       const int k0 = g * glen, k1 = std::min(K, k0 + glen);
-      const float* row = w.data() + static_cast<std::size_t>(n) * K;
       float amax = 0.0f;
       for (int k = k0; k < k1; ++k) amax = std::max(amax, std::fabs(row[k]));
       const float s = std::isfinite(amax) ? amax / 127.0f : 0.0f;
       m.scale[static_cast<std::size_t>(n) * groups + g] = s;
-      int8_t* q = m.q.data() + static_cast<std::size_t>(n) * K;
       for (int k = k0; k < k1; ++k) {
         // fmax/fmin also map NaN to 0 (from fmax's non-NaN operand) before the conversion.
         const float v = s > 0.0f ? std::nearbyint(row[k] / s) : 0.0f;
         q[k] = static_cast<int8_t>(std::fmin(std::fmax(v, -127.0f), 127.0f));
       }
     }
+  }
   return m;
 }
 

@@ -283,13 +283,14 @@ TEST_CASE("int8 top-1 agrees with fp32 on every 5th shared photo: DeiT-Ti", "[en
 }
 
 // 64-channel groups for weights and activations: about 30 % less error (0.023 ViT-Ti, 0.028 DeiT-Ti over the 1000
-// photos, against 0.033 and 0.040), which the bounds below tell from the default's.
+// photos, against 0.033 and 0.040). On these 200 photos: 0.0225 and 0.0279; with the activations alone grouped
+// (per-channel weights) 0.0277 and 0.0321, the default 0.0325 and 0.0391. The bounds lie between the first two.
 TEST_CASE("int8 with VITVK_INT8_GROUP=64 agrees with fp32 on every 5th shared photo: ViT-Ti AugReg",
           "[engine][cpu][int8][shared]") {
-  check_agreement("vit_tiny_patch16_224.augreg_in21k_ft_in1k", "64", 0.03);
+  check_agreement("vit_tiny_patch16_224.augreg_in21k_ft_in1k", "64", 0.025);
 }
 
 TEST_CASE("int8 with VITVK_INT8_GROUP=64 agrees with fp32 on every 5th shared photo: DeiT-Ti",
           "[engine][cpu][int8][shared]") {
-  check_agreement("deit_tiny_patch16_224.pipevit", "64", 0.034);
+  check_agreement("deit_tiny_patch16_224.pipevit", "64", 0.030);
 }

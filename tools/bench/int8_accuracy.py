@@ -24,6 +24,15 @@ REPO = pathlib.Path(__file__).resolve().parent.parent.parent
 WNID = re.compile(r"^(n\d{8})")
 
 
+def sample_photos(folder):
+    """The photos whose names start with a WordNet id, sorted, and their ImageNet class index (the id's position in
+    the sorted ids) where the folder holds all 1000 classes, else {}. int8_sim.py reads photos the same way."""
+    names = sorted(n for n in os.listdir(folder) if WNID.match(n))
+    wnids = sorted({WNID.match(n)[1] for n in names})
+    index = {w: i for i, w in enumerate(wnids)}
+    return names, ({n: index[WNID.match(n)[1]] for n in names} if len(wnids) == 1000 else {})
+
+
 def classify(exe, folder, model, precision, env_extra, out):
     env = dict(os.environ, **env_extra)
     p = subprocess.run([exe, "classify", folder, "--model", model, "-b", "cpu", "--precision", precision,
@@ -47,9 +56,7 @@ def main():
     ap.add_argument("--vitvk", default=str(REPO / "build" / "vitvk"))
     ap.add_argument("--json", default=None)
     a = ap.parse_args()
-    names = sorted(n for n in os.listdir(a.folder) if WNID.match(n))
-    wnids = sorted({WNID.match(n)[1] for n in names})
-    label = {n: wnids.index(WNID.match(n)[1]) for n in names} if len(wnids) == 1000 else {}
+    names, label = sample_photos(a.folder)
     record = {"folder": a.folder, "photos": len(names), "loadavg": list(os.getloadavg()), "models": []}
     tmp = tempfile.TemporaryDirectory()
     print("| model | run | photos | top-1 agreement with fp32 | top-1 accuracy | vs fp32 (points) |")

@@ -30,14 +30,14 @@ import argparse
 import json
 import os
 import pathlib
-import re
 import struct
 import sys
 
 import numpy as np
 
+from int8_accuracy import sample_photos
+
 REPO = pathlib.Path(__file__).resolve().parent.parent.parent
-WNID = re.compile(r"^(n\d{8})")
 KINDS = ("qkv", "proj", "fc1", "fc2")
 
 
@@ -169,11 +169,10 @@ def main():
     import torch.nn.functional as F
     from PIL import Image
     torch.set_num_threads(a.threads)
-    names = sorted(n for n in os.listdir(a.folder) if WNID.match(n))
+    names, label = sample_photos(a.folder)
     if a.limit:
         names = names[:a.limit]
-    wnids = sorted({WNID.match(n)[1] for n in os.listdir(a.folder) if WNID.match(n)})
-    labels = torch.tensor([wnids.index(WNID.match(n)[1]) for n in names]) if len(wnids) == 1000 else None
+    labels = torch.tensor([label[n] for n in names]) if label else None
     variants = [parse_variant(t) for t in (a.variant or ["default"])]
 
     def logits(model, x):
