@@ -17,6 +17,9 @@
 // word p.scale_off, one fp32 scale per output column (as uint bits). W[n, k] = scale[n] * q[n, k]: the sum over
 // k runs on q (exact in fp32: |q| <= 127) and the scale multiplies the fp32 sum before bias and epilogue, which
 // equals the fp32 GEMM on the dequantized weights within fp32 rounding and saves a multiply per weight.
+// With p.scale_g8 != 0, p.scale_groups scales per column instead ([n][g]), each over p.scale_g8 8-k groups:
+// W[n, k] = scale[n, k / (8 scale_g8)] * q[n, k], each 8-k group of weights multiplied by its scale as it is read
+// (the fp32 GEMM on the dequantized weights, as above).
 //
 // Two kernel families, chosen at build time of the variant (GEMM_TILED) and by device at run time:
 //  - register-blocked (default), for lavapipe: no shared memory, barriers or subgroup operations. There, every
@@ -42,6 +45,8 @@ layout(push_constant) uniform Push {
   uint x_off, w_off;  // GEMM_TEXEL: element offsets of x and W in their views (whole buffers); W's a multiple of 8
                       // (GEMM_INT8: W's offset in 32-bit words, a multiple of 4)
   uint scale_off;     // GEMM_INT8: word index of column 0's scale, relative to W's slice
+  uint scale_g8;      // GEMM_INT8: 8-k groups per scale along k (0: one scale per output column)
+  uint scale_groups;  // GEMM_INT8: scales per output column (1 where scale_g8 is 0)
 } p;
 
 #if GEMM_INT8
@@ -107,9 +112,11 @@ float w1_at(uint i) { return float(w1[i]); }
 #endif
 #endif
 #if GEMM_INT8
-// Packed element i of W (its byte), and column n's scale.
+// Packed element i of W (its byte), and column n's scale for scale group g.
 float w1_at(uint i) { return float(bitfieldExtract(int(w_word(i >> 2)), int(i & 3) * 8, 8)); }
-float w_scale(uint n) { return uintBitsToFloat(w_word(p.scale_off + n)); }
+float w_scale(uint n, uint g) { return uintBitsToFloat(w_word(p.scale_off + n * p.scale_groups + g)); }
+// What the epilogue multiplies column n's sum by: its scale, or 1 where the weights were scaled as read.
+float sum_scale(uint n) { return p.scale_g8 != 0 ? 1.0 : w_scale(n, 0); }
 #endif
 layout(binding = 2) readonly buffer Bias { STORE_T bias[]; };
 layout(binding = 3) buffer Y { STORE_T y[]; };
@@ -242,6 +249,15 @@ void gemm_main() {
   for (uint k8 = 0; k8 < full8; ++k8) {
     vec4 wlo[CB], whi[CB];
     [[unroll]] for (uint c = 0; c < CB; ++c) load_w8(wg0 + k8 * TN + tile_col(c), wlo[c], whi[c]);
+#if GEMM_INT8
+    if (p.scale_g8 != 0) {
+      [[unroll]] for (uint c = 0; c < CB; ++c) {
+        const float s = w_scale(min(n0 + tile_col(c), p.N - 1), k8 / p.scale_g8);
+        wlo[c] *= s;
+        whi[c] *= s;
+      }
+    }
+#endif
     [[unroll]] for (uint r = 0; r < RB; ++r) {
       vec4 xlo, xhi;
       load_x8(xb[r], 8 * k8, xlo, xhi);
@@ -252,6 +268,10 @@ void gemm_main() {
   for (uint k = full8 * 8; k < p.K; ++k) {
     float wk[CB];
     [[unroll]] for (uint c = 0; c < CB; ++c) wk[c] = w1_at((wg0 + full8 * TN + tile_col(c)) * 8 + k % 8);
+#if GEMM_INT8
+    if (p.scale_g8 != 0)
+      [[unroll]] for (uint c = 0; c < CB; ++c) wk[c] *= w_scale(min(n0 + tile_col(c), p.N - 1), full8 / p.scale_g8);
+#endif
     [[unroll]] for (uint r = 0; r < RB; ++r) {
       const float xk = x_at(xb[r] + x_k_offset(k));
       [[unroll]] for (uint c = 0; c < CB; ++c) acc[r * CB + c] = fma(xk, wk[c], acc[r * CB + c]);
@@ -264,7 +284,7 @@ void gemm_main() {
     const uint nc = min(n0 + tile_col(c), p.N - 1);
     const float b = p.has_bias != 0 ? float(bias[nc]) : 0.0;
 #if GEMM_INT8
-    const float s = w_scale(nc);
+    const float s = sum_scale(nc);
     [[unroll]] for (uint r = 0; r < RB; ++r) acc[r * CB + c] = acc[r * CB + c] * s + b;
 #else
     [[unroll]] for (uint r = 0; r < RB; ++r) acc[r * CB + c] += b;
@@ -324,7 +344,16 @@ void gemm_main() {
     xs[2 * xg + 1][xr] = hi;
     lo = vec4(0.0);
     hi = vec4(0.0);
-    if (k8 + wg < p.k8s) load_w8(lw0 + (k8 + wg) * BN, lo, hi);
+    if (k8 + wg < p.k8s) {
+      load_w8(lw0 + (k8 + wg) * BN, lo, hi);
+#if GEMM_INT8
+      if (p.scale_g8 != 0) {
+        const float s = w_scale(min(n0 + wc, p.N - 1), (k8 + wg) / p.scale_g8);
+        lo *= s;
+        hi *= s;
+      }
+#endif
+    }
     ws[2 * wg][wc] = lo;
     ws[2 * wg + 1][wc] = hi;
     barrier();
@@ -343,7 +372,7 @@ void gemm_main() {
     if (n < p.N) {
       const float b = p.has_bias != 0 ? float(bias[n]) : 0.0;
 #if GEMM_INT8
-      const float s = w_scale(n);
+      const float s = sum_scale(n);
 #else
       const float s = 1.0;
 #endif

@@ -39,6 +39,7 @@ using gpu::Slice;
 struct NodeVk {
   std::size_t w = 0, b = 0, g = 0, gb = 0, g2 = 0, gb2 = 0, prefix = 0, pos = 0, filter = 0, bias = 0;
   bool int8 = false;  // PatchEmbed, Linear: w packed by ops::linear_vk_pack_int8
+  int int8_group = 0;  // its scales' group along k (0: one per output channel)
 };
 
 class VulkanBackend final : public Backend {
@@ -136,8 +137,9 @@ class VulkanBackend final : public Backend {
     auto linear = [&](const graph::Node& n, NodeVk& v) {
       const LinearWeights& l = *n.linear;
       if (l.quantized()) {
-        v.w = weights_.add_words(ops::linear_vk_pack_int8(cfg, l.qweight, l.qscale, l.out, l.in));
+        v.w = weights_.add_words(ops::linear_vk_pack_int8(cfg, l.qweight, l.qscale, l.out, l.in, l.qgroup));
         v.int8 = true;
+        v.int8_group = l.qgroup;
       } else if (graph::quantizes(q, n.role) && l.out > 0) {
         const ops::QuantizedMatrix m = ops::quantize_per_row(l.weight, l.out, l.in);
         v.w = weights_.add_words(ops::linear_vk_pack_int8(cfg, m.q, m.scale, l.out, l.in));
@@ -320,7 +322,7 @@ class VulkanBackend final : public Backend {
             const Slice xs = region(x.buffer, c.x_offset), ys = region(y.buffer, c.y_offset);
             if (k.int8)
               ops::linear_vk_int8(oc, xs, c.rows, x.cols, int(c.x_stride), W(k.w), W(k.b), y.cols, ys, int(c.y_stride),
-                                  n.epilogue);
+                                  n.epilogue, k.int8_group);
             else
               ops::linear_vk(oc, xs, c.rows, x.cols, int(c.x_stride), W(k.w), W(k.b), y.cols, ys, int(c.y_stride),
                              n.epilogue);

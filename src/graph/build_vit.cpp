@@ -20,7 +20,8 @@ LinearWeights fold_scale(const LinearWeights& l, const std::vector<float>& g) {
   for (int n = 0; n < s.out; ++n) {
     if (!s.weight.empty())
       for (int k = 0; k < s.in; ++k) s.weight[std::size_t(n) * s.in + k] *= g[n];
-    if (!s.qscale.empty()) s.qscale[n] *= g[n];  // stored as int8: W[n, :] = qscale[n] * q[n, :]
+    if (!s.qscale.empty())  // stored as int8: W[n, k] = qscale[n, k / qgroup] * q[n, k]
+      for (int j = 0; j < s.qgroups(); ++j) s.qscale[std::size_t(n) * s.qgroups() + j] *= g[n];
     if (!s.bias.empty()) s.bias[n] *= g[n];
   }
   return s;

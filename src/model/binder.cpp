@@ -19,14 +19,17 @@ LinearWeights Binder::linear_weight(const std::string& prefix, int out, int in) 
   l.out = out;
   l.in = in;
   const std::string wname = prefix + ".weight", sname = wname + "_scale";
-  if (const TensorView& w = get(wname); w.dtype == DType::I8) {  // int8: one fp32 scale per output channel
+  if (const TensorView& w = get(wname); w.dtype == DType::I8) {  // int8: fp32 scales per output channel (and group)
     if (w.shape != std::vector<int64_t>{out, in})
       fail("tensor '" + wname + "' has shape " + shape_str(w.shape) + ", expected " + shape_str({out, in}));
-    if (!has(sname)) fail("tensor '" + wname + "' is I8 but its per-channel scale '" + sname + "' is missing");
+    if (!has(sname)) fail("tensor '" + wname + "' is I8 but its scale tensor '" + sname + "' is missing");
+    l.qgroup = stored_int8_group(st_.metadata(), st_.source());
+    const std::vector<int64_t> want = l.qgroup ? std::vector<int64_t>{out, l.qgroups()} : std::vector<int64_t>{out};
     const TensorView& s = get(sname);
-    if (s.dtype != DType::F32 || s.shape != std::vector<int64_t>{out})
-      fail("tensor '" + sname + "' is " + dtype_name(s.dtype) + " " + shape_str(s.shape) + ", expected F32 [" +
-           std::to_string(out) + "] (one scale per row of '" + wname + "')");
+    if (s.dtype != DType::F32 || s.shape != want)
+      fail("tensor '" + sname + "' is " + dtype_name(s.dtype) + " " + shape_str(s.shape) + ", expected F32 " +
+           shape_str(want) + " (one scale per row of '" + wname + "'" +
+           (l.qgroup ? " and group of " + std::to_string(l.qgroup) + " columns" : std::string()) + ")");
     l.qweight.resize(w.data.size());
     std::memcpy(l.qweight.data(), w.data.data(), w.data.size());
     if (std::find(l.qweight.begin(), l.qweight.end(), int8_t{-128}) != l.qweight.end())

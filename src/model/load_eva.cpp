@@ -27,8 +27,10 @@ LinearWeights stack_rows(Binder& b, const std::string& what, const std::vector<c
   LinearWeights out;
   out.in = parts.front()->in;
   const bool q = parts.front()->quantized();
+  out.qgroup = parts.front()->qgroup;
   for (const LinearWeights* p : parts) {
     if (p->quantized() != q) b.fail(what + " mixes int8 and floating-point weights");
+    if (p->qgroup != out.qgroup) b.fail(what + " mixes int8 scale groups");
     out.out += p->out;
     out.weight.insert(out.weight.end(), p->weight.begin(), p->weight.end());
     out.qweight.insert(out.qweight.end(), p->qweight.begin(), p->qweight.end());

@@ -6,10 +6,12 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <map>
 #include <random>
 #include <set>
 
 #include "core/file.hpp"
+#include "model/quantize.hpp"
 #include "model/safetensors.hpp"
 #include "vitvk/error.hpp"
 
@@ -613,8 +615,11 @@ void Model::save(const std::filesystem::path& out_dir) const {
   auto add_int8 = [&](const std::string& name, const LinearWeights& l) {
     const auto* bytes = reinterpret_cast<const uint8_t*>(l.qweight.data());
     tensors.push_back({name, DType::I8, {l.out, l.in}, std::vector<uint8_t>(bytes, bytes + l.qweight.size())});
-    add(name + "_scale", {l.out}, l.qscale);
+    add(name + "_scale", l.qgroup ? std::vector<int64_t>{l.out, l.qgroups()} : std::vector<int64_t>{l.out}, l.qscale);
   };
+  // An int8 file with scales per group names its group (model/quantize.hpp).
+  std::map<std::string, std::string> metadata;
+  if (const int group = int8_weights_group(*this)) metadata[kInt8GroupKey] = std::to_string(group);
   if (dims.family == ModelFamily::GFNet) {
     const GFNetWeights& g = gfnet;
     for (const auto& [name, shape] : tensor_shapes()) {
@@ -643,7 +648,7 @@ void Model::save(const std::filesystem::path& out_dir) const {
       if (q) add_int8(name, *q);
       else add(name, shape, *src);
     }
-    save_safetensors(out_dir / "model.safetensors", tensors);
+    save_safetensors(out_dir / "model.safetensors", tensors, metadata);
     return;
   }
   for (const auto& [name, shape] : tensor_shapes()) {
@@ -677,7 +682,7 @@ void Model::save(const std::filesystem::path& out_dir) const {
     if (q) add_int8(name, *q);
     else add(name, shape, *src);
   }
-  save_safetensors(out_dir / "model.safetensors", tensors);
+  save_safetensors(out_dir / "model.safetensors", tensors, metadata);
 }
 
 }  // namespace vitvk

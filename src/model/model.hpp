@@ -63,10 +63,13 @@ struct LinearWeights {
   int out = 0, in = 0;
   std::vector<float> weight;  // out * in (empty when stored as int8)
   std::vector<float> bias;    // out
-  // Stored as int8 (an int8 safetensors file, see model/quantize.hpp): W[n, :] = qscale[n] * qweight[n, :].
+  // Stored as int8 (an int8 safetensors file, see model/quantize.hpp): W[n, k] = qscale[n, k / qgroup] *
+  // qweight[n, k], or qscale[n] * qweight[n, k] where qgroup is 0 (one scale per output channel).
   std::vector<int8_t> qweight;  // out * in, or empty
-  std::vector<float> qscale;    // out
+  std::vector<float> qscale;    // out * qgroups() (row-major)
+  int qgroup = 0;               // input channels per scale (0: the whole row)
   bool quantized() const { return !qweight.empty(); }
+  int qgroups() const { return qgroup > 0 && in > 0 ? (in + qgroup - 1) / qgroup : 1; }
 };
 
 struct NormWeights {

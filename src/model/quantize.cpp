@@ -48,21 +48,54 @@ Int8Layers int8_layers() {
   return l;
 }
 
+bool int8_file_group_valid(long group) { return group > 0 && group <= ops::kInt8MaxK && group % 8 == 0; }
+
+int stored_int8_group(const std::map<std::string, std::string>& metadata, const std::string& source) {
+  const auto it = metadata.find(kInt8GroupKey);
+  if (it == metadata.end()) return 0;
+  const std::string& v = it->second;
+  long g = -1;
+  if (!v.empty() && v.size() <= 6 && std::all_of(v.begin(), v.end(), [](char c) { return c >= '0' && c <= '9'; }))
+    g = std::stol(v);
+  if (!int8_file_group_valid(g))
+    throw Error(ErrorCode::ModelFormat, source + ": metadata " + kInt8GroupKey + " is '" + v +
+                                            "', expected a multiple of 8 from 8 to " + std::to_string(ops::kInt8MaxK));
+  return static_cast<int>(g);
+}
+
+int int8_weights_group(const Model& m) {
+  int group = -1;
+  for_each_linear(m, [&](const LinearWeights& l) {
+    if (!l.quantized()) return;
+    if (group >= 0 && l.qgroup != group)
+      throw Error(ErrorCode::InvalidArgument, "the model's int8 layers have scales in groups of " +
+                                                  std::to_string(group) + " and of " + std::to_string(l.qgroup) +
+                                                  " input channels (one file holds one group)");
+    group = l.qgroup;
+  });
+  return std::max(group, 0);
+}
+
 bool has_int8_weights(const Model& m) {
   bool any = false;
   for_each_linear(m, [&](const LinearWeights& l) { any = any || l.quantized(); });
   return any;
 }
 
-void quantize_int8(Model& m) {
+void quantize_int8(Model& m, int group) {
   if (m.dims.family != ModelFamily::ViT)
     throw Error(ErrorCode::Unsupported, "int8 quantization is implemented for ViT / DeiT models, not " +
                                             m.config.architecture);
-  for_each_int8_linear(m, [](LinearWeights& l) {
+  if (group != 0 && !int8_file_group_valid(group))
+    throw Error(ErrorCode::InvalidArgument, "int8 scale group " + std::to_string(group) +
+                                                ": expected 0 or a multiple of 8 up to " +
+                                                std::to_string(ops::kInt8MaxK));
+  for_each_int8_linear(m, [group](LinearWeights& l) {
     if (l.quantized()) return;
-    ops::QuantizedMatrix q = ops::quantize_per_row(l.weight, l.out, l.in);
+    ops::QuantizedMatrix q = ops::quantize_per_row(l.weight, l.out, l.in, group);
     l.qweight = std::move(q.q);
     l.qscale = std::move(q.scale);
+    l.qgroup = group;
     std::vector<float>().swap(l.weight);
   });
 }
@@ -71,9 +104,11 @@ Model dequantized(const Model& m) {
   Model out = m;
   auto fix = [](LinearWeights& l) {
     if (!l.quantized()) return;
-    l.weight = ops::dequantize({.n = l.out, .k = l.in, .group = 0, .q = std::move(l.qweight), .scale = std::move(l.qscale)});
+    l.weight = ops::dequantize(
+        {.n = l.out, .k = l.in, .group = l.qgroup, .q = std::move(l.qweight), .scale = std::move(l.qscale)});
     l.qweight.clear();
     l.qscale.clear();
+    l.qgroup = 0;
   };
   ViTWeights& w = out.weights;
   for (LinearWeights* l : {&w.patch_embed, &w.head, &w.head_dist}) fix(*l);

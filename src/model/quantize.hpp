@@ -3,6 +3,11 @@
 // fp32 scales: ops::quantize_per_row), in memory or as an int8 safetensors file. In the file a quantized
 // layer's weight is an I8 tensor [out, in] named as the fp32 one, beside an F32 tensor `<name>_scale` [out];
 // everything else stays as it was. Model::load reads such files without making an fp32 copy.
+// With scales per group of G input channels as well (`vitvk quantize --group G`), the file's metadata says
+// `"vitvk_int8_group": "G"` and every `<name>_scale` is [out, ceil(in / G)]: W[n, k] = scale[n, k / G] * q[n, k].
+#include <map>
+#include <string>
+
 #include "model/model.hpp"
 
 namespace vitvk {
@@ -28,12 +33,24 @@ struct Int8Layers {
 };
 Int8Layers int8_layers();
 
+// The safetensors metadata key that names an int8 file's group, and the group it names (0 where absent).
+// Error(ModelFormat), naming `source`, unless it is a multiple of 8 from 8 to 65536 (the CPU kernels step K by 4,
+// the Vulkan shader by 8).
+inline constexpr const char* kInt8GroupKey = "vitvk_int8_group";
+int stored_int8_group(const std::map<std::string, std::string>& metadata, const std::string& source);
+bool int8_file_group_valid(long group);
+
 // Whether any linear layer of the model is stored as int8.
 bool has_int8_weights(const Model& m);
 
-// Quantizes the layers above in place (the fp32 weights are dropped). ViT / DeiT only: Error(Unsupported)
-// for GFNet. Layers already int8 are left as they are.
-void quantize_int8(Model& m);
+// The input channels per scale of the model's int8 layers (0: one scale per output channel, or none stored).
+// Error(InvalidArgument) if its layers differ in it (a file holds one group).
+int int8_weights_group(const Model& m);
+
+// Quantizes the layers above in place (the fp32 weights are dropped), with a scale per output channel, or per
+// output channel and group of `group` input channels (int8_file_group_valid; 0: none). ViT / DeiT only:
+// Error(Unsupported) for GFNet. Layers already int8 are left as they are.
+void quantize_int8(Model& m, int group = 0);
 
 // A copy with every int8 layer turned back into fp32 (scale * q), for backends that run fp32 or fp16.
 Model dequantized(const Model& m);

@@ -58,13 +58,15 @@ std::size_t linear_vk_packed_count(const GemmConfig& cfg, int N, int K);
 std::vector<float> linear_vk_pack(const GemmConfig& cfg, std::span<const float> w, int N, int K);
 
 // int8 weights (weight-only quantization): W[n, k] = scale[n] * q[n, k], q in [-127, 127], one fp32 scale per
-// output channel (ops::quantize_per_row's form). Packed in the same panels as above, one byte per element, four
-// to a 32-bit word, then the N scales as fp32: a quarter of the fp32 packing's bytes plus 4 per channel, and the
-// same whatever the storage precision of x and y. Words, then the packing itself; Error(InvalidArgument) when
-// q or scale do not hold N*K and N values or q holds -128.
-std::size_t linear_vk_int8_packed_words(const GemmConfig& cfg, int N, int K);
+// output channel (ops::quantize_per_row's form), or with `group` > 0 (a multiple of 8) one per output channel
+// and group of `group` k: W[n, k] = scale[n, k / group] * q[n, k], scale [N][ceil(K / group)] row-major. Packed
+// in the same panels as above, one byte per element, four to a 32-bit word, then the scales as fp32: a quarter of
+// the fp32 packing's bytes plus 4 per scale, and the same whatever the storage precision of x and y. Words, then
+// the packing itself; Error(InvalidArgument) when q or scale do not hold N*K values and a scale per channel (and
+// group), when the group is not a multiple of 8, or when q holds -128.
+std::size_t linear_vk_int8_packed_words(const GemmConfig& cfg, int N, int K, int group = 0);
 std::vector<uint32_t> linear_vk_pack_int8(const GemmConfig& cfg, std::span<const int8_t> q,
-                                          std::span<const float> scale, int N, int K);
+                                          std::span<const float> scale, int N, int K, int group = 0);
 
 // y[m * y_stride + n] (=, gelu(), or +=) sum_k x[m * x_stride + k] * W[n, k] + bias[n], in fp32 accumulation.
 // bias.size == 0 means no bias. Residual: y holds the residual stream on entry (read-modify-write).
@@ -74,14 +76,15 @@ void linear_vk(gpu::OpContext& oc, const gpu::Slice& x, int M, int K, int x_stri
 void linear_vk(gpu::OpContext& oc, const gpu::Slice& x, int M, int K, int x_stride, const gpu::Slice& w_packed,
                const gpu::Slice& bias, int N, const gpu::Slice& y, int y_stride, Epilogue ep,
                const GemmConfig& cfg);
-// The same with W packed by linear_vk_pack_int8 (x, bias and y in the storage precision): the int8 weights are
-// converted to fp32 in the shader, the fp32 sum scaled per column before bias and epilogue. Every variant runs
-// it; Texel falls back to Regs where a slice cannot be a texel view, as above.
+// The same with W packed by linear_vk_pack_int8 with the same `group` (x, bias and y in the storage precision):
+// the int8 weights are converted to fp32 in the shader, the fp32 sum scaled per column before bias and epilogue
+// (with groups: each 8-k group of weights scaled as it is read). Every variant runs it; Texel falls back to Regs
+// where a slice cannot be a texel view, as above.
 void linear_vk_int8(gpu::OpContext& oc, const gpu::Slice& x, int M, int K, int x_stride, const gpu::Slice& w_int8,
-                    const gpu::Slice& bias, int N, const gpu::Slice& y, int y_stride, Epilogue ep);
+                    const gpu::Slice& bias, int N, const gpu::Slice& y, int y_stride, Epilogue ep, int group = 0);
 void linear_vk_int8(gpu::OpContext& oc, const gpu::Slice& x, int M, int K, int x_stride, const gpu::Slice& w_int8,
                     const gpu::Slice& bias, int N, const gpu::Slice& y, int y_stride, Epilogue ep,
-                    const GemmConfig& cfg);
+                    const GemmConfig& cfg, int group = 0);
 
 namespace detail {
 // The push block of shaders/gemm.glsl, shared by linear and patch embedding.
@@ -90,6 +93,7 @@ struct GemmPush {
   uint32_t channels = 0, height = 0, width = 0, grid_w = 0, patches = 0, tokens_per_image = 0, first_token = 0;
   uint32_t x_off = 0, w_off = 0;  // texel variant: offsets of x and W in their buffers (set by gemm_dispatch)
   uint32_t scale_off = 0;         // int8: word index of the scales in W's slice (set by gemm_dispatch)
+  uint32_t scale_g8 = 0, scale_groups = 1;  // int8: 8-k groups per scale (0: per column), scales per column
 };
 // Records one GEMM dispatch of `shader` ("gemm" or "patch_embed"); x_wide: x may be read 8 aligned elements
 // at a time (shaders/gemm.glsl, X_WIDE); patch: patch_embed's patch size (a specialization constant); int8: W
@@ -98,8 +102,9 @@ void gemm_dispatch(gpu::OpContext& oc, const char* shader, const GemmConfig& cfg
                    uint32_t patch,
                    const gpu::Slice& x, const gpu::Slice& w_packed, const gpu::Slice& bias, const gpu::Slice& y,
                    const char* label, bool int8 = false);
-// Bytes the packed W of an N x K layer takes in its slice (fp32/fp16: in the storage precision).
-uint64_t packed_weight_bytes(const GemmConfig& cfg, int N, int K, bool int8, uint64_t esize);
+// Bytes the packed W of an N x K layer takes in its slice (fp32/fp16: in the storage precision; int8: with its
+// scales, per channel or per channel and `group` of k).
+uint64_t packed_weight_bytes(const GemmConfig& cfg, int N, int K, bool int8, uint64_t esize, int group = 0);
 }  // namespace detail
 
 }  // namespace vitvk::ops

@@ -34,6 +34,8 @@ bool has_texel_formats(const gpu::DeviceInfo& dev) {
 }
 
 uint32_t ceil_div(uint64_t a, uint64_t b) { return static_cast<uint32_t>((a + b - 1) / b); }
+// Scales per output column of an int8 layer: one, or one per `group` of k.
+std::size_t int8_scale_groups(int K, int group) { return group > 0 && K > 0 ? ceil_div(K, group) : 1; }
 
 void require_fits(const gpu::Slice& s, uint64_t elements, uint64_t esize, const char* what) {
   if (s.buffer == nullptr || s.size < elements * esize)
@@ -85,27 +87,33 @@ std::vector<float> linear_vk_pack(const GemmConfig& cfg, std::span<const float> 
   return out;
 }
 
-std::size_t linear_vk_int8_packed_words(const GemmConfig& cfg, int N, int K) {
-  return linear_vk_packed_count(cfg, N, K) / 4 + std::size_t(std::max(N, 0));  // bytes (a multiple of 8), scales
+std::size_t linear_vk_int8_packed_words(const GemmConfig& cfg, int N, int K, int group) {
+  // bytes (a multiple of 8), scales
+  return linear_vk_packed_count(cfg, N, K) / 4 + std::size_t(std::max(N, 0)) * int8_scale_groups(K, group);
 }
 
 std::vector<uint32_t> linear_vk_pack_int8(const GemmConfig& cfg, std::span<const int8_t> q,
-                                          std::span<const float> scale, int N, int K) {
-  if (N <= 0 || K <= 0 || q.size() != std::size_t(N) * K || scale.size() != std::size_t(N))
+                                          std::span<const float> scale, int N, int K, int group) {
+  if (group < 0 || group % 8 != 0)
+    throw Error(ErrorCode::InvalidArgument, "linear_vk_pack_int8: scale group " + std::to_string(group) +
+                                                " is not 0 or a multiple of 8 (the shader reads k 8 at a time)");
+  const std::size_t groups = int8_scale_groups(K, group);
+  if (N <= 0 || K <= 0 || q.size() != std::size_t(N) * K || scale.size() != std::size_t(N) * groups)
     throw Error(ErrorCode::InvalidArgument, "linear_vk_pack_int8: " + std::to_string(q.size()) + " weights and " +
                                                 std::to_string(scale.size()) + " scales, expected N*K = " +
-                                                std::to_string(N) + "*" + std::to_string(K) + " and N");
+                                                std::to_string(N) + "*" + std::to_string(K) + " and N*" +
+                                                std::to_string(groups));
   if (std::find(q.begin(), q.end(), int8_t{-128}) != q.end())
     throw Error(ErrorCode::InvalidArgument, "linear_vk_pack_int8: a weight is -128 (int8 weights lie in [-127, 127])");
   // Byte e of the packing is element e of linear_vk_pack's layout; byte j of a word sits at bits 8j.
   const std::size_t panel = cfg.tile_cols(), k8s = ceil_div(K, 8), bytes = linear_vk_packed_count(cfg, N, K);
-  std::vector<uint32_t> out(linear_vk_int8_packed_words(cfg, N, K), 0u);
+  std::vector<uint32_t> out(linear_vk_int8_packed_words(cfg, N, K, group), 0u);
   for (std::size_t n = 0; n < std::size_t(N); ++n)
     for (std::size_t k = 0; k < std::size_t(K); ++k) {
       const std::size_t e = (((n / panel) * k8s + k / 8) * panel + n % panel) * 8 + k % 8;
       out[e / 4] |= uint32_t(uint8_t(q[n * K + k])) << (8 * (e % 4));
     }
-  for (std::size_t n = 0; n < std::size_t(N); ++n) out[bytes / 4 + n] = std::bit_cast<uint32_t>(scale[n]);
+  for (std::size_t i = 0; i < scale.size(); ++i) out[bytes / 4 + i] = std::bit_cast<uint32_t>(scale[i]);
   return out;
 }
 
@@ -118,8 +126,9 @@ std::vector<float> linear_vk_pack(const gpu::DeviceInfo& dev, std::span<const fl
 
 namespace detail {
 
-uint64_t packed_weight_bytes(const GemmConfig& cfg, int N, int K, bool int8, uint64_t esize) {
-  return int8 ? uint64_t(linear_vk_int8_packed_words(cfg, N, K)) * 4 : uint64_t(linear_vk_packed_count(cfg, N, K)) * esize;
+uint64_t packed_weight_bytes(const GemmConfig& cfg, int N, int K, bool int8, uint64_t esize, int group) {
+  return int8 ? uint64_t(linear_vk_int8_packed_words(cfg, N, K, group)) * 4
+              : uint64_t(linear_vk_packed_count(cfg, N, K)) * esize;
 }
 
 void gemm_dispatch(gpu::OpContext& oc, const char* shader, const GemmConfig& cfg, GemmPush push, bool x_wide,
@@ -163,7 +172,10 @@ namespace {
 
 void linear_impl(gpu::OpContext& oc, const gpu::Slice& x, int M, int K, int x_stride, const gpu::Slice& w_packed,
                  const gpu::Slice& bias, int N, const gpu::Slice& y, int y_stride, Epilogue ep,
-                 const GemmConfig& cfg, bool int8) {
+                 const GemmConfig& cfg, bool int8, int group) {
+  if (group < 0 || group % 8 != 0)
+    throw Error(ErrorCode::InvalidArgument, "linear_vk_int8: scale group " + std::to_string(group) +
+                                                " is not 0 or a multiple of 8");
   if (M < 0 || N < 0 || K <= 0 || x_stride < K || y_stride < N)
     throw Error(ErrorCode::InvalidArgument, "linear_vk: bad shape M=" + std::to_string(M) + " N=" +
                                                 std::to_string(N) + " K=" + std::to_string(K) + " x_stride=" +
@@ -173,7 +185,7 @@ void linear_impl(gpu::OpContext& oc, const gpu::Slice& x, int M, int K, int x_st
   const uint64_t x_count = uint64_t(M - 1) * x_stride + K;
   require_fits(x, x_count, es, "x");
   require_fits(y, uint64_t(M - 1) * y_stride + N, es, "y");
-  require_fits(w_packed, detail::packed_weight_bytes(cfg, N, K, int8, es), 1, "packed weight");
+  require_fits(w_packed, detail::packed_weight_bytes(cfg, N, K, int8, es, group), 1, "packed weight");
   if (bias.size) require_fits(bias, N, es, "bias");
 
   // Wide reads of x take 8 elements at a time from an element index that is a multiple of 8 (whole 8-groups
@@ -187,6 +199,8 @@ void linear_impl(gpu::OpContext& oc, const gpu::Slice& x, int M, int K, int x_st
   push.ep = static_cast<uint32_t>(ep);
   push.x_stride = x_stride;
   push.y_stride = y_stride;
+  push.scale_g8 = static_cast<uint32_t>(group / 8);
+  push.scale_groups = static_cast<uint32_t>(int8_scale_groups(K, group));
   detail::gemm_dispatch(oc, "gemm", cfg, push, x_wide, 1, x, w_packed, bias, y, int8 ? "linear_int8" : "linear",
                         int8);
 }
@@ -196,7 +210,7 @@ void linear_impl(gpu::OpContext& oc, const gpu::Slice& x, int M, int K, int x_st
 void linear_vk(gpu::OpContext& oc, const gpu::Slice& x, int M, int K, int x_stride, const gpu::Slice& w_packed,
                const gpu::Slice& bias, int N, const gpu::Slice& y, int y_stride, Epilogue ep,
                const GemmConfig& cfg) {
-  linear_impl(oc, x, M, K, x_stride, w_packed, bias, N, y, y_stride, ep, cfg, false);
+  linear_impl(oc, x, M, K, x_stride, w_packed, bias, N, y, y_stride, ep, cfg, false, 0);
 }
 
 void linear_vk(gpu::OpContext& oc, const gpu::Slice& x, int M, int K, int x_stride, const gpu::Slice& w_packed,
@@ -206,13 +220,13 @@ void linear_vk(gpu::OpContext& oc, const gpu::Slice& x, int M, int K, int x_stri
 
 void linear_vk_int8(gpu::OpContext& oc, const gpu::Slice& x, int M, int K, int x_stride, const gpu::Slice& w_int8,
                     const gpu::Slice& bias, int N, const gpu::Slice& y, int y_stride, Epilogue ep,
-                    const GemmConfig& cfg) {
-  linear_impl(oc, x, M, K, x_stride, w_int8, bias, N, y, y_stride, ep, cfg, true);
+                    const GemmConfig& cfg, int group) {
+  linear_impl(oc, x, M, K, x_stride, w_int8, bias, N, y, y_stride, ep, cfg, true, group);
 }
 
 void linear_vk_int8(gpu::OpContext& oc, const gpu::Slice& x, int M, int K, int x_stride, const gpu::Slice& w_int8,
-                    const gpu::Slice& bias, int N, const gpu::Slice& y, int y_stride, Epilogue ep) {
-  linear_vk_int8(oc, x, M, K, x_stride, w_int8, bias, N, y, y_stride, ep, gemm_config(oc.device()));
+                    const gpu::Slice& bias, int N, const gpu::Slice& y, int y_stride, Epilogue ep, int group) {
+  linear_vk_int8(oc, x, M, K, x_stride, w_int8, bias, N, y, y_stride, ep, gemm_config(oc.device()), group);
 }
 
 }  // namespace vitvk::ops

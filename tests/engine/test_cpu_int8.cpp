@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -42,17 +43,41 @@ std::string message_of(const std::filesystem::path& dir) {
   return "(loaded)";
 }
 
-// Rewrites dir/model.safetensors with `edit` applied to its tensors.
-template <class F>
-void edit_tensors(const std::filesystem::path& dir, F&& edit) {
+// Rewrites dir/model.safetensors with `edit` applied to its tensors (and `edit_meta` to its metadata).
+template <class F, class G>
+void edit_file(const std::filesystem::path& dir, F&& edit, G&& edit_meta) {
   std::vector<TensorData> tensors;
+  std::map<std::string, std::string> metadata;
   {
     const SafeTensors st = SafeTensors::open(dir / "model.safetensors");
     for (const TensorView& t : st.tensors())
       tensors.push_back({t.name, t.dtype, t.shape, std::vector<uint8_t>(t.data.begin(), t.data.end())});
+    metadata = st.metadata();
   }
   edit(tensors);
-  save_safetensors(dir / "model.safetensors", tensors);
+  edit_meta(metadata);
+  save_safetensors(dir / "model.safetensors", tensors, metadata);
+}
+template <class F>
+void edit_tensors(const std::filesystem::path& dir, F&& edit) {
+  edit_file(dir, std::forward<F>(edit), [](auto&) {});
+}
+
+// The int8 model's logits with VITVK_INT8_GROUP set to `group` (nullptr: unset) while its backend is made.
+std::vector<float> int8_logits(std::shared_ptr<const Model> model, const char* group, const std::vector<float>& images,
+                               int batch) {
+  if (group) setenv("VITVK_INT8_GROUP", group, 1);
+  try {
+    BackendRequest req;
+    req.backend = BackendChoice::Cpu;
+    req.precision = PrecisionChoice::Int8;
+    auto backend = make_backend(std::move(model), req);
+    unsetenv("VITVK_INT8_GROUP");
+    return backend->forward(images, batch, {}).logits;
+  } catch (...) {
+    unsetenv("VITVK_INT8_GROUP");
+    throw;
+  }
 }
 
 }  // namespace
@@ -127,6 +152,55 @@ TEST_CASE("int8 CPU forward: VITVK_INT8_GROUP quantizes in groups, and bad value
   }
 }
 
+TEST_CASE("int8 file with a scale per group of inputs: the bits of VITVK_INT8_GROUP, which it sets",
+          "[engine][cpu][int8]") {
+  const auto model = tiny(false);  // the blocks' K: 48 and 192
+  const ModelDims& d = model->dims;
+  const auto images = test::random_floats(std::size_t(2) * d.channels * d.img_h * d.img_w, 7);
+  test::TempDir dir;
+  Model m = *model;
+  quantize_int8(m, 16);  // `vitvk quantize --group 16`
+  CHECK(int8_weights_group(m) == 16);
+  m.save(dir.path());
+  CHECK(SafeTensors::open(dir.path() / "model.safetensors").metadata().at(kInt8GroupKey) == "16");
+  const auto loaded = std::make_shared<const Model>(Model::load(dir.path()));
+  for_each_int8_linear(*loaded, [](const LinearWeights& l) {
+    CHECK(l.qgroup == 16);
+    CHECK(l.qscale.size() == std::size_t(l.out) * (l.in / 16));
+  });
+  // The same int8 weights as quantizing the fp32 model at load in groups of 16, and its activations grouped alike:
+  // the same bits. Per-channel scales give others.
+  const auto from_file = int8_logits(loaded, nullptr, images, 2);
+  CHECK(from_file == int8_logits(model, "16", images, 2));
+  CHECK(from_file != int8_logits(model, nullptr, images, 2));
+  CHECK(int8_logits(loaded, "16", images, 2) == from_file);  // repeating the file's group is allowed
+  for (const char* other : {"0", "32", "8"}) {
+    INFO("VITVK_INT8_GROUP=" << other);
+    try {
+      int8_logits(loaded, other, images, 2);
+      FAIL("a group other than the file's was accepted");
+    } catch (const Error& e) {
+      CHECK(e.code() == ErrorCode::InvalidArgument);
+      CHECK_THAT(std::string(e.what()), Catch::Contains("VITVK_INT8_GROUP") && Catch::Contains("16"));
+    }
+  }
+  // fp32 from it: the weights dequantized per group, near the fp32 model.
+  BackendRequest req;
+  req.backend = BackendChoice::Cpu;
+  req.precision = PrecisionChoice::Fp32;
+  const auto deq = make_backend(loaded, req)->forward(images, 2, {}).logits;
+  const auto fp32 = make_cpu_backend(model)->forward(images, 2, {}).logits;
+  double scale = 0;
+  for (float v : fp32) scale = std::max(scale, double(std::abs(v)));
+  CHECK(deq != fp32);
+  for (std::size_t i = 0; i < fp32.size(); ++i) CHECK(std::abs(deq[i] - fp32[i]) < 0.05 * scale);
+  // Groups the file format does not take (the Vulkan shader reads k 8 at a time).
+  for (int bad : {4, 12, -8, 65544}) {
+    Model b = *model;
+    CHECK_THROWS_AS(quantize_int8(b, bad), Error);
+  }
+}
+
 TEST_CASE("int8 safetensors: a missing scale, wrong scale shapes or dtypes, -128 are refused clearly",
           "[model][int8]") {
   const auto model = tiny(false);
@@ -193,8 +267,53 @@ TEST_CASE("int8 safetensors: a missing scale, wrong scale shapes or dtypes, -128
     });
     CHECK_THAT(message_of(dir), Catch::Contains("head.weight_scale") && Catch::Contains("not I8"));
   }
+  {
+    // Per-group scales ([out, groups]) without the metadata that names the group.
+    const auto dir = fresh("groups_unnamed");
+    edit_tensors(dir, [&](auto& t) {
+      TensorData& x = find(t, s);
+      x.shape = {x.shape[0], 1};
+    });
+    CHECK_THAT(message_of(dir), Catch::Contains(s) && Catch::Contains("expected F32 [192]"));
+  }
   // The intact file loads.
   CHECK_NOTHROW(Model::load(base.path()));
+
+  // A file with a scale per group of 16 inputs: per-row scales, other group counts and bad group names refused.
+  test::TempDir gbase;
+  Model g = *model;
+  quantize_int8(g, 16);
+  g.save(gbase.path());
+  auto gfresh = [&](const char* name) {
+    const auto dir = gbase.path() / name;
+    std::filesystem::create_directories(dir);
+    for (const char* f : {"config.json", "model.safetensors"}) std::filesystem::copy_file(gbase.path() / f, dir / f);
+    return dir;
+  };
+  {
+    const auto dir = gfresh("per_row");  // fc1: 192 x 48, so 3 groups of 16
+    edit_tensors(dir, [&](auto& t) {
+      TensorData& x = find(t, s);
+      x.shape = {x.shape[0]};
+      x.bytes.resize(x.bytes.size() / 3);
+    });
+    CHECK_THAT(message_of(dir), Catch::Contains(s) && Catch::Contains("expected F32 [192, 3]") &&
+                                    Catch::Contains("group of 16"));
+  }
+  {
+    const auto dir = gfresh("group_renamed");  // the metadata says 8: 6 groups expected, 3 there
+    edit_file(dir, [](auto&) {}, [](auto& meta) { meta[kInt8GroupKey] = "8"; });
+    CHECK_THAT(message_of(dir), Catch::Contains("expected F32 [") && Catch::Contains(", 6]"));
+  }
+  int case_no = 0;
+  for (const char* bad : {"12", "0", "x", "", "-16", "1000000", "16 "}) {
+    INFO("group '" << bad << "'");
+    const auto dir = gfresh(("bad_group_" + std::to_string(case_no++)).c_str());
+    edit_file(dir, [](auto&) {}, [&](auto& meta) { meta[kInt8GroupKey] = bad; });
+    CHECK_THAT(message_of(dir), Catch::Contains("model.safetensors") && Catch::Contains(kInt8GroupKey) &&
+                                    Catch::Contains("multiple of 8"));
+  }
+  CHECK_NOTHROW(Model::load(gbase.path()));
 }
 
 namespace {

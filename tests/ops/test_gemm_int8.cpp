@@ -19,21 +19,22 @@ using namespace vitvk;
 
 namespace {
 
-// Weights in [-127, 127]; `extreme`: every weight +-127 (the sign extension of 0x81 and 0x7f everywhere), else
-// quantize_per_row's output for N(0, 1) weights (each row reaches +-127 once, the rest spread), one row all zero
-// (scale 0).
-ops::QuantizedMatrix random_int8(int N, int K, uint32_t seed, bool extreme) {
+// Weights in [-127, 127] with a scale per row, or per row and `group` of k; `extreme`: every weight +-127 (the
+// sign extension of 0x81 and 0x7f everywhere), else quantize_per_row's output for N(0, 1) weights (each row, or
+// group, reaches +-127 once, the rest spread), one row all zero (scale 0).
+ops::QuantizedMatrix random_int8(int N, int K, uint32_t seed, bool extreme, int group = 0) {
   ops::QuantizedMatrix m;
   if (extreme) {
     std::mt19937 rng(seed);
-    m = {N, K, 0, std::vector<int8_t>(std::size_t(N) * K), std::vector<float>(N)};
+    m = {N, K, group, std::vector<int8_t>(std::size_t(N) * K), {}};
+    m.scale.resize(std::size_t(N) * m.groups());
     for (auto& v : m.q) v = (rng() & 1) ? int8_t{127} : int8_t{-127};
-    for (int n = 0; n < N; ++n) m.scale[n] = 1e-3f * float(1 + n % 7);
+    for (std::size_t i = 0; i < m.scale.size(); ++i) m.scale[i] = 1e-3f * float(1 + i % 7);
     return m;
   }
   auto w = test::random_floats(std::size_t(N) * K, seed, 0.05f);
   std::fill_n(w.begin() + std::size_t(N / 2) * K, K, 0.f);
-  return ops::quantize_per_row(w, N, K);
+  return ops::quantize_per_row(w, N, K, group);
 }
 
 gpu::Buffer upload_words(test::VkFixture& fx, const std::vector<uint32_t>& words) {
@@ -47,6 +48,7 @@ struct Int8Case {
   int x_stride, y_stride;
   ops::Epilogue ep;
   bool bias, extreme;
+  int group = 0;  // k per scale (0: one scale per output channel)
 };
 
 const char* name(ops::Epilogue ep) {
@@ -64,6 +66,13 @@ const std::vector<Int8Case> kCases = {
     {8, 101, 195, 197 * 195, 101, ops::Epilogue::Gelu, false, false},
     {33, 70, 131, 136, 70, ops::Epilogue::None, true, true},       // every weight +-127
     {65, 129, 67, 67, 129, ops::Epilogue::Residual, false, true},  // the same, residual, no bias
+    // A scale per channel and group of k (vitvk quantize --group): K a multiple of the group or not, its tail
+    // k in the last group, one group longer than K, many short groups.
+    {197, 65, 193, 200, 70, ops::Epilogue::Residual, true, false, 64},
+    {3 * 197, 192, 768, 776, 192, ops::Epilogue::Gelu, true, false, 64},
+    {50, 193, 190, 190, 193, ops::Epilogue::None, true, false, 8},
+    {8, 101, 195, 197 * 195, 101, ops::Epilogue::Gelu, false, false, 256},
+    {33, 70, 131, 136, 70, ops::Epilogue::None, true, true, 16},  // every weight +-127, scales differing per group
 };
 
 struct Errors {
@@ -79,7 +88,7 @@ Errors int8_error(test::VkFixture& fx, const ops::GemmConfig& cfg, bool fp16, co
     return fp16 ? gpu::from_storage(gpu::to_storage(v, true).data(), v.size(), true) : v;
   };
   const auto x = round(test::random_floats(std::size_t(c.M) * c.x_stride, seed + 1));
-  const ops::QuantizedMatrix q = random_int8(c.N, c.K, seed + 2, c.extreme);
+  const ops::QuantizedMatrix q = random_int8(c.N, c.K, seed + 2, c.extreme, c.group);
   const auto b = round(test::random_floats(c.N, seed + 3));
   const auto y0 = round(test::random_floats(std::size_t(c.M) * c.y_stride, seed + 4));
   const auto w = ops::dequantize(q);
@@ -95,11 +104,11 @@ Errors int8_error(test::VkFixture& fx, const ops::GemmConfig& cfg, bool fp16, co
     std::copy_n(yd.begin() + std::size_t(m) * c.N, c.N, want.begin() + std::size_t(m) * c.y_stride);
 
   auto bx = fx.upload(x, fp16), bb = fx.upload(b, fp16), by = fx.upload(y0, fp16);
-  auto bw = upload_words(fx, ops::linear_vk_pack_int8(cfg, q.q, q.scale, c.N, c.K));
+  auto bw = upload_words(fx, ops::linear_vk_pack_int8(cfg, q.q, q.scale, c.N, c.K, c.group));
   auto oc = fx.ops(fp16);
   fx.rec.begin();
   ops::linear_vk_int8(oc, gpu::whole(bx), c.M, c.K, c.x_stride, gpu::whole(bw), c.bias ? gpu::whole(bb) : gpu::Slice{},
-                      c.N, gpu::whole(by), c.y_stride, c.ep, cfg);
+                      c.N, gpu::whole(by), c.y_stride, c.ep, cfg, c.group);
   fx.rec.submit_and_wait();
   // The texel variant must really have read x and the int8 W (RGBA32UI) through texel views where it can.
   const auto xf = fp16 ? gpu::TexelFormat::Rgba32u : gpu::TexelFormat::Rgba32f;
@@ -131,7 +140,7 @@ void run_cases(ops::GemmVariant variant, bool fp16) {
   for (const auto& c : kCases) {
     const Errors e = int8_error(fx, cfg, fp16, c, seed += 10);
     INFO("M " << c.M << " N " << c.N << " K " << c.K << " x_stride " << c.x_stride << " y_stride " << c.y_stride
-              << " " << name(c.ep) << (c.bias ? " bias" : "") << (c.extreme ? " +-127" : "")
+              << " " << name(c.ep) << (c.bias ? " bias" : "") << (c.extreme ? " +-127" : "") << " group " << c.group
               << (fp16 ? " fp16" : " fp32") << ": max |diff| " << e.abs << " of max |y| " << e.largest);
     CHECK(e.rel < (fp16 ? 2e-3f : 1e-5f));
     CHECK(e.largest > 1.f);  // the outputs are not vanishing (the bound is relative to max(1, max |y|))
@@ -226,6 +235,19 @@ TEST_CASE("linear_vk_pack_int8: bytes in linear_vk_pack's layout, four to a word
   // Wrong sizes and -128 are refused.
   CHECK_THROWS_AS(ops::linear_vk_pack_int8(cfg, q, scale, N, K + 1), Error);
   CHECK_THROWS_AS(ops::linear_vk_pack_int8(cfg, q, std::vector<float>(N - 1, 1.f), N, K), Error);
+
+  // A scale per channel and group of 8 k: [n][g] after the bytes (K = 11: 2 groups), the bytes as before.
+  std::vector<float> gscale(N * 2);
+  for (std::size_t i = 0; i < gscale.size(); ++i) gscale[i] = 0.125f * float(i + 1);
+  const auto gwords = ops::linear_vk_pack_int8(cfg, q, gscale, N, K, 8);
+  REQUIRE(gwords.size() == ops::linear_vk_int8_packed_words(cfg, N, K, 8));
+  REQUIRE(gwords.size() == bytes / 4 + 2 * N);
+  CHECK(std::equal(words.begin(), words.begin() + bytes / 4, gwords.begin()));
+  for (std::size_t i = 0; i < gscale.size(); ++i) CHECK(std::bit_cast<float>(gwords[bytes / 4 + i]) == gscale[i]);
+  CHECK(ops::linear_vk_int8_packed_words(cfg, N, K, 16) == bytes / 4 + N);  // one group longer than K
+  CHECK_THROWS_AS(ops::linear_vk_pack_int8(cfg, q, scale, N, K, 8), Error);    // N scales for N x 2 groups
+  CHECK_THROWS_AS(ops::linear_vk_pack_int8(cfg, q, gscale, N, K, 12), Error);  // not a multiple of 8
+  CHECK_THROWS_AS(ops::linear_vk_pack_int8(cfg, q, gscale, N, K, -8), Error);
   q[7] = -128;
   CHECK_THROWS_AS(ops::linear_vk_pack_int8(cfg, q, scale, N, K), Error);
 }
@@ -245,6 +267,13 @@ TEST_CASE("linear_vk_int8: slices too small for the shape are refused", "[ops][v
                   Error);
   CHECK_THROWS_AS(ops::linear_vk_int8(oc, gpu::whole(bx), M, K, K, gpu::whole(bw), {}, N + 1, gpu::whole(by), N + 1,
                                       ops::Epilogue::None, cfg),
+                  Error);
+  // With scales per group of 8 k the packing holds twice as many: the per-channel one is too small for it.
+  CHECK_THROWS_AS(ops::linear_vk_int8(oc, gpu::whole(bx), M, K, K, gpu::whole(bw), {}, N, gpu::whole(by), N,
+                                      ops::Epilogue::None, cfg, 8),
+                  Error);
+  CHECK_THROWS_AS(ops::linear_vk_int8(oc, gpu::whole(bx), M, K, K, gpu::whole(bw), {}, N, gpu::whole(by), N,
+                                      ops::Epilogue::None, cfg, 4),
                   Error);
   fx.rec.submit_and_wait();
   fx.require_clean_validation();
