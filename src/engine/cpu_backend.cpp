@@ -60,29 +60,6 @@ GemmChoice gemm_choice() {
   throw Error(ErrorCode::InvalidArgument, std::string("VITVK_CPU_GEMM must be auto, packed or blas, got '") + env + "'");
 }
 
-// int8 channels per scale along K: VITVK_INT8_GROUP=N (a multiple of 4; 0, the default, is one scale per token
-// and per output channel). It groups the activations, and the weights where they are quantized at load. A model
-// stored with grouped scales (`vitvk quantize --group`) sets it: its activations are grouped alike (the kernels
-// sum each group on its own), and VITVK_INT8_GROUP may only repeat that group. A model stored with per-channel
-// scales takes any group (its scales then serve every group). See ops/cpu_gemm_int8.hpp for what groups gain
-// and cost.
-int int8_group(const Model& m) {
-  const int stored = int8_weights_group(m);
-  const char* env = std::getenv("VITVK_INT8_GROUP");
-  if (!env) return stored;
-  char* end = nullptr;
-  const long g = std::strtol(env, &end, 10);
-  if (*env == '\0' || *end != '\0' || !ops::int8_group_valid(g))
-    throw Error(ErrorCode::InvalidArgument,
-                std::string("VITVK_INT8_GROUP must be 0 or a multiple of 4 (channels per scale), got '") + env + "'");
-  if (stored && g != stored)
-    throw Error(ErrorCode::InvalidArgument, std::string("VITVK_INT8_GROUP is ") + env +
-                                                " but the model's int8 weights have a scale per " +
-                                                std::to_string(stored) + " input channels: unset it or set it to " +
-                                                std::to_string(stored));
-  return static_cast<int>(g);
-}
-
 // A linear layer's weights as loaded (for OpenBLAS) and the backend's packed copy (for ops::packed_linear_tile),
 // or in int8 precision its int8 form (for ops::int8_gemm_tile).
 struct CpuLinear {
@@ -95,7 +72,7 @@ class CpuBackend final : public Backend {
  public:
   CpuBackend(std::shared_ptr<const Model> model, graph::Graph graph, bool int8)
       : model_(std::move(model)), graph_(std::move(graph)), workers_(thread_count()), gemm_(gemm_choice()),
-        int8_(int8), int8_group_(int8 ? int8_group(*model_) : 0) {
+        int8_(int8), int8_group_(int8 ? int8_run_group(*model_) : 0) {
     // Process-wide, but every CPU-side GEMM of the library is issued from tiles like ours: OpenBLAS's own
     // threads would only compete with the workers for the same cores.
     openblas_set_num_threads(1);

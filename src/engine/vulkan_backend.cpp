@@ -130,9 +130,15 @@ class VulkanBackend final : public Backend {
       return tables.back().second;
     };
     // int8: the layers of int8_layers() quantized here, as the CPU backend quantizes them (the same q and
-    // scales), and any layer the model holds as int8 (make_vulkan_backend dequantizes those for fp32 / fp16) as it
-    // is: no fp32 copy of those is made.
+    // scales, in groups of VITVK_INT8_GROUP; the patch embedding's kernel takes one scale per channel only), and
+    // any layer the model holds as int8 (make_vulkan_backend dequantizes those for fp32 / fp16) as it is: no fp32
+    // copy of those is made.
     const Int8Layers q = int8_ ? int8_layers() : Int8Layers::none();
+    const int group = int8_ ? int8_run_group(*model_) : 0;
+    if (group % 8 != 0)
+      throw Error(ErrorCode::InvalidArgument, "VITVK_INT8_GROUP=" + std::to_string(group) +
+                                                  ": int8 on Vulkan takes groups of a multiple of 8 (the shader reads "
+                                                  "k 8 at a time)");
     const ops::GemmConfig cfg = ops::gemm_config(ctx_.info());
     auto linear = [&](const graph::Node& n, NodeVk& v) {
       const LinearWeights& l = *n.linear;
@@ -141,9 +147,11 @@ class VulkanBackend final : public Backend {
         v.int8 = true;
         v.int8_group = l.qgroup;
       } else if (graph::quantizes(q, n.role) && l.out > 0) {
-        const ops::QuantizedMatrix m = ops::quantize_per_row(l.weight, l.out, l.in);
-        v.w = weights_.add_words(ops::linear_vk_pack_int8(cfg, m.q, m.scale, l.out, l.in));
+        const int g = n.op == graph::Op::Linear ? group : 0;
+        const ops::QuantizedMatrix m = ops::quantize_per_row(l.weight, l.out, l.in, g);
+        v.w = weights_.add_words(ops::linear_vk_pack_int8(cfg, m.q, m.scale, l.out, l.in, g));
         v.int8 = true;
+        v.int8_group = g;
       } else {
         v.w = weights_.add(ops::linear_vk_pack(cfg, l.weight, l.out, l.in));
       }

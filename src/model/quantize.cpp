@@ -76,6 +76,23 @@ int int8_weights_group(const Model& m) {
   return std::max(group, 0);
 }
 
+int int8_run_group(const Model& m) {
+  const int stored = int8_weights_group(m);
+  const char* env = std::getenv("VITVK_INT8_GROUP");
+  if (!env) return stored;
+  char* end = nullptr;
+  const long g = std::strtol(env, &end, 10);
+  if (*env == '\0' || *end != '\0' || !ops::int8_group_valid(g))
+    throw Error(ErrorCode::InvalidArgument,
+                std::string("VITVK_INT8_GROUP must be 0 or a multiple of 4 (channels per scale), got '") + env + "'");
+  if (stored && g != stored)
+    throw Error(ErrorCode::InvalidArgument, std::string("VITVK_INT8_GROUP is ") + env +
+                                                " but the model's int8 weights have a scale per " +
+                                                std::to_string(stored) + " input channels: unset it or set it to " +
+                                                std::to_string(stored));
+  return static_cast<int>(g);
+}
+
 bool has_int8_weights(const Model& m) {
   bool any = false;
   for_each_linear(m, [&](const LinearWeights& l) { any = any || l.quantized(); });

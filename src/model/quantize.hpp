@@ -47,6 +47,15 @@ bool has_int8_weights(const Model& m);
 // Error(InvalidArgument) if its layers differ in it (a file holds one group).
 int int8_weights_group(const Model& m);
 
+// The group int8 runs in (input channels per scale along K, 0: whole rows): VITVK_INT8_GROUP=N (a multiple of 4;
+// 0, the default, is one scale per token and per output channel). The CPU groups the activations by it, and both
+// backends the weights they quantize at load (Vulkan: a multiple of 8). A model stored with grouped scales
+// (`vitvk quantize --group`) sets it: its activations are grouped alike (the CPU kernels sum each group on its
+// own), and VITVK_INT8_GROUP may only repeat that group. A model stored with per-channel scales takes any group
+// (its scales then serve every group). Error(InvalidArgument) for a malformed or clashing value. What groups gain
+// and cost: ops/cpu_gemm_int8.hpp.
+int int8_run_group(const Model& m);
+
 // Quantizes the layers above in place (the fp32 weights are dropped), with a scale per output channel, or per
 // output channel and group of `group` input channels (int8_file_group_valid; 0: none). ViT / DeiT only:
 // Error(Unsupported) for GFNet. Layers already int8 are left as they are.

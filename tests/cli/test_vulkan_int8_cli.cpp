@@ -33,17 +33,19 @@ struct Workspace {
       REQUIRE(cv::imwrite((root / name).string(), m));
     }
   }
-  test::CommandResult vitvk(const std::string& args) const {
+  // `env`: extra NAME=VALUE settings for the command.
+  test::CommandResult vitvk(const std::string& args, const std::string& env = "") const {
     // VITVK_INT8_LAYERS unset, not empty: empty means no layer at all.
     const std::string cmd = "cd " + test::shell_quote(root.string()) +
-                            " && env -u VITVK_PRECISION -u VITVK_INT8_LAYERS HOME=" +
+                            " && env -u VITVK_PRECISION -u VITVK_INT8_LAYERS -u VITVK_INT8_GROUP " + env + " HOME=" +
                             test::shell_quote((root / "home").string()) + " XDG_CACHE_HOME= VITVK_MODEL_PATH= " +
                             test::shell_quote(VITVK_CLI_PATH) + " " + args;
     return test::run_command(cmd, root);
   }
   // Every image's logits, in the order of the output rows (the inputs are sorted).
-  std::vector<std::vector<double>> logits(const std::string& args, const std::string& expect_backend) const {
-    const auto r = vitvk("classify " + args + " a.png b.png c.png -f jsonl --logits");
+  std::vector<std::vector<double>> logits(const std::string& args, const std::string& expect_backend,
+                                         const std::string& env = "") const {
+    const auto r = vitvk("classify " + args + " a.png b.png c.png -f jsonl --logits", env);
     INFO(r.err);
     REQUIRE(r.exit_code == 0);
     CHECK_THAT(r.err, Catch::Contains(expect_backend));
@@ -83,4 +85,32 @@ TEST_CASE("classify CLI: --backend vulkan --precision int8 gives the CPU fp32 lo
   CHECK(ws.logits("-m qmodel --backend vulkan", ", int8)") == vk);
   // And fp32 on Vulkan from the int8 copy: dequantized.
   CHECK(max_rel(ws.logits("-m qmodel --backend vulkan --precision fp32", ", fp32)"), cpu) <= 1e-4);
+}
+
+TEST_CASE("quantize CLI: --group G stores a scale per G inputs, which the CPU and Vulkan run; other groups refused",
+          "[cli][vulkan][int8]") {
+  Workspace ws;
+  const auto q = ws.vitvk("quantize model g16 --group 16");
+  INFO(q.err);
+  REQUIRE(q.exit_code == 0);
+  CHECK_THAT(q.out, Catch::Contains("a scale per channel and 16 inputs"));
+  // CPU int8 from it: the activations in groups of 16 as well, the bits of VITVK_INT8_GROUP=16 on the fp32 model.
+  const auto cpu_int8 = ws.logits("-m g16 --backend cpu", ", int8)");
+  CHECK(ws.logits("-m model --backend cpu --precision int8", ", int8)", "VITVK_INT8_GROUP=16") == cpu_int8);
+  CHECK(ws.logits("-m model --backend cpu --precision int8", ", int8)") != cpu_int8);
+  // Vulkan int8 from it: the CPU fp32 logits on its dequantized weights.
+  const auto cpu = ws.logits("-m g16 --backend cpu --precision fp32", ", fp32)");
+  CHECK(max_rel(ws.logits("-m g16 --backend vulkan", ", int8)"), cpu) <= 1e-4);
+  // A group the file cannot hold, before any model is read or any file written; a group against the file's.
+  for (const char* bad : {"12", "-8", "70000"}) {
+    INFO("--group " << bad);
+    const auto r = ws.vitvk(std::string("quantize model bad --group ") + bad);
+    CHECK(r.exit_code != 0);
+    CHECK_THAT(r.err, Catch::Contains(std::string("--group ") + bad) && Catch::Contains("multiple of 8"));
+    CHECK_FALSE(fs::exists(ws.root / "bad"));
+  }
+  CHECK(ws.vitvk("quantize model bad --group x").exit_code != 0);
+  const auto clash = ws.vitvk("classify -m g16 --backend cpu a.png", "VITVK_INT8_GROUP=32");
+  CHECK(clash.exit_code != 0);
+  CHECK_THAT(clash.err, Catch::Contains("VITVK_INT8_GROUP is 32") && Catch::Contains("set it to 16"));
 }

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <vector>
@@ -193,12 +194,23 @@ TEST_CASE("Vulkan int8 from a file with a scale per group of inputs: the CPU fp3
                                     << vs_ref);
       CHECK(vs_ref <= (fp16 ? kFp16Rel : kFp32Rel));
       require_clean(*gpu);
+      // VITVK_INT8_GROUP=16 on the fp32 model: the same weights quantized at load, the same bits.
+      setenv("VITVK_INT8_GROUP", "16", 1);
+      auto at_load = vulkan(model, true, fp16, batch);
+      unsetenv("VITVK_INT8_GROUP");
+      CHECK(at_load->forward(images, batch, {}).logits == got);
       if (!fp16) {
         // The groups are used: one scale per channel lands far from the grouped weights' answer (and the file's
         // layers went up as they are: the load made no per-channel copy).
         const double channel = test::max_rel_diff(per_channel, ref);
         INFO("vulkan int8 with one scale per channel vs cpu fp32 on the grouped weights " << channel);
         CHECK(channel > 100 * vs_ref);
+        // Groups the shader cannot take (it reads k 8 at a time), and a group against the file's.
+        for (const char* bad : {"12", "32"}) {
+          setenv("VITVK_INT8_GROUP", bad, 1);
+          CHECK_THROWS_AS(vulkan(std::strcmp(bad, "12") == 0 ? model : loaded, true, false, batch), Error);
+          unsetenv("VITVK_INT8_GROUP");
+        }
         WARN("Vulkan int8, groups of 16: vs cpu fp32(scale*q) " << vs_ref << " (per-channel scales: " << channel
                                                                 << "); vs the fp32 model "
                                                                 << test::max_rel_diff(got, fp32));
