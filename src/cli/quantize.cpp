@@ -18,7 +18,8 @@ namespace vitvk::cli {
 
 void add_quantize_command(CLI::App& app, Registry& reg) {
   auto* sub = app.add_subcommand("quantize", "Write a copy of a model with its transformer blocks' linear layers in "
-                                             "int8 (per-channel scales), for --precision int8");
+                                             "int8 (a scale per channel, or per channel and --group inputs), for "
+                                             "--precision int8");
   auto in = std::make_shared<std::string>(), out = std::make_shared<std::string>();
   auto group = std::make_shared<int>(0);
   sub->add_option("MODEL", *in, "Model directory or name")->required();

@@ -58,7 +58,8 @@ int int8_run_group(const Model& m);
 
 // Quantizes the layers above in place (the fp32 weights are dropped), with a scale per output channel, or per
 // output channel and group of `group` input channels (int8_file_group_valid; 0: none). ViT / DeiT only:
-// Error(Unsupported) for GFNet. Layers already int8 are left as they are.
+// Error(Unsupported) for GFNet. Layers already int8 are left as they are (Error(InvalidArgument) if their group
+// is another).
 void quantize_int8(Model& m, int group = 0);
 
 // A copy with every int8 layer turned back into fp32 (scale * q), for backends that run fp32 or fp16.

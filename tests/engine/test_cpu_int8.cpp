@@ -194,6 +194,10 @@ TEST_CASE("int8 file with a scale per group of inputs: the bits of VITVK_INT8_GR
   for (float v : fp32) scale = std::max(scale, double(std::abs(v)));
   CHECK(deq != fp32);
   for (std::size_t i = 0; i < fp32.size(); ++i) CHECK(std::abs(deq[i] - fp32[i]) < 0.05 * scale);
+  // Quantizing it again: its layers are int8 already, in groups of 16; another group would mix two in one model.
+  Model again = *loaded;
+  CHECK_NOTHROW(quantize_int8(again, 16));
+  CHECK_THROWS_AS(quantize_int8(again, 0), Error);
   // Groups the file format does not take (the Vulkan shader reads k 8 at a time).
   for (int bad : {4, 12, -8, 65544}) {
     Model b = *model;
