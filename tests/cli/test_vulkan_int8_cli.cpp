@@ -87,7 +87,7 @@ TEST_CASE("classify CLI: --backend vulkan --precision int8 gives the CPU fp32 lo
   CHECK(max_rel(ws.logits("-m qmodel --backend vulkan --precision fp32", ", fp32)"), cpu) <= 1e-4);
 }
 
-TEST_CASE("quantize CLI: --group G stores a scale per G inputs, which the CPU and Vulkan run; other groups refused",
+TEST_CASE("quantize CLI: --group G files run on the CPU and on Vulkan, and other groups are refused",
           "[cli][vulkan][int8]") {
   Workspace ws;
   const auto q = ws.vitvk("quantize model g16 --group 16");
