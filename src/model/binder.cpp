@@ -14,6 +14,19 @@ std::string shape_str(const std::vector<int64_t>& s) {
   return out + "]";
 }
 
+int Binder::int8_group() const {
+  const auto it = st_.metadata().find(kInt8GroupKey);
+  if (it == st_.metadata().end()) return 0;
+  const std::string& v = it->second;
+  long g = -1;
+  if (!v.empty() && v.size() <= 6 && std::all_of(v.begin(), v.end(), [](char c) { return c >= '0' && c <= '9'; }))
+    g = std::stol(v);
+  if (!int8_file_group_valid(g))
+    fail(std::string("metadata ") + kInt8GroupKey + " is '" + v + "', expected a multiple of 8 from 8 to " +
+         std::to_string(kInt8MaxFileGroup));
+  return static_cast<int>(g);
+}
+
 LinearWeights Binder::linear_weight(const std::string& prefix, int out, int in) {
   LinearWeights l;
   l.out = out;
@@ -23,7 +36,7 @@ LinearWeights Binder::linear_weight(const std::string& prefix, int out, int in) 
     if (w.shape != std::vector<int64_t>{out, in})
       fail("tensor '" + wname + "' has shape " + shape_str(w.shape) + ", expected " + shape_str({out, in}));
     if (!has(sname)) fail("tensor '" + wname + "' is I8 but its scale tensor '" + sname + "' is missing");
-    l.qgroup = stored_int8_group(st_.metadata(), st_.source());
+    l.qgroup = int8_group();
     const std::vector<int64_t> want = l.qgroup ? std::vector<int64_t>{out, l.qgroups()} : std::vector<int64_t>{out};
     const TensorView& s = get(sname);
     if (s.dtype != DType::F32 || s.shape != want)

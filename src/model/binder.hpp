@@ -40,8 +40,11 @@ class Binder {
     l.bias = take(prefix + ".bias", {out});
     return l;
   }
-  // A linear layer's weight alone: F32/F16/BF16, or I8 with its per-channel scales (model/quantize.hpp).
+  // A linear layer's weight alone: F32/F16/BF16, or I8 with its scales (model/quantize.hpp).
   LinearWeights linear_weight(const std::string& prefix, int out, int in);
+  // The group of input channels per scale the file's metadata names for its int8 layers (model/quantize.hpp), or
+  // 0 where it names none. fail() unless it is one int8_file_group_valid takes.
+  int int8_group() const;
   NormWeights norm(const std::string& prefix, int dim) {
     return {take(prefix + ".weight", {dim}), take(prefix + ".bias", {dim})};
   }

@@ -612,14 +612,23 @@ void Model::save(const std::filesystem::path& out_dir) const {
   auto add = [&](const std::string& name, const std::vector<int64_t>& shape, const std::vector<float>& v) {
     tensors.push_back(TensorData::from_f32(name, shape, v));
   };
+  // An int8 file with scales per group names its group in its metadata (model/quantize.hpp): one for all layers.
+  int group = -1;
   auto add_int8 = [&](const std::string& name, const LinearWeights& l) {
+    if (group >= 0 && l.qgroup != group)
+      throw Error(ErrorCode::InvalidArgument, "Model::save: int8 layers with scales in groups of " +
+                                                  std::to_string(group) + " and of " + std::to_string(l.qgroup) +
+                                                  " input channels (a file holds one group)");
+    group = l.qgroup;
     const auto* bytes = reinterpret_cast<const uint8_t*>(l.qweight.data());
     tensors.push_back({name, DType::I8, {l.out, l.in}, std::vector<uint8_t>(bytes, bytes + l.qweight.size())});
     add(name + "_scale", l.qgroup ? std::vector<int64_t>{l.out, l.qgroups()} : std::vector<int64_t>{l.out}, l.qscale);
   };
-  // An int8 file with scales per group names its group (model/quantize.hpp).
-  std::map<std::string, std::string> metadata;
-  if (const int group = int8_weights_group(*this)) metadata[kInt8GroupKey] = std::to_string(group);
+  auto metadata = [&] {
+    std::map<std::string, std::string> m;
+    if (group > 0) m[kInt8GroupKey] = std::to_string(group);
+    return m;
+  };
   if (dims.family == ModelFamily::GFNet) {
     const GFNetWeights& g = gfnet;
     for (const auto& [name, shape] : tensor_shapes()) {
@@ -648,7 +657,7 @@ void Model::save(const std::filesystem::path& out_dir) const {
       if (q) add_int8(name, *q);
       else add(name, shape, *src);
     }
-    save_safetensors(out_dir / "model.safetensors", tensors, metadata);
+    save_safetensors(out_dir / "model.safetensors", tensors, metadata());
     return;
   }
   for (const auto& [name, shape] : tensor_shapes()) {
@@ -682,7 +691,7 @@ void Model::save(const std::filesystem::path& out_dir) const {
     if (q) add_int8(name, *q);
     else add(name, shape, *src);
   }
-  save_safetensors(out_dir / "model.safetensors", tensors, metadata);
+  save_safetensors(out_dir / "model.safetensors", tensors, metadata());
 }
 
 }  // namespace vitvk

@@ -48,20 +48,7 @@ Int8Layers int8_layers() {
   return l;
 }
 
-bool int8_file_group_valid(long group) { return group > 0 && group <= ops::kInt8MaxK && group % 8 == 0; }
-
-int stored_int8_group(const std::map<std::string, std::string>& metadata, const std::string& source) {
-  const auto it = metadata.find(kInt8GroupKey);
-  if (it == metadata.end()) return 0;
-  const std::string& v = it->second;
-  long g = -1;
-  if (!v.empty() && v.size() <= 6 && std::all_of(v.begin(), v.end(), [](char c) { return c >= '0' && c <= '9'; }))
-    g = std::stol(v);
-  if (!int8_file_group_valid(g))
-    throw Error(ErrorCode::ModelFormat, source + ": metadata " + kInt8GroupKey + " is '" + v +
-                                            "', expected a multiple of 8 from 8 to " + std::to_string(ops::kInt8MaxK));
-  return static_cast<int>(g);
-}
+static_assert(kInt8MaxFileGroup == ops::kInt8MaxK);
 
 int int8_weights_group(const Model& m) {
   int group = -1;
@@ -106,7 +93,7 @@ void quantize_int8(Model& m, int group) {
   if (group != 0 && !int8_file_group_valid(group))
     throw Error(ErrorCode::InvalidArgument, "int8 scale group " + std::to_string(group) +
                                                 ": expected 0 or a multiple of 8 up to " +
-                                                std::to_string(ops::kInt8MaxK));
+                                                std::to_string(kInt8MaxFileGroup));
   if (has_int8_weights(m) && int8_weights_group(m) != group)
     throw Error(ErrorCode::InvalidArgument, "quantize_int8: the model's int8 layers have scales in groups of " +
                                                 std::to_string(int8_weights_group(m)) + ", not " +

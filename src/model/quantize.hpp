@@ -5,9 +5,6 @@
 // everything else stays as it was. Model::load reads such files without making an fp32 copy.
 // With scales per group of G input channels as well (`vitvk quantize --group G`), the file's metadata says
 // `"vitvk_int8_group": "G"` and every `<name>_scale` is [out, ceil(in / G)]: W[n, k] = scale[n, k / G] * q[n, k].
-#include <map>
-#include <string>
-
 #include "model/model.hpp"
 
 namespace vitvk {
@@ -33,12 +30,12 @@ struct Int8Layers {
 };
 Int8Layers int8_layers();
 
-// The safetensors metadata key that names an int8 file's group, and the group it names (0 where absent).
-// Error(ModelFormat), naming `source`, unless it is a multiple of 8 from 8 to 65536 (the CPU kernels step K by 4,
-// the Vulkan shader by 8).
+// The safetensors metadata key that names an int8 file's group (Binder::int8_group reads it), and the groups a
+// file may hold: multiples of 8 from 8 to 65536 (the CPU kernels step K by 4, the Vulkan shader by 8; 65536 is
+// ops::kInt8MaxK). Header-only: the parsers (and their fuzz targets) need none of the int8 kernels.
 inline constexpr const char* kInt8GroupKey = "vitvk_int8_group";
-int stored_int8_group(const std::map<std::string, std::string>& metadata, const std::string& source);
-bool int8_file_group_valid(long group);
+inline constexpr long kInt8MaxFileGroup = 65536;
+inline bool int8_file_group_valid(long group) { return group > 0 && group <= kInt8MaxFileGroup && group % 8 == 0; }
 
 // Whether any linear layer of the model is stored as int8.
 bool has_int8_weights(const Model& m);

@@ -63,6 +63,21 @@ def tiny_vit(rng, dtype="F32", distilled=False, dim=4, depth=1, patch=8, img=16,
     return [(n, dtype, rng.standard_normal(s).astype(np.float32)) for n, s in t]
 
 
+def int8_blocks(tensors, group):
+    """tiny_vit's tensors with every block's linear weight as I8 and its `_scale` (per row, or [rows, groups])."""
+    res = []
+    for name, dtype, arr in tensors:
+        if name.startswith("blocks.") and name.endswith(".weight") and arr.ndim == 2:
+            g = group or arr.shape[1]
+            parts = [arr[:, k:k + g] for k in range(0, arr.shape[1], g)]
+            scale = np.stack([np.abs(p).max(axis=1) / 127 for p in parts], axis=1)
+            q = np.concatenate([np.round(p / s[:, None]) for p, s in zip(parts, scale.T)], axis=1)
+            res += [(name, "I8", q), (name + "_scale", "F32", scale if group else scale[:, 0])]
+        else:
+            res.append((name, dtype, arr))
+    return res
+
+
 def make_safetensors():
     rng = np.random.default_rng(7)
     out("safetensors", "empty_header", safetensors([]))
@@ -73,6 +88,11 @@ def make_safetensors():
     out("safetensors", "tiny_vit_f32", safetensors(tiny_vit(rng), {"format": "pt"}))
     out("safetensors", "tiny_deit_distilled_f16", safetensors(tiny_vit(rng, "F16", distilled=True)))
     out("safetensors", "tiny_vit_bf16", safetensors(tiny_vit(rng, "BF16")))
+    # int8 (vitvk quantize): the blocks' linear weights as I8 with F32 scales per row, or per row and group of 8
+    # inputs (named in the metadata).
+    out("safetensors", "tiny_vit_int8", safetensors(int8_blocks(tiny_vit(rng), 0)))
+    out("safetensors", "tiny_vit_int8_group8", safetensors(int8_blocks(tiny_vit(rng, dim=8), 8),
+                                                           {"vitvk_int8_group": "8"}))
 
 
 # ---------- config.json ----------
