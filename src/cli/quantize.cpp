@@ -31,7 +31,8 @@ void add_quantize_command(CLI::App& app, Registry& reg) {
   reg.add(sub, [in, out, group] {
     if (*group != 0 && !int8_file_group_valid(*group))
       throw Error(ErrorCode::InvalidArgument,
-                  "--group " + std::to_string(*group) + ": expected 0 or a multiple of 8 up to 65536");
+                  "--group " + std::to_string(*group) + ": expected 0 or a multiple of 8 up to " +
+                      std::to_string(kInt8MaxFileGroup));
     const std::filesystem::path src = resolve_model(*in, ModelSearchEnv::from_process());
     std::error_code ec;
     if (std::filesystem::equivalent(src, *out, ec))

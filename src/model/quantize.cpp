@@ -94,10 +94,10 @@ void quantize_int8(Model& m, int group) {
     throw Error(ErrorCode::InvalidArgument, "int8 scale group " + std::to_string(group) +
                                                 ": expected 0 or a multiple of 8 up to " +
                                                 std::to_string(kInt8MaxFileGroup));
-  if (has_int8_weights(m) && int8_weights_group(m) != group)
+  if (const int stored = int8_weights_group(m); has_int8_weights(m) && stored != group)
     throw Error(ErrorCode::InvalidArgument, "quantize_int8: the model's int8 layers have scales in groups of " +
-                                                std::to_string(int8_weights_group(m)) + ", not " +
-                                                std::to_string(group) + " (one model holds one group)");
+                                                std::to_string(stored) + ", not " + std::to_string(group) +
+                                                " (one model holds one group)");
   for_each_int8_linear(m, [group](LinearWeights& l) {
     if (l.quantized()) return;
     ops::QuantizedMatrix q = ops::quantize_per_row(l.weight, l.out, l.in, group);

@@ -42,6 +42,13 @@ struct Workspace {
                             test::shell_quote(VITVK_CLI_PATH) + " " + args;
     return test::run_command(cmd, root);
   }
+  // `vitvk quantize model OUT ARGS`, which must succeed; its output.
+  test::CommandResult quantize(const std::string& out_and_args) const {
+    const auto r = vitvk("quantize model " + out_and_args);
+    INFO(r.err);
+    REQUIRE(r.exit_code == 0);
+    return r;
+  }
   // Every image's logits, in the order of the output rows (the inputs are sorted).
   std::vector<std::vector<double>> logits(const std::string& args, const std::string& expect_backend,
                                          const std::string& env = "") const {
@@ -72,9 +79,7 @@ double max_rel(const std::vector<std::vector<double>>& a, const std::vector<std:
 TEST_CASE("classify CLI: --backend vulkan --precision int8 gives the CPU fp32 logits of the int8 weights",
           "[cli][vulkan][int8]") {
   Workspace ws;
-  const auto q = ws.vitvk("quantize model qmodel");
-  INFO(q.err);
-  REQUIRE(q.exit_code == 0);
+  ws.quantize("qmodel");
   const auto vk = ws.logits("-m model --backend vulkan --precision int8", "on vulkan");
   CHECK(ws.logits("-m model --backend vulkan --precision int8", ", int8)") == vk);
   const auto cpu = ws.logits("-m qmodel --backend cpu --precision fp32", ", fp32)");
@@ -90,10 +95,7 @@ TEST_CASE("classify CLI: --backend vulkan --precision int8 gives the CPU fp32 lo
 TEST_CASE("quantize CLI: --group G files run on the CPU and on Vulkan, and other groups are refused",
           "[cli][vulkan][int8]") {
   Workspace ws;
-  const auto q = ws.vitvk("quantize model g16 --group 16");
-  INFO(q.err);
-  REQUIRE(q.exit_code == 0);
-  CHECK_THAT(q.out, Catch::Contains("a scale per channel and 16 inputs"));
+  CHECK_THAT(ws.quantize("g16 --group 16").out, Catch::Contains("a scale per channel and 16 inputs"));
   // CPU int8 from it: the activations in groups of 16 as well, the bits of VITVK_INT8_GROUP=16 on the fp32 model.
   const auto cpu_int8 = ws.logits("-m g16 --backend cpu", ", int8)");
   CHECK(ws.logits("-m model --backend cpu --precision int8", ", int8)", "VITVK_INT8_GROUP=16") == cpu_int8);
