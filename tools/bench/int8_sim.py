@@ -23,6 +23,9 @@ A variant is NAME[:KEY=VALUE,...]:
                              products with int8 weights holds, or not quantized
   layers=qkv/proj/fc1/fc2    which of each block's linear layers are quantized (default all four, as vitvk)
   blocks=0/1/...             which blocks (default all)
+  smooth=ALPHA[/ln|/data]    first move the LayerNorm-fed inputs' (qkv, fc1) ranges into the weights (SmoothQuant's
+                             exact rescaling), ranges estimated from the LayerNorm's gamma and beta (no data) or
+                             measured on every 20th photo (an oracle)
 Needs /usr/bin/python3 with Debian's python3-torch and python3-torchvision, and timm's source
 (VITVK_TEST_DATA/timm, default ../shared/timm).
 """
@@ -130,7 +133,7 @@ def fake_linear(linear, wmode, amode):
 
 def parse_variant(text):
     name, _, opts = text.partition(":")
-    v = {"name": name, "w": "channel", "a": "token", "layers": list(KINDS), "blocks": None}
+    v = {"name": name, "w": "channel", "a": "token", "layers": list(KINDS), "blocks": None, "smooth": None}
     for kv in filter(None, opts.split(",")):
         key, _, value = kv.partition("=")
         if key in ("w", "a"):
@@ -139,13 +142,48 @@ def parse_variant(text):
             v["layers"] = value.split("/")
         elif key == "blocks":
             v["blocks"] = [int(b) for b in value.split("/")]
+        elif key == "smooth":
+            alpha, _, est = value.partition("/")
+            v["smooth"] = (float(alpha), est or "ln")
         else:
             sys.exit(f"unknown variant key {key!r} in {text!r}")
     return v
 
 
-def quantized_copy(folder, v):
+def smooth(model, alpha, est, calib):
+    """Moves the LayerNorm-fed layers' (qkv, fc1) input ranges into their weights, exactly in fp32: channel c of the
+    LayerNorm's output is divided by s_c and column c of the weight multiplied by it, s_c = a_c^alpha / w_c^(1-alpha)
+    (SmoothQuant), where w_c = max|W[:, c]| and a_c estimates max|x_c|: est "ln" from the LayerNorm alone
+    (|gamma_c| * 4 + |beta_c|, no data), "data" measured on the photos `calib` (an oracle, for comparison)."""
+    import torch
+    seen = {}
+    if est == "data":
+        hooks = []
+        for i, blk in enumerate(model.blocks):
+            for key, norm in (("qkv", blk.norm1), ("fc1", blk.norm2)):
+                def hook(_m, _inp, out, k=(i, key)):
+                    m = out.detach().abs().flatten(0, -2).amax(0)
+                    seen[k] = torch.maximum(seen[k], m) if k in seen else m
+                hooks.append(norm.register_forward_hook(hook))
+        with torch.no_grad():
+            model(calib)
+        for h in hooks:
+            h.remove()
+    with torch.no_grad():
+        for i, blk in enumerate(model.blocks):
+            for key, norm, lin in (("qkv", blk.norm1, blk.attn.qkv), ("fc1", blk.norm2, blk.mlp.fc1)):
+                a = seen[(i, key)] if est == "data" else norm.weight.abs() * 4 + norm.bias.abs()
+                w = lin.weight.abs().amax(0)
+                s = (a.clamp(min=1e-5) ** alpha) / (w.clamp(min=1e-5) ** (1 - alpha))
+                norm.weight /= s
+                norm.bias /= s
+                lin.weight *= s
+
+
+def quantized_copy(folder, v, calib=None):
     model, _ = load_model(folder)
+    if v["smooth"]:
+        smooth(model, *v["smooth"], calib)
     for i, blk in enumerate(model.blocks):
         if v["blocks"] is not None and i not in v["blocks"]:
             continue
@@ -191,7 +229,7 @@ def main():
         ref = logits(model, x)
         cref = centred(ref)
         for v in variants:
-            out = logits(quantized_copy(folder, v), x)
+            out = logits(quantized_copy(folder, v, x[::20]), x)
             rel = float(((centred(out) - cref) ** 2).sum().sqrt() / (cref ** 2).sum().sqrt())
             agree = 100 * float((out.argmax(-1) == ref.argmax(-1)).float().mean())
             dacc = "–"
