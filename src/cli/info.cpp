@@ -1,16 +1,41 @@
 // `vitvk info --model DIR`: what a checkpoint is, as loaded and checked.
 #include <fmt/core.h>
 
+#include <filesystem>
 #include <memory>
 #include <optional>
 #include <string>
+#include <system_error>
 
 #include "cli/commands.hpp"
 #include "model/labels.hpp"
 #include "model/model.hpp"
+#include "model/quantize.hpp"
 #include "model/resolve.hpp"
 
 namespace vitvk::cli {
+namespace {
+
+// How the weights are stored: the file's size and, for a `vitvk quantize` copy, its int8 layers and scales.
+std::string weights_line(const Model& m) {
+  std::error_code ec;
+  const auto bytes = std::filesystem::file_size(m.dir / "model.safetensors", ec);
+  const std::string size = ec ? std::string() : fmt::format("{:.1f} MiB on disk; ", bytes / 1048576.0);
+  if (!has_int8_weights(m))
+    return size + (m.dims.family == ModelFamily::ViT ? "float (--precision int8 quantizes at load)" : "float");
+  int int8 = 0, all = 0;
+  for_each_int8_linear(m, [&](const LinearWeights& l) {
+    ++all;
+    if (l.quantized()) ++int8;
+  });
+  const int group = int8_weights_group(m);
+  return fmt::format("{}int8: {} the blocks' {} linear layers (qkv, proj, fc1, fc2), a scale per channel{}; the "
+                     "rest float (--precision auto runs int8)",
+                     size, int8 == all ? std::string("all") : fmt::format("{} of", int8), all,
+                     group ? fmt::format(" and {} inputs", group) : std::string());
+}
+
+}  // namespace
 
 void add_info_command(CLI::App& app, Registry& reg) {
   auto* sub = app.add_subcommand("info", "Load a model directory and print its architecture and preprocessing");
@@ -67,6 +92,7 @@ void add_info_command(CLI::App& app, Registry& reg) {
                  tag.empty() ? std::string() : ", tag '" + tag + "'");
     fmt::print("preprocess    resize {} crop_pct {:.4g}, mean [{:.4g}, {:.4g}, {:.4g}], std [{:.4g}, {:.4g}, {:.4g}]\n",
                p.interpolation, p.crop_pct, p.mean[0], p.mean[1], p.mean[2], p.std[0], p.std[1], p.std[2]);
+    fmt::print("weights       {}\n", weights_line(m));
     fmt::print("compute       {:.3f} GFLOP per image\n", d.flops_per_image() / 1e9);
     return 0;
   });

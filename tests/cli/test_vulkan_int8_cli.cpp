@@ -96,6 +96,11 @@ TEST_CASE("quantize CLI: --group G files run on the CPU and on Vulkan, and other
           "[cli][vulkan][int8]") {
   Workspace ws;
   CHECK_THAT(ws.quantize("g16 --group 16").out, Catch::Contains("a scale per channel and 16 inputs"));
+  // `vitvk info` says how each model's weights are stored.
+  CHECK_THAT(ws.vitvk("info -m g16").out,
+             Catch::Contains("int8: all the blocks' 12 linear layers (qkv, proj, fc1, fc2), a scale per channel and "
+                             "16 inputs; the rest float (--precision auto runs int8)"));
+  CHECK_THAT(ws.vitvk("info -m model").out, Catch::Contains("float (--precision int8 quantizes at load)"));
   // CPU int8 from it: the activations in groups of 16 as well, the bits of VITVK_INT8_GROUP=16 on the fp32 model.
   const auto cpu_int8 = ws.logits("-m g16 --backend cpu", ", int8)");
   CHECK(ws.logits("-m model --backend cpu --precision int8", ", int8)", "VITVK_INT8_GROUP=16") == cpu_int8);
