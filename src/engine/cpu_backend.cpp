@@ -90,7 +90,10 @@ class CpuBackend final : public Backend {
     return "CPU (" + std::to_string(workers_.size()) + " threads, OpenBLAS" +
            (!packing() ? std::string() : std::string(" + ") + ops::cpu_isa_name(ops::cpu_gemm_isa()) +
                                                                 " packed GEMM") +
-           (int8_ ? std::string(" + ") + ops::int8_isa_name(ops::cpu_int8_isa()) + " int8 GEMM" : std::string()) + ")";
+           (int8_ ? std::string(" + ") + ops::int8_isa_name(ops::cpu_int8_isa()) + " int8 GEMM" +
+                        (int8_group_ ? " in groups of " + std::to_string(int8_group_) : std::string())
+                  : std::string()) +
+           ")";
   }
   std::string precision() const override { return int8_ ? "int8" : "fp32"; }
   const Model& model() const override { return *model_; }

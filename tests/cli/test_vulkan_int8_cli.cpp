@@ -102,7 +102,7 @@ TEST_CASE("quantize CLI: --group G files run on the CPU and on Vulkan, and other
                              "16 inputs; the rest float (--precision auto runs int8)"));
   CHECK_THAT(ws.vitvk("info -m model").out, Catch::Contains("float (--precision int8 quantizes at load)"));
   // CPU int8 from it: the activations in groups of 16 as well, the bits of VITVK_INT8_GROUP=16 on the fp32 model.
-  const auto cpu_int8 = ws.logits("-m g16 --backend cpu", ", int8)");
+  const auto cpu_int8 = ws.logits("-m g16 --backend cpu", "int8 GEMM in groups of 16), int8)");
   CHECK(ws.logits("-m model --backend cpu --precision int8", ", int8)", "VITVK_INT8_GROUP=16") == cpu_int8);
   CHECK(ws.logits("-m model --backend cpu --precision int8", ", int8)") != cpu_int8);
   // Vulkan int8 from it: the CPU fp32 logits on its dequantized weights.
