@@ -135,6 +135,12 @@ VITVK_API vitvk_status vitvk_embed_pixels(vitvk_model* model, const uint8_t* pix
                                           size_t stride, vitvk_pixel_format format, float* out, size_t capacity,
                                           vitvk_error** error);
 
+/* Writes an int8 copy of `model` (a directory or a name, found as vitvk_model_load finds it) to the directory `out`:
+ * the transformer blocks' linear layers stored as int8, everything else as it was (vitvk::quantize_model in
+ * vitvk/quantize.hpp). group: 0 for a scale per output channel, or a multiple of 8 up to 65536 for a scale per
+ * channel and group of that many inputs. vitvk_model_load then runs the copy in int8 (VITVK_PRECISION_AUTO). */
+VITVK_API vitvk_status vitvk_quantize_model(const char* model, const char* out, int group, vitvk_error** error);
+
 #ifdef __cplusplus
 }
 #endif

@@ -6,6 +6,7 @@
 ///  - Image, ImageView (image.hpp): pixels in and out
 ///  - AttentionMap, render_overlay (explain.hpp): rollout maps and overlays
 ///  - list_devices (devices.hpp): the Vulkan devices
+///  - quantize_model (quantize.hpp): an int8 copy of a checkpoint
 ///  - Error, ErrorCode (error.hpp): what every function throws
 #include "vitvk/classifier.hpp"
 #include "vitvk/devices.hpp"
@@ -13,3 +14,4 @@
 #include "vitvk/explain.hpp"
 #include "vitvk/image.hpp"
 #include "vitvk/prediction.hpp"
+#include "vitvk/quantize.hpp"

@@ -268,6 +268,19 @@ PYBIND11_MODULE(_vitvk, m) {
       },
       py::arg("path"), py::arg("max_pixels") = std::uint64_t{100'000'000});
 
+  m.def(
+      "quantize",
+      [](const std::string& model, const std::string& out, int group) {
+        QuantizeResult r;
+        {
+          py::gil_scoped_release nogil;
+          r = quantize_model(model, out, {.group = group});
+        }
+        return py::dict("source"_a = r.source, "directory"_a = r.directory, "source_bytes"_a = r.source_bytes,
+                        "bytes"_a = r.bytes, "int8_layers"_a = r.int8_layers, "group"_a = r.group);
+      },
+      py::arg("model"), py::arg("out"), py::arg("group") = 0);
+
   py::class_<PyClassifier>(m, "_Classifier")
       .def(py::init<const std::string&, const std::string&, std::optional<int>, const std::string&,
                     std::optional<int>, int>(),

@@ -42,6 +42,7 @@ __version__: str = _vitvk.version()
 
 __all__ = [
     "Classifier", "Prediction", "Explanation", "CropRegion", "ModelInfo", "Device", "devices", "load_image",
+    "quantize", "QuantizeResult",
     "DEFAULT_MODEL", "Error", "InvalidArgumentError", "IoError", "ModelFormatError", "ImageDecodeError",
     "UnsupportedError", "VulkanError", "DeviceLostError", "OutOfMemoryError", "InternalError",
 ]
@@ -143,6 +144,34 @@ def load_image(path: PathLike, max_pixels: int = 100_000_000) -> np.ndarray:
     """Decodes an image file as the CLI does (EXIF orientation applied, gray / 16-bit / CMYK converted, alpha
     dropped) into a uint8 H x W x 3 RGB array. Raises vitvk.IoError / vitvk.ImageDecodeError naming the file."""
     return _vitvk.load_image(_path_bytes(path), max_pixels)
+
+
+@dataclass(frozen=True)
+class QuantizeResult:
+    """What quantize() wrote: the model directory read and the one written, the sizes of their model.safetensors,
+    the linear layers stored as int8 and the group of inputs per scale (0: one scale per output channel)."""
+
+    source: str
+    directory: str
+    source_bytes: int
+    bytes: int
+    int8_layers: int
+    group: int
+
+
+def quantize(model: PathLike, out: PathLike, group: int = 0) -> QuantizeResult:
+    """Writes an int8 copy of `model` (a directory or a name, as Classifier finds it) to the directory `out`, as
+    `vitvk quantize` does: every transformer block's attn.qkv, attn.proj, mlp.fc1 and mlp.fc2 weight in int8 with an
+    fp32 scale per output channel (group=0) or per channel and group of `group` inputs (a multiple of 8; 64 is
+    closer to fp32); every other tensor, config.json and the licence files as they were. Classifier(out) then runs
+    it in int8 without the fp32 weights. Raises vitvk.InvalidArgumentError (a bad group, an int8 model, `out` being
+    the model's own directory), vitvk.UnsupportedError (not a ViT-family model), vitvk.IoError / ModelFormatError."""
+    return QuantizeResult(**_vitvk.quantize(_path_str(model), _path_str(out), group))
+
+
+def _path_str(p: Any) -> str:
+    p = os.fspath(p)
+    return os.fsdecode(p) if isinstance(p, bytes) else p
 
 
 def _path_bytes(p: Any) -> bytes:

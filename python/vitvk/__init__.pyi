@@ -76,6 +76,15 @@ class Device:
     fp16: bool
     preferred: bool
 
+class QuantizeResult:
+    source: str
+    directory: str
+    source_bytes: int
+    bytes: int
+    int8_layers: int
+    group: int
+
+def quantize(model: PathLike, out: PathLike, group: int = 0) -> QuantizeResult: ...
 def devices() -> list[Device]: ...
 def load_image(path: PathLike, max_pixels: int = ...) -> ImageArray: ...
 

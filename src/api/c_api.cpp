@@ -7,6 +7,7 @@
 #include <string>
 
 #include "vitvk/classifier.hpp"
+#include "vitvk/quantize.hpp"
 
 struct vitvk_error {
   vitvk_status code;
@@ -213,6 +214,13 @@ vitvk_status vitvk_embed_pixels(vitvk_model* model, const uint8_t* pixels, int w
                                                                  " floats; the embedding has " + std::to_string(dim));
     const auto e = model->classifier.embed(vitvk::ImageView{pixels, width, height, stride, format_of(format)});
     std::copy(e.begin(), e.end(), out);
+  });
+}
+
+vitvk_status vitvk_quantize_model(const char* model, const char* out, int group, vitvk_error** error) {
+  return call(error, [&] {
+    require(model != nullptr && out != nullptr, "vitvk_quantize_model: model and out must not be NULL");
+    vitvk::quantize_model(model, out, {.group = group});
   });
 }
 

@@ -1,18 +1,15 @@
 // `vitvk quantize MODEL OUT`: writes MODEL with the linear layers int8 precision runs in int8 stored as int8
-// (I8 weights + F32 scales per output channel, or per channel and group of --group input channels;
-// model/quantize.hpp), so that loading it makes no fp32 copy of them.
+// (I8 weights + F32 scales per output channel, or per channel and group of --group input channels), so that
+// loading it makes no fp32 copy of them: vitvk::quantize_model (include/vitvk/quantize.hpp), as the APIs do.
 #include <fmt/core.h>
 
-#include <filesystem>
 #include <memory>
 #include <string>
-#include <system_error>
 
 #include "cli/commands.hpp"
-#include "model/model.hpp"
 #include "model/quantize.hpp"
-#include "model/resolve.hpp"
 #include "vitvk/error.hpp"
+#include "vitvk/quantize.hpp"
 
 namespace vitvk::cli {
 
@@ -33,18 +30,10 @@ void add_quantize_command(CLI::App& app, Registry& reg) {
       throw Error(ErrorCode::InvalidArgument,
                   "--group " + std::to_string(*group) + ": expected 0 or a multiple of 8 up to " +
                       std::to_string(kInt8MaxFileGroup));
-    const std::filesystem::path src = resolve_model(*in, ModelSearchEnv::from_process());
-    std::error_code ec;
-    if (std::filesystem::equivalent(src, *out, ec))
-      throw Error(ErrorCode::InvalidArgument, *out + ": is the model's own directory; choose another OUT");
-    Model m = Model::load(src);
-    if (has_int8_weights(m)) throw Error(ErrorCode::InvalidArgument, src.string() + ": is already int8");
-    quantize_int8(m, *group);
-    m.save(*out);
-    const auto bytes = [](const std::filesystem::path& p) { return std::filesystem::file_size(p / "model.safetensors"); };
-    fmt::print("{} -> {}: {:.1f} MiB -> {:.1f} MiB (blocks' qkv, proj, fc1, fc2 in int8, {})\n", src.string(), *out,
-               bytes(src) / 1048576.0, bytes(*out) / 1048576.0,
-               *group ? fmt::format("a scale per channel and {} inputs", *group) : std::string("a scale per channel"));
+    const QuantizeResult r = quantize_model(*in, *out, {.group = *group});
+    fmt::print("{} -> {}: {:.1f} MiB -> {:.1f} MiB ({} linear layers of the blocks in int8, {})\n", r.source,
+               r.directory, r.source_bytes / 1048576.0, r.bytes / 1048576.0, r.int8_layers,
+               r.group ? fmt::format("a scale per channel and {} inputs", r.group) : std::string("a scale per channel"));
     return 0;
   });
 }

@@ -2,9 +2,14 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <map>
 #include <string>
+#include <system_error>
 #include <utility>
+#include <vector>
 
+#include "core/file.hpp"
+#include "model/safetensors.hpp"
 #include "ops/cpu_gemm_int8.hpp"
 #include "vitvk/error.hpp"
 
@@ -106,6 +111,69 @@ void quantize_int8(Model& m, int group) {
     l.qgroup = group;
     std::vector<float>().swap(l.weight);
   });
+}
+
+int save_int8_copy(const Model& m, const std::filesystem::path& out_dir) {
+  namespace fs = std::filesystem;
+  if (m.dims.family != ModelFamily::ViT || !has_int8_weights(m))
+    throw Error(ErrorCode::InvalidArgument, "save_int8_copy: the model has no int8 layer (quantize_int8 first)");
+  if (m.dir.empty()) throw Error(ErrorCode::InvalidArgument, "save_int8_copy: the model was not loaded from a directory");
+  std::error_code ec;
+  if (fs::equivalent(m.dir, out_dir, ec))
+    throw Error(ErrorCode::InvalidArgument, out_dir.string() + ": is the model's own directory; choose another");
+  // The tensors the int8 layers replace, by their names in the file (model.cpp binds them so).
+  std::map<std::string, const LinearWeights*> int8;
+  for (std::size_t i = 0; i < m.weights.blocks.size(); ++i) {
+    const BlockWeights& b = m.weights.blocks[i];
+    const std::string p = "blocks." + std::to_string(i) + ".";
+    for (const auto& [name, l] : {std::pair{"attn.qkv", &b.qkv}, {"attn.proj", &b.proj}, {"mlp.fc1", &b.fc1},
+                                  {"mlp.fc2", &b.fc2}})
+      if (l->quantized()) int8[p + name + ".weight"] = l;
+  }
+  const fs::path src = m.dir / "model.safetensors";
+  std::vector<TensorData> tensors;
+  std::map<std::string, std::string> metadata;
+  {
+    const SafeTensors st = SafeTensors::open(src);
+    metadata = st.metadata();
+    metadata.erase(kInt8GroupKey);
+    std::size_t replaced = 0;
+    for (const TensorView& t : st.tensors()) {
+      const auto it = int8.find(t.name);
+      if (it == int8.end()) {
+        tensors.push_back({t.name, t.dtype, t.shape, std::vector<uint8_t>(t.data.begin(), t.data.end())});
+        continue;
+      }
+      const LinearWeights& l = *it->second;
+      if (t.shape != std::vector<int64_t>{l.out, l.in} || st.find(t.name + "_scale"))
+        throw Error(ErrorCode::ModelFormat, src.string() + ": tensor '" + t.name +
+                                                "' is not the loaded model's layer (changed since it was loaded?)");
+      const auto* q = reinterpret_cast<const uint8_t*>(l.qweight.data());
+      tensors.push_back({t.name, DType::I8, t.shape, std::vector<uint8_t>(q, q + l.qweight.size())});
+      tensors.push_back(TensorData::from_f32(
+          t.name + "_scale", l.qgroup ? std::vector<int64_t>{l.out, l.qgroups()} : std::vector<int64_t>{l.out}, l.qscale));
+      ++replaced;
+    }
+    if (replaced != int8.size())
+      throw Error(ErrorCode::ModelFormat, src.string() + ": " + std::to_string(int8.size() - replaced) +
+                                              " of the model's int8 layers have no weight tensor there");
+  }
+  if (const int group = int8_weights_group(m); group > 0) metadata[kInt8GroupKey] = std::to_string(group);
+  fs::create_directories(out_dir, ec);
+  if (ec) throw Error(ErrorCode::Io, out_dir.string() + ": cannot create the directory: " + ec.message());
+  save_safetensors(out_dir / "model.safetensors", tensors, metadata);
+  // The config and the licence facts, byte for byte (a quantized copy of an Apache-2.0 checkpoint is one too).
+  fs::directory_iterator dir(m.dir, ec);
+  if (ec) throw Error(ErrorCode::Io, m.dir.string() + ": cannot list the directory: " + ec.message());
+  for (const auto& entry : dir) {
+    const std::string name = entry.path().filename().string();
+    const bool keep = name == "config.json" || name.starts_with("LICENSE") || name.starts_with("NOTICE") ||
+                      name.starts_with("COPYING") || name.starts_with("README");
+    if (!keep || !entry.is_regular_file(ec)) continue;
+    const std::string text = read_text_file(entry.path(), std::size_t{64} << 20);
+    write_file_atomic(out_dir / name, {reinterpret_cast<const uint8_t*>(text.data()), text.size()});
+  }
+  return static_cast<int>(int8.size());
 }
 
 Model dequantized(const Model& m) {

@@ -5,6 +5,8 @@
 // everything else stays as it was. Model::load reads such files without making an fp32 copy.
 // With scales per group of G input channels as well (`vitvk quantize --group G`), the file's metadata says
 // `"vitvk_int8_group": "G"` and every `<name>_scale` is [out, ceil(in / G)]: W[n, k] = scale[n, k / G] * q[n, k].
+#include <filesystem>
+
 #include "model/model.hpp"
 
 namespace vitvk {
@@ -58,6 +60,16 @@ int int8_run_group(const Model& m);
 // Error(Unsupported) for GFNet. Layers already int8 are left as they are (Error(InvalidArgument) if their group
 // is another).
 void quantize_int8(Model& m, int group = 0);
+
+// Writes the int8 model `m` (Model::load of m.dir, then quantize_int8) to out_dir as a copy of m.dir: in
+// model.safetensors each int8 layer's weight becomes I8 + `<name>_scale` and the metadata names the group (as
+// above); every other tensor keeps its bytes and dtype, and config.json and the directory's licence and readme
+// files (LICENSE*, NOTICE*, COPYING*, README*) are copied as they are. Unlike Model::save it takes any ViT-family
+// layout (registers, layer scale, qk-norm, other pools): the file keeps all that the loader read. Each file is
+// written atomically. Returns the int8 layers written. Error(InvalidArgument) for a model that has no int8 layer, was
+// not loaded from a directory, or for out_dir being that directory; Error(ModelFormat) when m.dir's file no longer
+// holds the model's layers; Error(Io) when writing fails.
+int save_int8_copy(const Model& m, const std::filesystem::path& out_dir);
 
 // A copy with every int8 layer turned back into fp32 (scale * q), for backends that run fp32 or fp16.
 Model dequantized(const Model& m);

@@ -87,6 +87,24 @@ int main(int argc, char** argv) {
   model = NULL;
   options.precision = VITVK_PRECISION_AUTO;
 
+  /* An int8 copy (next to the model): it loads as int8 unasked; a bad group, an int8 source and NULL are refused. */
+  {
+    char out[4096];
+    snprintf(out, sizeof out, "%s_int8", argv[1]);
+    st = vitvk_quantize_model(argv[1], out, 8, &err);
+    CHECK(st == VITVK_OK);
+    if (st != VITVK_OK) fprintf(stderr, "  %s\n", vitvk_error_message(err));
+    vitvk_error_free(err);
+    err = NULL;
+    CHECK(vitvk_model_load(out, &options, &model, NULL) == VITVK_OK);
+    CHECK(model != NULL && strcmp(vitvk_model_precision(model), "int8") == 0);
+    vitvk_model_free(model);
+    model = NULL;
+    EXPECT_ERROR(vitvk_quantize_model(argv[1], out, 12, &err), VITVK_INVALID_ARGUMENT, "group 12");
+    EXPECT_ERROR(vitvk_quantize_model(out, "unused", 0, &err), VITVK_INVALID_ARGUMENT, "already int8");
+    EXPECT_ERROR(vitvk_quantize_model(NULL, out, 0, &err), VITVK_INVALID_ARGUMENT, "NULL");
+  }
+
   st = vitvk_model_load(argv[1], &options, &model, &err);
   if (st != VITVK_OK) {
     fprintf(stderr, "FAIL: loading %s: %s\n", argv[1], vitvk_error_message(err));

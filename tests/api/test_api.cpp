@@ -387,6 +387,43 @@ TEST_CASE("api: errors carry codes and name the problem", "[api]") {
   CHECK(std::string(to_string(ErrorCode::ImageDecode)) == "image_decode");
 }
 
+TEST_CASE("api: quantize_model writes an int8 copy that loads as int8 and answers as int8 at load does", "[api]") {
+  const TinyModelDir tiny;
+  const test::TempDir temp;
+  const std::string out = (temp.path() / "int8").string();
+  const QuantizeResult r = quantize_model(tiny.path(), out);
+  CHECK(r.source == tiny.path());
+  CHECK(r.directory == out);
+  CHECK(r.int8_layers == 4 * Classifier::load(tiny.path(), cpu_options()).info().depth);
+  CHECK(r.group == 0);
+  CHECK(r.bytes < r.source_bytes);
+  CHECK(r.bytes == std::filesystem::file_size(temp.path() / "int8" / "model.safetensors"));
+
+  auto copy = Classifier::load(out, cpu_options());  // Precision::Auto: int8 for an int8 model
+  CHECK(copy.info().precision == "int8");
+  LoadOptions o = cpu_options();
+  o.precision = Precision::Int8;
+  auto at_load = Classifier::load(tiny.path(), o);
+  const Photos photos(3);
+  const auto a = copy.infer(photos.views), b = at_load.infer(photos.views);
+  for (std::size_t i = 0; i < a.size(); ++i) CHECK(a[i].logits == b[i].logits);  // the same int8 weights
+
+  const std::string grouped = (temp.path() / "g8").string();
+  CHECK(quantize_model(tiny.path(), grouped, {.group = 8}).group == 8);
+  CHECK(Classifier::load(grouped, cpu_options()).info().precision == "int8");
+
+  // Refused: a group a file cannot hold, an int8 source, the source's own directory, a family int8 does not run.
+  CHECK(message_of([&] { (void)quantize_model(tiny.path(), grouped, {.group = 12}); }).find("group 12") !=
+        std::string::npos);
+  CHECK(code_of([&] { (void)quantize_model(out, (temp.path() / "again").string()); }) == ErrorCode::InvalidArgument);
+  CHECK(message_of([&] { (void)quantize_model(tiny.path(), tiny.path()); }).find("own directory") != std::string::npos);
+  CHECK(code_of([&] { (void)quantize_model((temp.path() / "missing").string(), out); }) == ErrorCode::Io);
+  CHECK(code_of([&] {
+          (void)quantize_model(VITVK_SOURCE_DIR "/tests/data/gfnet/gfnet_tiny_odd", (temp.path() / "gf").string());
+        }) == ErrorCode::Unsupported);
+  CHECK_FALSE(std::filesystem::exists(temp.path() / "gf"));
+}
+
 TEST_CASE("api: explain returns the library's rollout map and crop", "[api]") {
   const TinyModelDir tiny;
   auto model = Classifier::load(tiny.path(), cpu_options());

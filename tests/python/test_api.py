@@ -215,6 +215,28 @@ def test_int8_precision(clf, tiny_model, samples):
     assert not np.array_equal(p8, p32)
 
 
+def test_quantize(tiny_model, samples, tmp_path):
+    """vitvk.quantize writes the int8 copy `vitvk quantize` writes: it loads as int8 with no precision asked for and
+    gives precision="int8"'s answers; misuse raises the matching vitvk error."""
+    r = vitvk.quantize(pathlib.Path(tiny_model), tmp_path / "int8")
+    assert isinstance(r, vitvk.QuantizeResult)
+    assert r.directory == str(tmp_path / "int8") and os.path.samefile(r.source, tiny_model)
+    assert r.group == 0 and r.int8_layers > 0 and 0 < r.bytes < r.source_bytes
+    copy = vitvk.Classifier(tmp_path / "int8", backend="cpu")
+    assert copy.info.precision == "int8"
+    at_load = vitvk.Classifier(tiny_model, backend="cpu", precision="int8")
+    got, want = copy.classify(samples, top_k=10), at_load.classify(samples, top_k=10)
+    assert [[(p.index, p.probability) for p in row] for row in got] == [[(p.index, p.probability) for p in row]
+                                                                        for row in want]
+    assert vitvk.quantize(tiny_model, tmp_path / "g8", group=8).group == 8
+    with pytest.raises(vitvk.InvalidArgumentError, match="group 12"):
+        vitvk.quantize(tiny_model, tmp_path / "bad", group=12)
+    with pytest.raises(vitvk.InvalidArgumentError, match="already int8"):
+        vitvk.quantize(tmp_path / "int8", tmp_path / "again")
+    with pytest.raises(vitvk.IoError):
+        vitvk.quantize(tmp_path / "missing", tmp_path / "x")
+
+
 def test_batches_larger_than_max_batch(tiny_model):
     c = vitvk.Classifier(tiny_model, backend="cpu", max_batch=3)
     imgs = [synthetic(30 + i, 40, i) for i in range(8)]
