@@ -109,7 +109,7 @@ TEST_CASE("int8 copy: every ViT-family zoo checkpoint, written and read back, is
   }
 }
 
-TEST_CASE("int8 copy: licence and readme files travel, other files do not; misuse is refused", "[model][int8]") {
+TEST_CASE("int8 copy: licence and readme files travel, other files do not, and misuse is refused", "[model][int8]") {
   const fs::path zoo = test::zoo_dir();
   test::TempDir src;
   for (const char* f : {"config.json", "model.safetensors"}) fs::copy_file(zoo / "deit3" / f, src.path() / f);
