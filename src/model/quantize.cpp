@@ -16,17 +16,17 @@
 namespace vitvk {
 namespace {
 
-// Every LinearWeights of a model, whatever its family.
-template <class F>
-void for_each_linear(const Model& m, F&& f) {
-  const ViTWeights& w = m.weights;
-  for (const LinearWeights* l : {&w.patch_embed, &w.head, &w.head_dist}) f(*l);
-  for (const BlockWeights& b : w.blocks)
-    for (const LinearWeights* l : {&b.qkv, &b.proj, &b.fc1, &b.fc2}) f(*l);
-  const GFNetWeights& g = m.gfnet;
-  for (const LinearWeights* l : {&g.patch_embed, &g.head}) f(*l);
-  for (const GFNetBlockWeights& b : g.blocks)
-    for (const LinearWeights* l : {&b.fc1, &b.fc2}) f(*l);
+// Every LinearWeights of a model (const or not), whatever its family.
+template <class M, class F>
+void for_each_linear(M& m, F&& f) {
+  auto& w = m.weights;
+  for (auto* l : {&w.patch_embed, &w.head, &w.head_dist}) f(*l);
+  for (auto& b : w.blocks)
+    for (auto* l : {&b.qkv, &b.proj, &b.fc1, &b.fc2}) f(*l);
+  auto& g = m.gfnet;
+  for (auto* l : {&g.patch_embed, &g.head}) f(*l);
+  for (auto& b : g.blocks)
+    for (auto* l : {&b.fc1, &b.fc2}) f(*l);
 }
 
 }  // namespace
@@ -178,22 +178,14 @@ int save_int8_copy(const Model& m, const std::filesystem::path& out_dir) {
 
 Model dequantized(const Model& m) {
   Model out = m;
-  auto fix = [](LinearWeights& l) {
+  for_each_linear(out, [](LinearWeights& l) {
     if (!l.quantized()) return;
     l.weight = ops::dequantize(
         {.n = l.out, .k = l.in, .group = l.qgroup, .q = std::move(l.qweight), .scale = std::move(l.qscale)});
     l.qweight.clear();
     l.qscale.clear();
     l.qgroup = 0;
-  };
-  ViTWeights& w = out.weights;
-  for (LinearWeights* l : {&w.patch_embed, &w.head, &w.head_dist}) fix(*l);
-  for (BlockWeights& b : w.blocks)
-    for (LinearWeights* l : {&b.qkv, &b.proj, &b.fc1, &b.fc2}) fix(*l);
-  GFNetWeights& g = out.gfnet;
-  for (LinearWeights* l : {&g.patch_embed, &g.head}) fix(*l);
-  for (GFNetBlockWeights& b : g.blocks)
-    for (LinearWeights* l : {&b.fc1, &b.fc2}) fix(*l);
+  });
   return out;
 }
 
