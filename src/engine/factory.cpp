@@ -44,7 +44,8 @@ std::unique_ptr<Backend> make_backend(std::shared_ptr<const Model> model, const 
 
   BackendChoice backend = request.backend;
   if (precision == PrecisionChoice::Int8 && model->dims.family != ModelFamily::ViT)
-    throw Error(ErrorCode::Unsupported, "int8 is implemented for ViT / DeiT models, not " + model->config.architecture);
+    throw Error(ErrorCode::Unsupported,
+                std::string("int8 is implemented for ") + kInt8Families + ", not " + model->config.architecture);
   std::optional<gpu::DeviceInfo> device;
   if (backend != BackendChoice::Cpu) {
     try {

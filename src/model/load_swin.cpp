@@ -6,6 +6,7 @@
 #include <string>
 
 #include "model/binder.hpp"
+#include "model/quantize.hpp"
 
 namespace vitvk {
 namespace {
@@ -55,7 +56,8 @@ Model swin_from_tensors(const ModelConfig& config, const SafeTensors& st, std::o
     b.fail("'head.weight' without 'head.fc.weight': the original Microsoft layout (head, downsample at the end of "
            "each stage); convert it with timm's checkpoint_filter_fn (the hub layout is supported)");
   for (const auto& t : st.tensors()) {
-    if (t.dtype == DType::I8) b.fail("tensor '" + t.name + "' is I8: int8 checkpoints are supported for ViT / DeiT only");
+    if (t.dtype == DType::I8)
+      b.fail("tensor '" + t.name + "' is I8: int8 checkpoints are supported for " + kInt8Families + " only");
     // Buffers timm recomputes (its checkpoint_filter_fn drops them): accepted and ignored.
     if (t.name.ends_with("relative_position_index") || t.name.ends_with("attn_mask")) (void)b.get(t.name);
   }

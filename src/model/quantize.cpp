@@ -93,8 +93,8 @@ bool has_int8_weights(const Model& m) {
 
 void quantize_int8(Model& m, int group) {
   if (m.dims.family != ModelFamily::ViT)
-    throw Error(ErrorCode::Unsupported, "int8 quantization is implemented for ViT / DeiT models, not " +
-                                            m.config.architecture);
+    throw Error(ErrorCode::Unsupported,
+                std::string("int8 is implemented for ") + kInt8Families + ", not " + m.config.architecture);
   if (group != 0 && !int8_file_group_valid(group))
     throw Error(ErrorCode::InvalidArgument, "int8 scale group " + std::to_string(group) +
                                                 ": expected 0 or a multiple of 8 up to " +
@@ -117,7 +117,8 @@ int save_int8_copy(const Model& m, const std::filesystem::path& out_dir) {
   namespace fs = std::filesystem;
   if (m.dims.family != ModelFamily::ViT || !has_int8_weights(m))
     throw Error(ErrorCode::InvalidArgument, "save_int8_copy: the model has no int8 layer (quantize_int8 first)");
-  if (m.dir.empty()) throw Error(ErrorCode::InvalidArgument, "save_int8_copy: the model was not loaded from a directory");
+  if (m.dir.empty())
+    throw Error(ErrorCode::InvalidArgument, "save_int8_copy: the model was not loaded from a directory");
   std::error_code ec;
   if (fs::equivalent(m.dir, out_dir, ec))
     throw Error(ErrorCode::InvalidArgument, out_dir.string() + ": is the model's own directory; choose another");
@@ -150,8 +151,9 @@ int save_int8_copy(const Model& m, const std::filesystem::path& out_dir) {
                                                 "' is not the loaded model's layer (changed since it was loaded?)");
       const auto* q = reinterpret_cast<const uint8_t*>(l.qweight.data());
       tensors.push_back({t.name, DType::I8, t.shape, std::vector<uint8_t>(q, q + l.qweight.size())});
-      tensors.push_back(TensorData::from_f32(
-          t.name + "_scale", l.qgroup ? std::vector<int64_t>{l.out, l.qgroups()} : std::vector<int64_t>{l.out}, l.qscale));
+      const std::vector<int64_t> scale_shape = l.qgroup ? std::vector<int64_t>{l.out, l.qgroups()}
+                                                        : std::vector<int64_t>{l.out};
+      tensors.push_back(TensorData::from_f32(t.name + "_scale", scale_shape, l.qscale));
       ++replaced;
     }
     if (replaced != int8.size())

@@ -39,6 +39,9 @@ inline constexpr const char* kInt8GroupKey = "vitvk_int8_group";
 inline constexpr long kInt8MaxFileGroup = 65536;
 inline bool int8_file_group_valid(long group) { return group > 0 && group <= kInt8MaxFileGroup && group % 8 == 0; }
 
+// What int8 runs and `vitvk quantize` takes (ModelFamily::ViT), for the messages that refuse the others.
+inline constexpr const char* kInt8Families = "the VisionTransformer family (ViT, DeiT, DeiT-III, DINOv2, CLIP, SigLIP)";
+
 // Whether any linear layer of the model is stored as int8.
 bool has_int8_weights(const Model& m);
 
@@ -56,7 +59,7 @@ int int8_weights_group(const Model& m);
 int int8_run_group(const Model& m);
 
 // Quantizes the layers above in place (the fp32 weights are dropped), with a scale per output channel, or per
-// output channel and group of `group` input channels (int8_file_group_valid; 0: none). ViT / DeiT only:
+// output channel and group of `group` input channels (int8_file_group_valid; 0: none). kInt8Families only:
 // Error(Unsupported) for GFNet. Layers already int8 are left as they are (Error(InvalidArgument) if their group
 // is another).
 void quantize_int8(Model& m, int group = 0);

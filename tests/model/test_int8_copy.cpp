@@ -90,9 +90,9 @@ TEST_CASE("int8 copy: every ViT-family zoo checkpoint, written and read back, is
         const TensorView* u = s1.find(t.name);
         REQUIRE(u != nullptr);
         const bool int8 = s1.find(t.name + "_scale") != nullptr;
+        const auto has = [&](const char* part) { return t.name.find(part) != std::string::npos; };
         CHECK(int8 == (t.name.starts_with("blocks.") && t.name.ends_with(".weight") &&
-                       (t.name.find(".attn.qkv.") != std::string::npos || t.name.find(".attn.proj.") != std::string::npos ||
-                        t.name.find(".mlp.fc") != std::string::npos)));
+                       (has(".attn.qkv.") || has(".attn.proj.") || has(".mlp.fc"))));
         CHECK(u->shape == t.shape);
         if (int8) {
           CHECK(u->dtype == DType::I8);
