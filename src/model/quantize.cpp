@@ -1,5 +1,7 @@
 #include "model/quantize.hpp"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstdlib>
 #include <map>
@@ -161,19 +163,36 @@ int save_int8_copy(const Model& m, const std::filesystem::path& out_dir) {
                                               " of the model's int8 layers have no weight tensor there");
   }
   if (const int group = int8_weights_group(m); group > 0) metadata[kInt8GroupKey] = std::to_string(group);
-  fs::create_directories(out_dir, ec);
-  if (ec) throw Error(ErrorCode::Io, out_dir.string() + ": cannot create the directory: " + ec.message());
-  save_safetensors(out_dir / "model.safetensors", tensors, metadata);
-  // The config and the licence facts, byte for byte (a quantized copy of an Apache-2.0 checkpoint is one too).
-  fs::directory_iterator dir(m.dir, ec);
-  if (ec) throw Error(ErrorCode::Io, m.dir.string() + ": cannot list the directory: " + ec.message());
-  for (const auto& entry : dir) {
-    const std::string name = entry.path().filename().string();
-    const bool keep = name == "config.json" || name.starts_with("LICENSE") || name.starts_with("NOTICE") ||
-                      name.starts_with("COPYING") || name.starts_with("README");
-    if (!keep || !entry.is_regular_file(ec)) continue;
-    const std::string text = read_text_file(entry.path(), std::size_t{64} << 20);
-    write_file_atomic(out_dir / name, {reinterpret_cast<const uint8_t*>(text.data()), text.size()});
+  // Every file is written into a staging directory inside out_dir first and then renamed into place, config.json
+  // last: a run interrupted while it writes the weights (seconds) leaves out_dir as it was, not new weights beside
+  // an old model's config; only the renames (microseconds) could be cut.
+  const fs::path stage = out_dir / (".vitvk-quantize-" + std::to_string(::getpid()));
+  fs::create_directories(stage, ec);
+  if (ec) throw Error(ErrorCode::Io, stage.string() + ": cannot create the directory: " + ec.message());
+  try {
+    std::vector<std::string> names{"model.safetensors"};
+    save_safetensors(stage / names[0], tensors, metadata);
+    // The config and the licence facts, byte for byte (a quantized copy of an Apache-2.0 checkpoint is one too).
+    fs::directory_iterator dir(m.dir, ec);
+    if (ec) throw Error(ErrorCode::Io, m.dir.string() + ": cannot list the directory: " + ec.message());
+    for (const auto& entry : dir) {
+      const std::string name = entry.path().filename().string();
+      const bool keep = name == "config.json" || name.starts_with("LICENSE") || name.starts_with("NOTICE") ||
+                        name.starts_with("COPYING") || name.starts_with("README");
+      if (!keep || !entry.is_regular_file(ec)) continue;
+      const std::string text = read_text_file(entry.path(), std::size_t{64} << 20);
+      write_file_atomic(stage / name, {reinterpret_cast<const uint8_t*>(text.data()), text.size()});
+      if (name != "config.json") names.push_back(name);
+    }
+    names.push_back("config.json");
+    for (const auto& name : names) {
+      fs::rename(stage / name, out_dir / name, ec);
+      if (ec) throw Error(ErrorCode::Io, (out_dir / name).string() + ": cannot move it into place: " + ec.message());
+    }
+    fs::remove(stage, ec);
+  } catch (...) {
+    fs::remove_all(stage, ec);
+    throw;
   }
   return static_cast<int>(int8.size());
 }

@@ -68,10 +68,11 @@ void quantize_int8(Model& m, int group = 0);
 // model.safetensors each int8 layer's weight becomes I8 + `<name>_scale` and the metadata names the group (as
 // above); every other tensor keeps its bytes and dtype, and config.json and the directory's licence and readme
 // files (LICENSE*, NOTICE*, COPYING*, README*) are copied as they are. Unlike Model::save it takes any ViT-family
-// layout (registers, layer scale, qk-norm, other pools): the file keeps all that the loader read. Each file is
-// written atomically. Returns the int8 layers written. Error(InvalidArgument) for a model that has no int8 layer, was
-// not loaded from a directory, or for out_dir being that directory; Error(ModelFormat) when m.dir's file no longer
-// holds the model's layers; Error(Io) when writing fails.
+// layout (registers, layer scale, qk-norm, other pools): the file keeps all that the loader read. The files are
+// written into a staging directory in out_dir and renamed into place at the end, config.json last. Returns the
+// int8 layers written. Error(InvalidArgument) for a model that has no int8 layer, was not loaded from a
+// directory, or for out_dir being that directory; Error(ModelFormat) when m.dir's file no longer holds the model's
+// layers; Error(Io) when writing fails.
 int save_int8_copy(const Model& m, const std::filesystem::path& out_dir);
 
 // A copy with every int8 layer turned back into fp32 (scale * q), for backends that run fp32 or fp16.

@@ -5,6 +5,7 @@
 #include <catch2/catch.hpp>
 
 #include <filesystem>
+#include <iterator>
 #include <fstream>
 #include <map>
 #include <memory>
@@ -131,6 +132,18 @@ TEST_CASE("int8 copy: licence and readme files travel, other files do not, and m
     CHECK(bytes_of(out.path() / "q" / f) == std::string(f) + " text\n");
   CHECK_FALSE(fs::exists(out.path() / "q" / "weights.bin"));
   CHECK_FALSE(fs::exists(out.path() / "q" / "LICENSES"));
+  // Nothing else: the staging directory is gone.
+  CHECK(std::distance(fs::directory_iterator(out.path() / "q"), fs::directory_iterator()) == 6);
+  // Over an older copy: every file replaced, none left behind.
+  std::ofstream(out.path() / "q" / "config.json") << "{}";
+  save_int8_copy(m, out.path() / "q");
+  CHECK(bytes_of(out.path() / "q" / "config.json") == bytes_of(src.path() / "config.json"));
+  CHECK(Model::load(out.path() / "q").weights.blocks[0].qkv.quantized());
+  CHECK(std::distance(fs::directory_iterator(out.path() / "q"), fs::directory_iterator()) == 6);
+  // A failure on the way (a directory where the weights go) leaves no staging directory behind.
+  fs::create_directories(out.path() / "t" / "model.safetensors");
+  CHECK_THROWS_WITH(save_int8_copy(m, out.path() / "t"), Catch::Contains("cannot move it into place"));
+  CHECK(std::distance(fs::directory_iterator(out.path() / "t"), fs::directory_iterator()) == 1);
 
   // A source file that no longer holds the loaded layers.
   {
