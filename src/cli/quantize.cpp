@@ -8,7 +8,6 @@
 
 #include "cli/commands.hpp"
 #include "model/quantize.hpp"
-#include "vitvk/error.hpp"
 #include "vitvk/quantize.hpp"
 
 namespace vitvk::cli {
@@ -26,10 +25,7 @@ void add_quantize_command(CLI::App& app, Registry& reg) {
                   "0: one scale per output channel")
       ->default_val(0);
   reg.add(sub, [in, out, group] {
-    if (*group != 0 && !int8_file_group_valid(*group))
-      throw Error(ErrorCode::InvalidArgument,
-                  "--group " + std::to_string(*group) + ": expected 0 or a multiple of 8 up to " +
-                      std::to_string(kInt8MaxFileGroup));
+    require_int8_file_group(*group, "--group");  // named as the user wrote it; quantize_model checks it too
     const QuantizeResult r = quantize_model(*in, *out, {.group = *group});
     fmt::print("{} -> {}: {:.1f} MiB -> {:.1f} MiB ({} linear layers of the blocks in int8, {})\n", r.source,
                r.directory, r.source_bytes / 1048576.0, r.bytes / 1048576.0, r.int8_layers,

@@ -93,14 +93,18 @@ bool has_int8_weights(const Model& m) {
   return any;
 }
 
+void require_int8_file_group(long group, const std::string& what) {
+  if (group != 0 && !int8_file_group_valid(group))
+    throw Error(ErrorCode::InvalidArgument, what + " " + std::to_string(group) +
+                                                ": expected 0 or a multiple of 8 up to " +
+                                                std::to_string(kInt8MaxFileGroup));
+}
+
 void quantize_int8(Model& m, int group) {
   if (m.dims.family != ModelFamily::ViT)
     throw Error(ErrorCode::Unsupported,
                 std::string("int8 is implemented for ") + kInt8Families + ", not " + m.config.architecture);
-  if (group != 0 && !int8_file_group_valid(group))
-    throw Error(ErrorCode::InvalidArgument, "int8 scale group " + std::to_string(group) +
-                                                ": expected 0 or a multiple of 8 up to " +
-                                                std::to_string(kInt8MaxFileGroup));
+  require_int8_file_group(group, "int8 scale group");
   if (const int stored = int8_weights_group(m); has_int8_weights(m) && stored != group)
     throw Error(ErrorCode::InvalidArgument, "quantize_int8: the model's int8 layers have scales in groups of " +
                                                 std::to_string(stored) + ", not " + std::to_string(group) +

@@ -39,6 +39,10 @@ inline constexpr const char* kInt8GroupKey = "vitvk_int8_group";
 inline constexpr long kInt8MaxFileGroup = 65536;
 inline bool int8_file_group_valid(long group) { return group > 0 && group <= kInt8MaxFileGroup && group % 8 == 0; }
 
+// Error(InvalidArgument) "<what> G: expected 0 or a multiple of 8 up to 65536" unless group is 0 or
+// int8_file_group_valid: one check for the CLI's --group, the API's option and quantize_int8.
+void require_int8_file_group(long group, const std::string& what);
+
 // What int8 runs and `vitvk quantize` takes (ModelFamily::ViT), for the messages that refuse the others.
 inline constexpr const char* kInt8Families = "the VisionTransformer family (ViT, DeiT, DeiT-III, DINOv2, CLIP, SigLIP)";
 

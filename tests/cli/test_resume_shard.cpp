@@ -163,9 +163,10 @@ TEST_CASE("resume: SIGKILL at random moments, then --resume, gives the uninterru
       const bool by_progress = round % 3 != 0;
       if (by_progress) {
         std::error_code ec;
-        const std::uintmax_t have = fs::exists(job.root / out) ? fs::file_size(job.root / out, ec) : 0;
+        const std::uintmax_t size = fs::file_size(job.root / out, ec), have = ec ? 0 : size;
+        const double missing = static_cast<double>(expected.size() - std::min<std::uintmax_t>(have, expected.size()));
         at.file = job.root / out;
-        at.bytes = have + 1 + static_cast<std::uintmax_t>(share(rng) * static_cast<double>(expected.size() - std::min<std::uintmax_t>(have, expected.size())));
+        at.bytes = have + 1 + static_cast<std::uintmax_t>(share(rng) * missing);
       } else {
         at.delay = std::chrono::microseconds(static_cast<long>(early(rng) * 1e6));
       }
